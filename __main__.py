@@ -1,0 +1,60 @@
+"""NextCandle on Docker Swarm.
+
+Deploys, as the stack's configuration says it owns them:
+- CoreStack: traefik-public and monitoring networks, Traefik, cloudflared (ownCore);
+- EnvDatabaseStack: this environment's PostgreSQL + pgvector and Redis (always);
+- SharedObservability and SharedServices: Prometheus, Alertmanager, Grafana, Loki, Alloy, exporters,
+  object storage and n8n (ownShared);
+- RunnerStack: GitHub Actions runners (ownRunner).
+"""
+
+import pulumi
+
+from components.core import CoreStack, CoreStackArgs
+from components.env_database import EnvDatabaseStack, EnvDatabaseStackArgs
+from components.settings import MONITORING_NETWORK, load_settings
+from components.swarm import existing_network_id
+
+settings = load_settings()
+
+if settings.own_core:
+    core = CoreStack(
+        "core",
+        CoreStackArgs(settings=settings.core, hostnames=settings.hostnames, restart_max_attempts=settings.restart_max_attempts),
+    )
+    monitoring_network_id = core.monitoring_network_id
+    pulumi.export("traefik_dashboard_url", "http://traefik.localhost:8080/dashboard/")
+    pulumi.export("traefik_dashboard_user", settings.core.dashboard_user)
+    pulumi.export("traefik_dashboard_password", core.dashboard_password)
+    if core.tunnel_id is not None:
+        pulumi.export("cloudflare_tunnel_id", core.tunnel_id)
+else:
+    monitoring_network_id = existing_network_id(MONITORING_NETWORK)
+
+db = EnvDatabaseStack(
+    settings.environment,
+    EnvDatabaseStackArgs(
+        environment=settings.environment,
+        settings=settings.database,
+        monitoring_network_id=monitoring_network_id,
+        restart_max_attempts=settings.restart_max_attempts,
+        protect_data=settings.protect_data,
+        stateful_placement=settings.stateful_placement,
+    ),
+)
+pulumi.export("network", db.network_name)
+pulumi.export("postgres_host", db.postgres_host)
+pulumi.export("postgres_published_port", settings.database.postgres_port)
+pulumi.export("postgres_database", db.postgres_database)
+pulumi.export("postgres_user", db.postgres_user)
+pulumi.export("postgres_password", db.postgres_password)
+pulumi.export(
+    "postgres_url",
+    pulumi.Output.format(
+        "postgresql://{0}:{1}@{2}:5432/{3}", db.postgres_user, db.postgres_password, db.postgres_host, db.postgres_database
+    ),
+)
+pulumi.export("redis_host", db.redis_host)
+pulumi.export("redis_published_port", settings.database.redis_port)
+pulumi.export("redis_password", db.redis_password)
+pulumi.export("redis_url", pulumi.Output.format("redis://:{0}@{1}:6379/0", db.redis_password, db.redis_host))

@@ -1,0 +1,272 @@
+"""CoreStack: the shared overlay networks, Traefik and the Cloudflare Tunnel connector.
+
+Creates:
+- overlay networks `traefik-public` (routing) and `monitoring` (metrics scraping), attachable;
+- Traefik v3.6 on a manager: Swarm provider, dashboard on :8080 behind basic auth (bcrypt hash of a
+  random password, as a Docker secret), security headers and rate limit on every router, Prometheus
+  metrics on :8082, JSON access logs;
+- cloudflared, when tunnelMode is `token` (token from the dashboard) or `managed` (tunnel, ingress
+  rules and proxied DNS records declared here with pulumi-cloudflare).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_random as random
+import yaml
+
+from components import images
+from components.settings import (
+    CONFIGS,
+    MONITORING_NETWORK,
+    PUBLIC_NETWORK,
+    CoreSettings,
+    Hostnames,
+    Resources,
+)
+from components.swarm import (
+    DOCKER_SOCKET,
+    Healthcheck,
+    Mounted,
+    ServiceSpec,
+    bind_mount,
+    overlay_network,
+    swarm_config,
+    swarm_secret,
+    swarm_service,
+)
+
+STACK = "core"
+TRAEFIK_SERVICE = f"{STACK}_traefik"
+TRAEFIK_ORIGIN = f"http://{TRAEFIK_SERVICE}:80"
+DASHBOARD_USERS_FILE = "/run/secrets/traefik_dashboard_users"
+TRAEFIK_RESOURCES = Resources(0.10, 0.50, 64, 256)
+CLOUDFLARED_RESOURCES = Resources(0.05, 0.20, 64, 128)
+CLOUDFLARED_METRICS_PORT = 20241
+TRAEFIK_METRICS_PORT = 8082
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoreStackArgs:
+    settings: CoreSettings
+    hostnames: Hostnames
+    restart_max_attempts: int
+
+
+def traefik_static_config() -> dict[str, Any]:
+    """Traefik's static configuration (install configuration), as data."""
+    edge_middlewares = ["security-headers@file", "rate-limit@file"]
+    # Only the tunnel and the swarm's own networks forward to Traefik; trust their X-Forwarded-*.
+    private_ranges = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    return {
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+        "entryPoints": {
+            "web": {
+                "address": ":80",
+                "forwardedHeaders": {"trustedIPs": private_ranges},
+                "http": {"middlewares": edge_middlewares},
+            },
+            "websecure": {
+                "address": ":443",
+                "forwardedHeaders": {"trustedIPs": private_ranges},
+                "http": {"middlewares": edge_middlewares, "tls": {}},
+            },
+            "traefik": {"address": ":8080"},
+            "metrics": {"address": f":{TRAEFIK_METRICS_PORT}"},
+        },
+        "api": {"dashboard": True},
+        "ping": {"entryPoint": "traefik"},
+        "providers": {
+            "swarm": {
+                "endpoint": f"unix://{DOCKER_SOCKET}",
+                "exposedByDefault": False,
+                "network": PUBLIC_NETWORK,
+                "watch": True,
+            },
+            "file": {"filename": "/etc/traefik/dynamic.yml", "watch": False},
+        },
+        "metrics": {
+            "prometheus": {"entryPoint": "metrics", "addRoutersLabels": True, "addServicesLabels": True}
+        },
+        "log": {"level": "INFO", "format": "json"},
+        "accessLog": {
+            "format": "json",
+            "fields": {"headers": {"defaultMode": "drop", "names": {"CF-Connecting-IP": "keep", "User-Agent": "keep"}}},
+        },
+    }
+
+
+def traefik_dynamic_config(settings: CoreSettings) -> dict[str, Any]:
+    """configs/traefik/dynamic.yml with the stack's rate limit applied."""
+    dynamic: dict[str, Any] = yaml.safe_load((CONFIGS / "traefik" / "dynamic.yml").read_text())
+    middlewares = dynamic["http"]["middlewares"]
+    middlewares["rate-limit"]["rateLimit"].update(
+        average=settings.rate_limit_average, burst=settings.rate_limit_burst
+    )
+    middlewares["dashboard-auth"]["basicAuth"]["usersFile"] = DASHBOARD_USERS_FILE
+    return dynamic
+
+
+def htpasswd_line(user: str, bcrypt_hash: str) -> str:
+    return f"{user}:{bcrypt_hash}\n"
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+class CoreStack(pulumi.ComponentResource):
+    public_network_id: pulumi.Output[str]
+    monitoring_network_id: pulumi.Output[str]
+    dashboard_password: pulumi.Output[str]
+    tunnel_id: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: CoreStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("nextcandle:core:CoreStack", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        settings = args.settings
+
+        public = overlay_network(f"{name}-traefik-public", PUBLIC_NETWORK, STACK, child)
+        monitoring = overlay_network(f"{name}-monitoring", MONITORING_NETWORK, STACK, child)
+        self.public_network_id = public.id
+        self.monitoring_network_id = monitoring.id
+
+        dashboard_password = random.RandomPassword(f"{name}-dashboard-password", length=24, special=False, opts=child)
+        self.dashboard_password = pulumi.Output.secret(dashboard_password.result)
+        users = swarm_secret(
+            f"{name}-dashboard-users",
+            dashboard_password.bcrypt_hash.apply(lambda h: htpasswd_line(settings.dashboard_user, h)),
+            STACK,
+            child,
+        )
+        static = swarm_config(f"{name}-traefik-static", "traefik-static", dump_yaml(traefik_static_config()), STACK, child)
+        dynamic = swarm_config(
+            f"{name}-traefik-dynamic", "traefik-dynamic", dump_yaml(traefik_dynamic_config(settings)), STACK, child
+        )
+
+        self.traefik = swarm_service(
+            f"{name}-traefik",
+            ServiceSpec(
+                name=TRAEFIK_SERVICE,
+                stack=STACK,
+                image=images.TRAEFIK,
+                args=["--configFile=/etc/traefik/traefik.yml"],
+                healthcheck=Healthcheck(
+                    ["CMD", "traefik", "healthcheck", "--configFile=/etc/traefik/traefik.yml"],
+                    interval="10s", timeout="5s", retries=3, start_period="10s",
+                ),
+                resources=TRAEFIK_RESOURCES,
+                restart_max_attempts=args.restart_max_attempts,
+                networks=[public.id, monitoring.id],
+                configs=[
+                    Mounted(static, "/etc/traefik/traefik.yml"),
+                    Mounted(dynamic, "/etc/traefik/dynamic.yml"),
+                ],
+                secrets=[Mounted(users, "traefik_dashboard_users", mode=0o400)],
+                # The Swarm provider reads the manager's API: manager placement, socket read-only.
+                mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET)],
+                placement=["node.role==manager"],
+                ports=[(80, 80), (443, 443), (8080, 8080)] if settings.publish_ports else [],
+            ),
+            child,
+        )
+
+        self.tunnel_id = None
+        tunnel_token = self._tunnel_token(name, args, child)
+        if tunnel_token is not None:
+            token_secret = swarm_secret(f"{name}-tunnel-token", tunnel_token, STACK, child)
+            self.cloudflared = swarm_service(
+                f"{name}-cloudflared",
+                ServiceSpec(
+                    name=f"{STACK}_cloudflared",
+                    stack=STACK,
+                    image=images.CLOUDFLARED,
+                    args=[
+                        "tunnel", "--no-autoupdate", "--metrics", f"0.0.0.0:{CLOUDFLARED_METRICS_PORT}",
+                        "run", "--token-file", "/run/secrets/cloudflared_token",
+                    ],
+                    healthcheck=Healthcheck(
+                        ["CMD", "cloudflared", "tunnel", "--metrics", f"localhost:{CLOUDFLARED_METRICS_PORT}", "ready"],
+                        interval="15s", timeout="5s", retries=3, start_period="20s",
+                    ),
+                    resources=CLOUDFLARED_RESOURCES,
+                    restart_max_attempts=args.restart_max_attempts,
+                    networks=[public.id, monitoring.id],
+                    secrets=[Mounted(token_secret, "cloudflared_token")],
+                    replicas=2,
+                ),
+                child,
+            )
+
+        self.register_outputs(
+            {
+                "public_network_id": self.public_network_id,
+                "monitoring_network_id": self.monitoring_network_id,
+                "dashboard_password": self.dashboard_password,
+            }
+        )
+
+    def _tunnel_token(self, name: str, args: CoreStackArgs, child: pulumi.ResourceOptions) -> pulumi.Output[str] | None:
+        tunnel = args.settings.tunnel
+        if tunnel.mode == "token":
+            return tunnel.token
+        if tunnel.mode == "managed":
+            return self._managed_tunnel(name, args, child)
+        return None
+
+    def _managed_tunnel(self, name: str, args: CoreStackArgs, child: pulumi.ResourceOptions) -> pulumi.Output[str]:
+        # Imported here: pulumi_cloudflare costs ~2 s to import and a provider plugin to run.
+        import pulumi_cloudflare as cloudflare
+
+        tunnel_settings = args.settings.tunnel
+        provider = cloudflare.Provider(f"{name}-cloudflare", api_token=tunnel_settings.api_token, opts=child)
+        cf = pulumi.ResourceOptions(parent=self, provider=provider)
+        secret = random.RandomBytes(f"{name}-tunnel-secret", length=32, opts=child)
+        tunnel = cloudflare.ZeroTrustTunnelCloudflared(
+            f"{name}-tunnel",
+            account_id=tunnel_settings.account_id,
+            name=f"nextcandle-{pulumi.get_stack()}",
+            config_src="cloudflare",
+            tunnel_secret=secret.base64,
+            opts=cf,
+        )
+        self.tunnel_id = tunnel.id
+        hostnames = args.hostnames.public
+        cloudflare.ZeroTrustTunnelCloudflaredConfig(
+            f"{name}-tunnel-config",
+            account_id=tunnel_settings.account_id,
+            tunnel_id=tunnel.id,
+            config=cloudflare.ZeroTrustTunnelCloudflaredConfigConfigArgs(
+                ingresses=[
+                    *(
+                        cloudflare.ZeroTrustTunnelCloudflaredConfigConfigIngressArgs(hostname=host, service=TRAEFIK_ORIGIN)
+                        for host in hostnames
+                    ),
+                    # Cloudflare requires a last rule that matches everything.
+                    cloudflare.ZeroTrustTunnelCloudflaredConfigConfigIngressArgs(service="http_status:404"),
+                ]
+            ),
+            opts=cf,
+        )
+        for host in hostnames:
+            cloudflare.DnsRecord(
+                f"{name}-dns-{host.replace('.', '-')}",
+                zone_id=tunnel_settings.zone_id,
+                name=host,
+                type="CNAME",
+                content=tunnel.id.apply(lambda tunnel_id: f"{tunnel_id}.cfargotunnel.com"),
+                proxied=True,
+                ttl=1,
+                comment="Managed by Pulumi (nextcandle): Cloudflare Tunnel",
+                opts=cf,
+            )
+        token = cloudflare.get_zero_trust_tunnel_cloudflared_token_output(
+            account_id=tunnel_settings.account_id,
+            tunnel_id=tunnel.id,
+            opts=pulumi.InvokeOutputOptions(provider=provider, parent=self),
+        )
+        return pulumi.Output.secret(token.token)
+

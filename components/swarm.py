@@ -1,0 +1,288 @@
+"""Building blocks shared by every component: services that meet the platform's conventions,
+immutable Swarm configs and secrets, volumes and networks.
+
+Conventions every service gets here: a pinned image, a health check, CPU/memory limits and
+reservations, a restart policy, explicit update and rollback policies (start-first with automatic
+rollback for stateless services, stop-first for stateful ones), rotated json-file logs, and the
+`com.docker.stack.namespace` label so `docker stack services <stack>` keeps working.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_docker as docker
+
+from components.settings import Resources
+
+_PINNED_IMAGE = re.compile(r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)(@sha256:[0-9a-f]{64})?$")
+STACK_LABEL = "com.docker.stack.namespace"
+IMAGE_LABEL = "nextcandle.image"
+
+
+def nano_cpus(cpus: float) -> int:
+    """Docker counts CPU in units of 1e-9 CPU."""
+    return round(cpus * 1_000_000_000)
+
+
+def mebibytes(mb: int) -> int:
+    return mb * 1024 * 1024
+
+
+def is_pinned(image: str) -> bool:
+    """A tag other than latest (optionally with a digest)."""
+    match = _PINNED_IMAGE.match(image)
+    return bool(match) and not image.split("@")[0].endswith(":latest")
+
+
+def b64(value: str) -> str:
+    """Standard base64, which is what the Docker provider decodes for secret data."""
+    return base64.b64encode(value.encode()).decode()
+
+
+def content_hash(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    tests: Sequence[str]
+    interval: str = "30s"
+    timeout: str = "10s"
+    retries: int = 3
+    start_period: str = "30s"
+
+
+def http_check(url: str, **kwargs: str | int) -> Healthcheck:
+    """A health check with busybox/alpine wget, which the pinned images ship."""
+    return Healthcheck(["CMD", "wget", "-q", "--spider", url], **kwargs)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Mounted:
+    """A Swarm secret or config mounted into a service."""
+
+    resource: docker.Secret | docker.ServiceConfig
+    file_name: str
+    """Path in the container; a bare name lands in /run/secrets/ (secrets) or / (configs)."""
+    uid: str = "0"
+    gid: str = "0"
+    mode: int = 0o444
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSpec:
+    """What differs between services; everything else is the platform's convention."""
+
+    name: str
+    """Swarm service name, <stack>_<service> as `docker stack deploy` would name it."""
+    stack: str
+    image: str
+    healthcheck: Healthcheck
+    resources: Resources
+    restart_max_attempts: int
+    stateful: bool = False
+    global_mode: bool = False
+    replicas: int = 1
+    networks: Sequence[pulumi.Input[str]] = ()
+    env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    args: Sequence[str] = ()
+    commands: Sequence[str] = ()
+    secrets: Sequence[Mounted] = ()
+    configs: Sequence[Mounted] = ()
+    mounts: Sequence[docker.ServiceTaskSpecContainerSpecMountArgs] = ()
+    ports: Sequence[tuple[int, int]] = ()
+    """(published, target) pairs on the ingress mesh."""
+    placement: Sequence[str] = ()
+    traefik_labels: Mapping[str, str] = field(default_factory=dict)
+    restart_condition: str = "on-failure"
+    user: str | None = None
+    stop_grace_period: str = "30s"
+    hostname: str | None = None
+
+
+def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOptions) -> docker.Service:
+    if not is_pinned(spec.image):
+        raise ValueError(f"{spec.name}: image {spec.image!r} must be pinned to a tag other than latest")
+    order = "stop-first" if spec.stateful else "start-first"
+    labels = {STACK_LABEL: spec.stack, **spec.traefik_labels}
+    return docker.Service(
+        resource_name,
+        name=spec.name,
+        labels=[docker.ServiceLabelArgs(label=k, value=v) for k, v in labels.items()],
+        mode=docker.ServiceModeArgs(global_=True)
+        if spec.global_mode
+        else docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=spec.replicas)),
+        task_spec=docker.ServiceTaskSpecArgs(
+            container_spec=docker.ServiceTaskSpecContainerSpecArgs(
+                image=spec.image,
+                args=list(spec.args) or None,
+                commands=list(spec.commands) or None,
+                env=dict(spec.env) or None,
+                user=spec.user,
+                hostname=spec.hostname,
+                stop_grace_period=spec.stop_grace_period,
+                labels=[
+                    docker.ServiceTaskSpecContainerSpecLabelArgs(label=STACK_LABEL, value=spec.stack),
+                    docker.ServiceTaskSpecContainerSpecLabelArgs(label=IMAGE_LABEL, value=spec.image),
+                ],
+                healthcheck=docker.ServiceTaskSpecContainerSpecHealthcheckArgs(
+                    tests=list(spec.healthcheck.tests),
+                    interval=spec.healthcheck.interval,
+                    timeout=spec.healthcheck.timeout,
+                    retries=spec.healthcheck.retries,
+                    start_period=spec.healthcheck.start_period,
+                ),
+                secrets=[
+                    docker.ServiceTaskSpecContainerSpecSecretArgs(
+                        secret_id=m.resource.id,
+                        secret_name=m.resource.name,
+                        file_name=m.file_name,
+                        file_uid=m.uid,
+                        file_gid=m.gid,
+                        file_mode=m.mode,
+                    )
+                    for m in spec.secrets
+                ]
+                or None,
+                configs=[
+                    docker.ServiceTaskSpecContainerSpecConfigArgs(
+                        config_id=m.resource.id,
+                        config_name=m.resource.name,
+                        file_name=m.file_name,
+                        file_uid=m.uid,
+                        file_gid=m.gid,
+                        file_mode=m.mode,
+                    )
+                    for m in spec.configs
+                ]
+                or None,
+                mounts=list(spec.mounts) or None,
+            ),
+            networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(id=n) for n in spec.networks] or None,
+            placement=docker.ServiceTaskSpecPlacementArgs(constraints=list(spec.placement)) if spec.placement else None,
+            resources=docker.ServiceTaskSpecResourcesArgs(
+                limits=docker.ServiceTaskSpecResourcesLimitsArgs(
+                    nano_cpus=nano_cpus(spec.resources.cpu_limit),
+                    memory_bytes=mebibytes(spec.resources.memory_limit_mb),
+                ),
+                reservation=docker.ServiceTaskSpecResourcesReservationArgs(
+                    nano_cpus=nano_cpus(spec.resources.cpu_reservation),
+                    memory_bytes=mebibytes(spec.resources.memory_reservation_mb),
+                ),
+            ),
+            # delay and window are explicit: the daemon echoes them back, so previews stay clean.
+            restart_policy=docker.ServiceTaskSpecRestartPolicyArgs(
+                condition=spec.restart_condition,
+                delay="5s",
+                max_attempts=spec.restart_max_attempts,
+                window="120s",
+            ),
+            log_driver=docker.ServiceTaskSpecLogDriverArgs(
+                name="json-file", options={"max-size": "10m", "max-file": "3"}
+            ),
+        ),
+        # A task that fails its health check within `monitor` fails the update, and Swarm rolls back.
+        update_config=docker.ServiceUpdateConfigArgs(
+            parallelism=1, order=order, failure_action="rollback", monitor="60s", delay="10s", max_failure_ratio="0"
+        ),
+        rollback_config=docker.ServiceRollbackConfigArgs(
+            parallelism=1, order=order, failure_action="pause", monitor="60s", delay="5s", max_failure_ratio="0"
+        ),
+        endpoint_spec=docker.ServiceEndpointSpecArgs(
+            mode="vip",
+            ports=[
+                docker.ServiceEndpointSpecPortArgs(
+                    target_port=target, published_port=published, publish_mode="ingress", protocol="tcp"
+                )
+                for published, target in spec.ports
+            ]
+            or None,
+        ),
+        opts=opts,
+    )
+
+
+def swarm_secret(
+    resource_name: str, value: pulumi.Input[str], stack: str, opts: pulumi.ResourceOptions
+) -> docker.Secret:
+    """A Docker secret holding `value` (standard base64 on the wire).
+
+    No fixed name: Pulumi names it `<resource_name>-<suffix>`, so a new value creates a new secret,
+    rolls only the services that mount it, then deletes the old one (Swarm secrets are immutable).
+    """
+    return docker.Secret(
+        resource_name,
+        data=pulumi.Output.secret(value).apply(b64),
+        labels=[docker.SecretLabelArgs(label=STACK_LABEL, value=stack)],
+        opts=opts,
+    )
+
+
+def swarm_config(
+    resource_name: str, swarm_name: str, content: str, stack: str, opts: pulumi.ResourceOptions
+) -> docker.ServiceConfig:
+    """A Swarm config named after its content hash: an edit creates a new config and rolls only
+    the services that mount it. `data_raw` keeps the text readable in `pulumi preview` diffs."""
+    return docker.ServiceConfig(
+        resource_name,
+        name=f"{swarm_name}-{content_hash(content)}",
+        data_raw=content,
+        labels=[docker.ServiceConfigLabelArgs(label=STACK_LABEL, value=stack)],
+        opts=opts,
+    )
+
+
+def overlay_network(resource_name: str, name: str, stack: str, opts: pulumi.ResourceOptions) -> docker.Network:
+    """An attachable overlay network, so services of other stacks (and `docker run`) can join it."""
+    return docker.Network(
+        resource_name,
+        name=name,
+        driver="overlay",
+        attachable=True,
+        labels=[docker.NetworkLabelArgs(label=STACK_LABEL, value=stack)],
+        opts=opts,
+    )
+
+
+def existing_network_id(name: str) -> pulumi.Output[str]:
+    """The id of a network another stack owns, looked up by name."""
+    return docker.get_network_output(name=name).id
+
+
+def data_volume(resource_name: str, name: str, stack: str, opts: pulumi.ResourceOptions) -> docker.Volume:
+    return docker.Volume(
+        resource_name,
+        name=name,
+        driver="local",
+        labels=[docker.VolumeLabelArgs(label=STACK_LABEL, value=stack)],
+        opts=opts,
+    )
+
+
+def volume_mount(source: pulumi.Input[str], target: str, read_only: bool = False) -> docker.ServiceTaskSpecContainerSpecMountArgs:
+    return docker.ServiceTaskSpecContainerSpecMountArgs(type="volume", source=source, target=target, read_only=read_only)
+
+
+def bind_mount(source: str, target: str, read_only: bool = True) -> docker.ServiceTaskSpecContainerSpecMountArgs:
+    return docker.ServiceTaskSpecContainerSpecMountArgs(type="bind", source=source, target=target, read_only=read_only)
+
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+def traefik_router_labels(name: str, host: str, port: int, network: str) -> dict[str, str]:
+    """Labels that route `host` to the service's `port` through Traefik's Swarm provider."""
+    return {
+        "traefik.enable": "true",
+        f"traefik.http.routers.{name}.rule": f"Host(`{host}`)",
+        f"traefik.http.routers.{name}.entrypoints": "web",
+        f"traefik.http.services.{name}.loadbalancer.server.port": str(port),
+        # Services on several networks: tell Traefik which one reaches them (traefik.docker.* is deprecated).
+        "traefik.swarm.network": network,
+    }

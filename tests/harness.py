@@ -1,0 +1,253 @@
+"""Runs __main__.py under Pulumi mocks, the way Pulumi documents unit tests, and records every
+registered resource with its inputs (camelCase engine names, secrets unwrapped) and options.
+
+Mocked providers return realistic, deterministic outputs: a random value is derived from its
+resource name, so two runs of the program give the same values and can be compared.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import runpy
+import string
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PROJECT = "nextcandle"
+STACKS = ("dev", "stg", "prod")
+
+SERVICE = "docker:index/service:Service"
+SECRET = "docker:index/secret:Secret"
+CONFIG = "docker:index/serviceConfig:ServiceConfig"
+NETWORK = "docker:index/network:Network"
+VOLUME = "docker:index/volume:Volume"
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+RANDOM_STRING = "random:index/randomString:RandomString"
+RANDOM_BYTES = "random:index/randomBytes:RandomBytes"
+TUNNEL = "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared"
+TUNNEL_CONFIG = "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig"
+DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
+MOCK_TUNNEL_TOKEN = "mock-tunnel-token-from-cloudflare-api"
+
+
+def unwrap(value: Any) -> tuple[Any, bool]:
+    """Strip Pulumi's secret wrappers; also say whether any part was secret."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            inner, _ = unwrap(value["value"])
+            return inner, True
+        found = False
+        plain = {}
+        for key, item in value.items():
+            plain[key], secret = unwrap(item)
+            found |= secret
+        return plain, found
+    if isinstance(value, list):
+        items = [unwrap(item) for item in value]
+        return [item for item, _ in items], any(secret for _, secret in items)
+    return value, False
+
+
+def _digest(name: str) -> bytes:
+    return hashlib.sha256(name.encode()).digest()
+
+
+def _alnum(name: str, length: int, alphabet: str) -> str:
+    seed = _digest(name)
+    return "".join(alphabet[seed[i % len(seed)] % len(alphabet) ^ 0] for i in range(length))
+
+
+@dataclass
+class Resource:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    has_secret_input: bool
+    protect: bool = False
+    retain_on_delete: bool = False
+
+    @property
+    def swarm_name(self) -> str:
+        return str(self.inputs.get("name", ""))
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[Resource] = []
+        self.random_values: dict[str, str] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        inputs, has_secret = unwrap(dict(args.inputs))
+        self.resources.append(Resource(args.typ, args.name, inputs, has_secret))
+        outputs = dict(args.inputs)
+        if args.typ == RANDOM_PASSWORD:
+            value = _alnum(args.name, int(inputs["length"]), string.ascii_letters + string.digits)
+            self.random_values[args.name] = value
+            outputs["result"] = value
+            outputs["bcryptHash"] = bcrypt.hashpw(value.encode(), bcrypt.gensalt(rounds=4)).decode()
+        elif args.typ == RANDOM_STRING:
+            value = _alnum(args.name, int(inputs["length"]), string.ascii_lowercase)
+            self.random_values[args.name] = value
+            outputs["result"] = value
+        elif args.typ == RANDOM_BYTES:
+            raw = _digest(args.name)[: int(inputs["length"])]
+            outputs["base64"] = base64.b64encode(raw).decode()
+            outputs["hex"] = raw.hex()
+            self.random_values[args.name] = outputs["base64"]
+        elif args.typ in (SECRET, CONFIG, NETWORK, VOLUME) and "name" not in outputs:
+            outputs["name"] = f"{args.name}-{_digest(args.name).hex()[:7]}"  # Pulumi's auto-naming
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        if args.token == "docker:index/getNetwork:getNetwork":
+            name = args.args["name"]
+            return {"id": f"{name}-existing-id", "name": name, "driver": "overlay", "scope": "swarm"}, None
+        if args.token.startswith("cloudflare:index/getZeroTrustTunnelCloudflaredToken"):
+            return {**args.args, "token": MOCK_TUNNEL_TOKEN}, None
+        raise NotImplementedError(f"no mock for invoke {args.token}")
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Also records the resource options mocks do not see (protect, retainOnDelete)."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.options: dict[tuple[str, str], tuple[bool, bool]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        self.options[(request.type, request.name)] = (bool(request.protect), bool(request.retainOnDelete))
+        return super().RegisterResource(request)
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    resources: list[Resource]
+    outputs: dict[str, tuple[Any, bool]]
+    """Stack outputs: name -> (value, is_secret)."""
+    random_values: dict[str, str]
+    config_secrets: dict[str, str] = field(default_factory=dict)
+
+    def of_type(self, typ: str) -> list[Resource]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def named(self, typ: str, name: str) -> Resource:
+        (found,) = [r for r in self.resources if r.typ == typ and r.name == name]
+        return found
+
+    @property
+    def services(self) -> list[Resource]:
+        return self.of_type(SERVICE)
+
+    def service(self, swarm_name: str) -> Resource:
+        (found,) = [r for r in self.services if r.swarm_name == swarm_name]
+        return found
+
+    def by_id(self, resource_id: str) -> Resource:
+        (found,) = [r for r in self.resources if f"{r.name}-id" == resource_id]
+        return found
+
+    def mounted_secret(self, service: Resource, file_name: str) -> str:
+        """The plain text of the Docker secret a service mounts at `file_name`."""
+        (mount,) = [s for s in service.inputs["taskSpec"]["containerSpec"]["secrets"] if s["fileName"] == file_name]
+        return base64.b64decode(self.by_id(mount["secretId"]).inputs["data"], validate=True).decode()
+
+    def mounted_config(self, service: Resource, file_name: str) -> str:
+        (mount,) = [c for c in service.inputs["taskSpec"]["containerSpec"]["configs"] if c["fileName"] == file_name]
+        return str(self.by_id(mount["configId"]).inputs["dataRaw"])
+
+    @property
+    def secret_values(self) -> set[str]:
+        """Every value that must never appear in plain text."""
+        return {v for v in (*self.random_values.values(), *self.config_secrets.values()) if len(v) >= 8}
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    """The stack file's values for this project, without the namespace."""
+    data = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    prefix = f"{PROJECT}:"
+    return {k[len(prefix):]: str(v) for k, v in (data.get("config") or {}).items() if k.startswith(prefix)}
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def run_program(
+    stack: str,
+    config: Mapping[str, str | None] | None = None,
+    secrets: Mapping[str, str] | None = None,
+) -> ProgramRun:
+    """Run __main__.py for `stack` with its stack file, `config` overrides (None removes a key) and
+    secret config values, as `pulumi up` would evaluate it."""
+    values: dict[str, str | None] = {**stack_config(stack), **(config or {})}
+    plain = {f"{PROJECT}:{k}": v for k, v in values.items() if v is not None}
+    secret_values = dict(secrets or {})
+    plain.update({f"{PROJECT}:{k}": v for k, v in secret_values.items()})
+    env = {
+        "PULUMI_CONFIG": json.dumps(plain),
+        "PULUMI_CONFIG_SECRET_KEYS": json.dumps([f"{PROJECT}:{k}" for k in secret_values]),
+    }
+    mocks = RecordingMocks()
+    monitor = RecordingMonitor(mocks)
+    outputs: dict[str, tuple[Any, bool]] = {}
+    with _environment(env):
+        pulumi_settings.ROOT.set(None)  # a fresh root stack, so exports do not leak between runs
+        pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+
+        @pulumi.runtime.test
+        def evaluate() -> None:
+            runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+        evaluate()
+
+        root = pulumi_settings.get_root_resource()
+        exported: dict[str, Any] = dict(getattr(root, "outputs", {}))
+
+        async def resolve() -> None:
+            for name, value in exported.items():
+                output = pulumi.Output.from_input(value)
+                outputs[name] = (await output.future(), bool(await output.is_secret()))
+
+        @pulumi.runtime.test
+        def collect() -> Any:
+            return pulumi.Output.from_input(resolve_future())
+
+        def resolve_future() -> Any:
+            import asyncio
+
+            return asyncio.ensure_future(resolve())
+
+        collect()
+
+    for resource in mocks.resources:
+        resource.protect, resource.retain_on_delete = monitor.options.get((resource.typ, resource.name), (False, False))
+    return ProgramRun(stack, mocks.resources, outputs, mocks.random_values, secret_values)
