@@ -66,6 +66,11 @@ def unwrap(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
+def mock_id(typ: str, name: str) -> str:
+    """Physical id the mocks give a resource: its type and name (names repeat across types)."""
+    return f"{typ.rsplit(':', 1)[-1].lower()}:{name}"
+
+
 def _digest(name: str) -> bytes:
     return hashlib.sha256(name.encode()).digest()
 
@@ -93,6 +98,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[Resource] = []
         self.random_values: dict[str, str] = {}
+        """The secret random values (RandomPassword, RandomBytes) by resource name."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         inputs, has_secret = unwrap(dict(args.inputs))
@@ -104,9 +110,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["result"] = value
             outputs["bcryptHash"] = bcrypt.hashpw(value.encode(), bcrypt.gensalt(rounds=4)).decode()
         elif args.typ == RANDOM_STRING:
-            value = _alnum(args.name, int(inputs["length"]), string.ascii_lowercase)
-            self.random_values[args.name] = value
-            outputs["result"] = value
+            outputs["result"] = _alnum(args.name, int(inputs["length"]), string.ascii_lowercase)  # not secret
         elif args.typ == RANDOM_BYTES:
             raw = _digest(args.name)[: int(inputs["length"])]
             outputs["base64"] = base64.b64encode(raw).decode()
@@ -114,14 +118,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
             self.random_values[args.name] = outputs["base64"]
         elif args.typ in (SECRET, CONFIG, NETWORK, VOLUME) and "name" not in outputs:
             outputs["name"] = f"{args.name}-{_digest(args.name).hex()[:7]}"  # Pulumi's auto-naming
-        return f"{args.name}-id", outputs
+        return mock_id(args.typ, args.name), outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]]]:
         if args.token == "docker:index/getNetwork:getNetwork":
             name = args.args["name"]
-            return {"id": f"{name}-existing-id", "name": name, "driver": "overlay", "scope": "swarm"}, None
+            return {"id": f"{name}-existing-id", "name": name, "driver": "overlay", "scope": "swarm"}, []
         if args.token.startswith("cloudflare:index/getZeroTrustTunnelCloudflaredToken"):
-            return {**args.args, "token": MOCK_TUNNEL_TOKEN}, None
+            return {**args.args, "token": MOCK_TUNNEL_TOKEN}, []
         raise NotImplementedError(f"no mock for invoke {args.token}")
 
 
@@ -162,7 +166,7 @@ class ProgramRun:
         return found
 
     def by_id(self, resource_id: str) -> Resource:
-        (found,) = [r for r in self.resources if f"{r.name}-id" == resource_id]
+        (found,) = [r for r in self.resources if mock_id(r.typ, r.name) == resource_id]
         return found
 
     def mounted_secret(self, service: Resource, file_name: str) -> str:

@@ -1,0 +1,162 @@
+"""Conventions every service and secret meets, checked as properties over everything the program
+registers: each stack file, plus a run with every optional component switched on."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import bcrypt
+
+from components.swarm import STACK_LABEL, is_pinned
+from tests.harness import CONFIG, SECRET, SERVICE, ProgramRun, Resource
+
+DOCKER_SOCKET_ALLOWED = {"core_traefik", "shared_alloy", "shared_cadvisor", "runner_github-runner"}
+
+
+def spec(service: Resource) -> dict:
+    return service.inputs["taskSpec"]
+
+
+def test_every_image_is_pinned(any_run: ProgramRun) -> None:
+    for service in any_run.services:
+        image = spec(service)["containerSpec"]["image"]
+        assert is_pinned(image), f"{service.swarm_name}: {image}"
+
+
+def test_every_service_has_a_health_check(any_run: ProgramRun) -> None:
+    for service in any_run.services:
+        check = spec(service)["containerSpec"]["healthcheck"]
+        assert check["tests"][0] in ("CMD", "CMD-SHELL") and len(check["tests"]) >= 2, service.swarm_name
+        assert check["retries"] >= 1 and check["interval"].endswith("s") and check["timeout"].endswith("s")
+
+
+def test_every_service_has_limits_and_reservations(any_run: ProgramRun) -> None:
+    for service in any_run.services:
+        resources = spec(service)["resources"]
+        limits, reservation = resources["limits"], resources["reservation"]
+        # nanoCpus are 1e-9 CPU; at least 0.01 CPU and at most 8 CPUs means the unit is right.
+        assert 10_000_000 <= reservation["nanoCpus"] <= limits["nanoCpus"] <= 8_000_000_000, service.swarm_name
+        assert 16 * 2**20 <= reservation["memoryBytes"] <= limits["memoryBytes"] <= 16 * 2**30, service.swarm_name
+
+
+def test_every_service_has_restart_update_and_rollback_policies(any_run: ProgramRun) -> None:
+    for service in any_run.services:
+        restart = spec(service)["restartPolicy"]
+        assert restart["condition"] in ("on-failure", "any") and restart["maxAttempts"] >= 1
+        assert restart["delay"] and restart["window"], "explicit values keep previews free of perpetual diffs"
+        update, rollback = service.inputs["updateConfig"], service.inputs["rollbackConfig"]
+        assert update["failureAction"] == "rollback" and update["monitor"]
+        assert update["order"] == rollback["order"]
+
+
+def test_stateful_services_stop_first_and_stateless_start_first(any_run: ProgramRun) -> None:
+    for service in any_run.services:
+        has_volume = any(m["type"] == "volume" for m in spec(service)["containerSpec"].get("mounts", []))
+        expected = "stop-first" if has_volume else "start-first"
+        assert service.inputs["updateConfig"]["order"] == expected, service.swarm_name
+
+
+def test_traefik_labels_only_on_routed_services_and_complete(any_run: ProgramRun) -> None:
+    for service in any_run.services:
+        labels = {l["label"]: l["value"] for l in service.inputs["labels"]}
+        assert labels[STACK_LABEL]
+        traefik = {k: v for k, v in labels.items() if k.startswith("traefik.")}
+        if not traefik:
+            continue
+        assert traefik["traefik.enable"] == "true"
+        routers = {k.split(".")[3] for k in traefik if k.startswith("traefik.http.routers.")}
+        assert routers, f"{service.swarm_name} has Traefik labels but no router"
+        for router in routers:
+            assert re.fullmatch(r"Host\(`[a-z0-9.-]+`\)", traefik[f"traefik.http.routers.{router}.rule"])
+            port = traefik.get(f"traefik.http.services.{router}.loadbalancer.server.port")
+            assert port and port.isdigit(), f"{router}: Swarm services need an explicit port"
+        assert traefik["traefik.swarm.network"] == "traefik-public"
+        networks = {n["id"] for n in spec(service)["networksAdvanceds"]}
+        assert any("traefik-public" in n for n in networks), f"{service.swarm_name} is routed but not on traefik-public"
+
+
+def test_no_secret_in_plain_env_args_or_labels(any_run: ProgramRun) -> None:
+    assert any_run.secret_values
+    for service in any_run.services:
+        container = spec(service)["containerSpec"]
+        visible = json.dumps(
+            [container.get("env", {}), container.get("args", []), container.get("commands", []), service.inputs["labels"]]
+        )
+        for value in any_run.secret_values:
+            assert value not in visible, f"{service.swarm_name} exposes a secret"
+        for name, value in container.get("env", {}).items():
+            if re.search(r"PASS|SECRET|TOKEN|KEY", name):
+                assert name.endswith("_FILE") or value.startswith("/run/secrets/"), f"{service.swarm_name}: {name}"
+
+
+def test_no_secret_in_a_plain_stack_output(any_run: ProgramRun) -> None:
+    for name, (value, is_secret) in any_run.outputs.items():
+        if is_secret:
+            continue
+        text = json.dumps(value)
+        for secret in any_run.secret_values:
+            assert secret not in text, f"stack output {name} holds a secret in plain text"
+
+
+def test_secret_data_is_standard_base64_of_the_value(any_run: ProgramRun) -> None:
+    secrets = any_run.of_type(SECRET)
+    assert secrets
+    for secret in secrets:
+        data = secret.inputs["data"]
+        decoded = base64.b64decode(data, validate=True).decode()
+        assert base64.b64encode(decoded.encode()).decode() == data
+        assert secret.has_secret_input, f"{secret.name}: data must stay a Pulumi secret"
+    decoded_all = [base64.b64decode(s.inputs["data"]).decode() for s in secrets]
+    for name, value in any_run.random_values.items():
+        if "password" in name:
+            assert any(value in text or _holds_bcrypt_of(text, value) for text in decoded_all), (
+                f"{name} is never delivered as a Docker secret (nor its bcrypt hash)"
+            )
+
+
+def _holds_bcrypt_of(text: str, password: str) -> bool:
+    hashes = re.findall(r"\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}", text)
+    return any(bcrypt.checkpw(password.encode(), h.encode()) for h in hashes)
+
+
+def test_secrets_are_auto_named_and_configs_named_by_content(any_run: ProgramRun) -> None:
+    for secret in any_run.of_type(SECRET):
+        assert "name" not in secret.inputs, "a fixed secret name collides when the value changes"
+    for config in any_run.of_type(CONFIG):
+        assert re.fullmatch(r"[a-z0-9_-]+-[0-9a-f]{12}", config.inputs["name"]), config.inputs["name"]
+
+
+def test_every_mounted_secret_and_config_exists(any_run: ProgramRun) -> None:
+    for service in any_run.services:
+        container = spec(service)["containerSpec"]
+        for mount in container.get("secrets", []):
+            assert any_run.by_id(mount["secretId"]).typ == SECRET
+        for mount in container.get("configs", []):
+            assert any_run.by_id(mount["configId"]).typ == CONFIG
+
+
+def test_docker_socket_only_where_allowed(any_run: ProgramRun) -> None:
+    for service in any_run.services:
+        mounts = spec(service)["containerSpec"].get("mounts", [])
+        if any(m.get("source") == "/var/run/docker.sock" for m in mounts):
+            assert service.swarm_name in DOCKER_SOCKET_ALLOWED, service.swarm_name
+
+
+def test_service_names_are_unique_and_stack_prefixed(any_run: ProgramRun) -> None:
+    names = [s.swarm_name for s in any_run.services]
+    assert len(names) == len(set(names))
+    for service in any_run.services:
+        labels = {l["label"]: l["value"] for l in service.inputs["labels"]}
+        assert service.swarm_name.startswith(labels[STACK_LABEL] + "_")
+
+
+def test_published_ports_are_unique(any_run: ProgramRun) -> None:
+    ports = [
+        p["publishedPort"]
+        for s in any_run.services
+        for p in (s.inputs.get("endpointSpec") or {}).get("ports", [])
+    ]
+    assert len(ports) == len(set(ports))
+
