@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install what the tests need (Debian tools that check our generated files, Python packages) and run them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(prometheus prometheus-alertmanager redis-server redis-tools apache2-utils)
+missing=()
+for tool in promtool amtool redis-server redis-cli htpasswd; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if ((${#missing[@]})); then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "Installing Debian packages for: ${missing[*]}"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+exec python3 -m pytest "$@"
