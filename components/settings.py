@@ -122,6 +122,8 @@ class ObservabilitySettings:
     prometheus_retention: str
     scrape_interval: str
     loki_retention_hours: int
+    alert_webhook_url: pulumi.Output[str] | None
+    """Alertmanager webhook receiver (Slack-compatible or any webhook); alerts stay in the UI without one."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ class Settings:
     own_shared: bool
     own_runner: bool
     protect_data: bool
+    protect_shared_data: bool
     stateful_placement: tuple[str, ...]
     restart_max_attempts: int
     allow_published_database_ports: bool
@@ -325,6 +328,7 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         prometheus_retention=read.matching("prometheusRetention", _DURATION, "15d"),
         scrape_interval=read.matching("scrapeInterval", _DURATION, "15s"),
         loki_retention_hours=read.integer("lokiRetentionHours", 24),
+        alert_webhook_url=read.secret("alertWebhookUrl"),
     )
 
     own_core = read.boolean("ownCore")
@@ -337,6 +341,7 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         own_shared=read.boolean("ownShared"),
         own_runner=own_runner,
         protect_data=read.boolean("protectData"),
+        protect_shared_data=read.boolean("protectSharedData"),
         stateful_placement=read.listing("statefulPlacement", _CONSTRAINT, "node.labels.nextcandle.data==true"),
         restart_max_attempts=read.integer("restartMaxAttempts", 1, 100),
         allow_published_database_ports=read.boolean("allowPublishedDatabasePorts"),

@@ -45,6 +45,7 @@ RANDOM_BYTES = "random:index/randomBytes:RandomBytes"
 TUNNEL = "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared"
 TUNNEL_CONFIG = "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig"
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
+BCRYPT_ALPHABET = "./" + string.ascii_uppercase + string.ascii_lowercase + string.digits
 MOCK_TUNNEL_TOKEN = "mock-tunnel-token-from-cloudflare-api"
 
 
@@ -77,7 +78,7 @@ def _digest(name: str) -> bytes:
 
 def _alnum(name: str, length: int, alphabet: str) -> str:
     seed = _digest(name)
-    return "".join(alphabet[seed[i % len(seed)] % len(alphabet) ^ 0] for i in range(length))
+    return "".join(alphabet[(seed[i % len(seed)] + i) % len(alphabet)] for i in range(length))
 
 
 @dataclass
@@ -108,7 +109,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             value = _alnum(args.name, int(inputs["length"]), string.ascii_letters + string.digits)
             self.random_values[args.name] = value
             outputs["result"] = value
-            outputs["bcryptHash"] = bcrypt.hashpw(value.encode(), bcrypt.gensalt(rounds=4)).decode()
+            # Deterministic salt: the real provider keeps the hash in state, so it is stable across runs.
+            salt = "$2b$04$" + _alnum(args.name + "salt", 21, BCRYPT_ALPHABET) + "."
+            outputs["bcryptHash"] = bcrypt.hashpw(value.encode(), salt.encode()).decode()
         elif args.typ == RANDOM_STRING:
             outputs["result"] = _alnum(args.name, int(inputs["length"]), string.ascii_lowercase)  # not secret
         elif args.typ == RANDOM_BYTES:

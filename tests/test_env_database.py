@@ -112,9 +112,13 @@ def test_data_is_protected_and_retained_in_stg_and_prod(stack: str) -> None:
             assert resource.protect, f"{resource.typ} {name}"
 
 
-def test_dev_data_is_disposable() -> None:
+def test_dev_data_is_disposable_but_shared_data_is_protected() -> None:
     run = run_program("dev")
-    assert not any(v.protect for v in run.of_type(VOLUME))
+    volumes = {v.inputs["name"]: v for v in run.of_type(VOLUME)}
+    assert not any(v.protect for name, v in volumes.items() if name.startswith("dev_"))
+    shared = [v for name, v in volumes.items() if name.startswith("shared_")]
+    assert shared and all(v.protect and v.retain_on_delete for v in shared)
+    assert not any(v.protect for v in run_program("dev", {"protectSharedData": "false"}).of_type(VOLUME))
 
 
 def test_stateful_services_follow_the_configured_placement() -> None:

@@ -1,0 +1,429 @@
+"""SharedObservability: metrics, logs, alerts and dashboards for the whole swarm.
+
+Creates (stack `shared`):
+- Prometheus v3 (15 s scrapes, 15 days retention) that discovers every replica through Swarm DNS
+  (`tasks.<service>`): Traefik, cloudflared, cAdvisor, node-exporter, each environment's Redis and
+  PostgreSQL exporters, object storage, n8n, Loki, Alertmanager and the configured application targets;
+  reached at prometheus.localhost only;
+- Alertmanager with the rules in configs/prometheus/rules/ (optional webhook receiver);
+- Loki (TSDB schema v13, retention enforced by the compactor) and Grafana Alloy on every node, shipping
+  container logs with their Swarm labels (Promtail reached end of life in 2026);
+- Grafana with the Prometheus, Loki and Alertmanager data sources and our dashboards provisioned;
+- cAdvisor and node-exporter on every node.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_random as random
+import yaml
+
+from components import images
+from components.core import CLOUDFLARED_METRICS_PORT, TRAEFIK_METRICS_PORT, TRAEFIK_SERVICE, dump_yaml
+from components.settings import CONFIGS, PUBLIC_NETWORK, Hostnames, ObservabilitySettings, Resources
+from components.swarm import (
+    DOCKER_SOCKET,
+    Healthcheck,
+    Mounted,
+    ServiceSpec,
+    bind_mount,
+    data_volume,
+    http_check,
+    overlay_network,
+    swarm_config,
+    swarm_secret,
+    swarm_service,
+    traefik_router_labels,
+    volume_mount,
+)
+
+STACK = "shared"
+RULES_DIR = "/etc/prometheus/rules"
+DASHBOARDS_DIR = "/etc/grafana/dashboards"
+PROMETHEUS = f"{STACK}_prometheus"
+ALERTMANAGER = f"{STACK}_alertmanager"
+LOKI = f"{STACK}_loki"
+GRAFANA = f"{STACK}_grafana"
+CADVISOR = f"{STACK}_cadvisor"
+NODE_EXPORTER = f"{STACK}_node-exporter"
+ALLOY = f"{STACK}_alloy"
+OBJECT_STORAGE = f"{STACK}_seaweedfs"
+N8N = f"{STACK}_n8n"
+
+MONITORING_RESOURCES = Resources(0.05, 0.30, 64, 256)
+PROMETHEUS_RESOURCES = Resources(0.10, 0.50, 128, 512)
+GRAFANA_RESOURCES = Resources(0.10, 0.50, 128, 256)
+AGENT_RESOURCES = Resources(0.05, 0.20, 32, 128)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SharedObservabilityArgs:
+    settings: ObservabilitySettings
+    hostnames: Hostnames
+    public_network_id: pulumi.Input[str]
+    monitoring_network_id: pulumi.Input[str]
+    restart_max_attempts: int
+    protect_data: bool
+    stateful_placement: tuple[str, ...]
+    alert_webhook_url: pulumi.Output[str] | None
+
+
+def _dns_job(job: str, services: list[str], port: int, path: str = "/metrics") -> dict[str, Any]:
+    """Scrape every replica of Swarm services through their `tasks.<service>` DNS records."""
+    return {
+        "job_name": job,
+        "metrics_path": path,
+        "dns_sd_configs": [{"names": [f"tasks.{s}" for s in services], "type": "A", "port": port}],
+        "relabel_configs": [
+            {"source_labels": ["__meta_dns_name"], "regex": r"tasks\.([a-z]+)_.*", "target_label": "environment"},
+            {"source_labels": ["__meta_dns_name"], "regex": r"tasks\.(.*)", "target_label": "service"},
+        ],
+    }
+
+
+def prometheus_config(settings: ObservabilitySettings, rules_dir: str = RULES_DIR) -> dict[str, Any]:
+    envs = list(settings.monitored_environments)
+    jobs = [
+        {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]},
+        _dns_job("traefik", [TRAEFIK_SERVICE], TRAEFIK_METRICS_PORT),
+        _dns_job("cloudflared", ["core_cloudflared"], CLOUDFLARED_METRICS_PORT),
+        _dns_job("cadvisor", [CADVISOR], 8080),
+        _dns_job("node-exporter", [NODE_EXPORTER], 9100),
+        _dns_job("redis", [f"{env}_redis-exporter" for env in envs], 9121),
+        _dns_job("postgres", [f"{env}_postgres-exporter" for env in envs], 9187),
+        _dns_job("object-storage", [OBJECT_STORAGE], 9324),
+        _dns_job("n8n", [N8N], 5678),
+        _dns_job("loki", [LOKI], 3100),
+        _dns_job("alertmanager", [ALERTMANAGER], 9093),
+    ]
+    if settings.app_scrape_targets:
+        jobs.append(
+            {
+                "job_name": "applications",
+                "static_configs": [{"targets": list(settings.app_scrape_targets)}],
+                "relabel_configs": [
+                    {"source_labels": ["__address__"], "regex": r"([a-z]+)_.*", "target_label": "environment"}
+                ],
+            }
+        )
+    return {
+        "global": {
+            "scrape_interval": settings.scrape_interval,
+            "evaluation_interval": settings.scrape_interval,
+            "external_labels": {"platform": "nextcandle"},
+        },
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"{ALERTMANAGER}:9093"]}]}]},
+        "rule_files": [f"{rules_dir}/*.yml"],
+        "scrape_configs": jobs,
+    }
+
+
+def alertmanager_config(webhook_url: str | None) -> dict[str, Any]:
+    receiver: dict[str, Any] = {"name": "default"}
+    if webhook_url:
+        receiver["webhook_configs"] = [{"url": webhook_url, "send_resolved": True}]
+    return {
+        "route": {
+            "receiver": "default",
+            "group_by": ["alertname", "environment"],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+        },
+        "inhibit_rules": [
+            {"source_matchers": ["severity=critical"], "target_matchers": ["severity=warning"], "equal": ["alertname", "environment"]}
+        ],
+        "receivers": [receiver],
+    }
+
+
+def loki_config(retention_hours: int) -> dict[str, Any]:
+    return {
+        "auth_enabled": False,
+        "server": {"http_listen_port": 3100, "grpc_listen_port": 9096, "log_level": "warn"},
+        "common": {
+            "instance_addr": "127.0.0.1",
+            "path_prefix": "/loki",
+            "storage": {"filesystem": {"chunks_directory": "/loki/chunks", "rules_directory": "/loki/rules"}},
+            "replication_factor": 1,
+            "ring": {"kvstore": {"store": "inmemory"}},
+        },
+        "schema_config": {
+            "configs": [
+                {
+                    "from": "2024-01-01",
+                    "store": "tsdb",
+                    "object_store": "filesystem",
+                    "schema": "v13",
+                    "index": {"prefix": "index_", "period": "24h"},
+                }
+            ]
+        },
+        "limits_config": {
+            "retention_period": f"{retention_hours}h",
+            "reject_old_samples": True,
+            "reject_old_samples_max_age": f"{retention_hours}h",
+        },
+        # Retention is only enforced when the compactor deletes: retention_enabled is the switch.
+        "compactor": {
+            "working_directory": "/loki/compactor",
+            "compaction_interval": "10m",
+            "retention_enabled": True,
+            "retention_delete_delay": "2h",
+            "delete_request_store": "filesystem",
+        },
+        "analytics": {"reporting_enabled": False},
+    }
+
+
+def alloy_config() -> str:
+    template = (CONFIGS / "alloy" / "config.alloy").read_text()
+    return string.Template(template).substitute(loki_push_url=f"http://{LOKI}:3100/loki/api/v1/push")
+
+
+def grafana_datasources() -> dict[str, Any]:
+    return {
+        "apiVersion": 1,
+        "datasources": [
+            {"name": "Prometheus", "uid": "prometheus", "type": "prometheus", "access": "proxy",
+             "url": f"http://{PROMETHEUS}:9090", "isDefault": True, "editable": False},
+            {"name": "Loki", "uid": "loki", "type": "loki", "access": "proxy", "url": f"http://{LOKI}:3100", "editable": False},
+            {"name": "Alertmanager", "uid": "alertmanager", "type": "alertmanager", "access": "proxy",
+             "url": f"http://{ALERTMANAGER}:9093", "jsonData": {"implementation": "prometheus"}, "editable": False},
+        ],
+    }
+
+
+def grafana_dashboard_provider() -> dict[str, Any]:
+    return {
+        "apiVersion": 1,
+        "providers": [
+            {"name": "nextcandle", "folder": "NextCandle", "type": "file", "disableDeletion": True,
+             "allowUiUpdates": False, "options": {"path": DASHBOARDS_DIR}}
+        ],
+    }
+
+
+def dashboard_files() -> list[Path]:
+    return sorted((CONFIGS / "grafana" / "dashboards").glob("*.json"))
+
+
+def rule_files() -> list[Path]:
+    return sorted((CONFIGS / "prometheus" / "rules").glob("*.yml"))
+
+
+class SharedObservability(pulumi.ComponentResource):
+    grafana_admin_password: pulumi.Output[str]
+    internal_network_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SharedObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("nextcandle:observability:SharedObservability", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        data = pulumi.ResourceOptions(parent=self, protect=args.protect_data, retain_on_delete=args.protect_data)
+        settings, attempts = args.settings, args.restart_max_attempts
+
+        internal = overlay_network(f"{name}-internal", f"{STACK}_internal", STACK, child)
+        self.internal_network_id = internal.id
+        monitoring, public = args.monitoring_network_id, args.public_network_id
+
+        def config(key: str, content: str) -> docker.ServiceConfig:
+            return swarm_config(f"{name}-{key}", key, content, STACK, child)
+
+        # Prometheus
+        rules = [Mounted(config(f"rules-{p.stem}", p.read_text()), f"{RULES_DIR}/{p.name}") for p in rule_files()]
+        prometheus_volume = data_volume(f"{name}-prometheus-data", f"{STACK}_prometheus_data", STACK, data)
+        self.prometheus = swarm_service(
+            f"{name}-prometheus",
+            ServiceSpec(
+                name=PROMETHEUS,
+                stack=STACK,
+                image=images.PROMETHEUS,
+                args=[
+                    "--config.file=/etc/prometheus/prometheus.yml",
+                    "--storage.tsdb.path=/prometheus",
+                    f"--storage.tsdb.retention.time={settings.prometheus_retention}",
+                    f"--web.external-url=http://{args.hostnames.prometheus}/",
+                ],
+                healthcheck=http_check("http://127.0.0.1:9090/-/healthy"),
+                resources=PROMETHEUS_RESOURCES,
+                restart_max_attempts=attempts,
+                stateful=True,
+                networks=[monitoring, public],
+                configs=[Mounted(config("prometheus", dump_yaml(prometheus_config(settings))), "/etc/prometheus/prometheus.yml"), *rules],
+                mounts=[volume_mount(prometheus_volume.name, "/prometheus")],
+                placement=args.stateful_placement,
+                traefik_labels=traefik_router_labels("prometheus", args.hostnames.prometheus, 9090, PUBLIC_NETWORK),
+            ),
+            child,
+        )
+
+        # Alertmanager: its config is a secret, as the webhook URL carries a token.
+        webhook = args.alert_webhook_url or pulumi.Output.from_input("")
+        alertmanager_yml = swarm_secret(
+            f"{name}-alertmanager-config",
+            webhook.apply(lambda url: dump_yaml(alertmanager_config(url or None))),
+            STACK,
+            child,
+        )
+        alertmanager_volume = data_volume(f"{name}-alertmanager-data", f"{STACK}_alertmanager_data", STACK, data)
+        self.alertmanager = swarm_service(
+            f"{name}-alertmanager",
+            ServiceSpec(
+                name=ALERTMANAGER,
+                stack=STACK,
+                image=images.ALERTMANAGER,
+                args=["--config.file=/run/secrets/alertmanager.yml", "--storage.path=/alertmanager"],
+                healthcheck=http_check("http://127.0.0.1:9093/-/healthy"),
+                resources=AGENT_RESOURCES,
+                restart_max_attempts=attempts,
+                stateful=True,
+                networks=[monitoring],
+                secrets=[Mounted(alertmanager_yml, "alertmanager.yml", uid="65534", mode=0o400)],
+                mounts=[volume_mount(alertmanager_volume.name, "/alertmanager")],
+                placement=args.stateful_placement,
+            ),
+            child,
+        )
+
+        # Loki and the log shipper
+        loki_volume = data_volume(f"{name}-loki-data", f"{STACK}_loki_data", STACK, data)
+        self.loki = swarm_service(
+            f"{name}-loki",
+            ServiceSpec(
+                name=LOKI,
+                stack=STACK,
+                image=images.LOKI,
+                args=["-config.file=/etc/loki/loki.yml"],
+                # The image has no shell or wget; Loki checks its own /ready.
+                healthcheck=Healthcheck(["CMD", "/usr/bin/loki", "-health"], start_period="60s"),
+                resources=MONITORING_RESOURCES,
+                restart_max_attempts=attempts,
+                stateful=True,
+                networks=[internal.id, monitoring],
+                configs=[Mounted(config("loki", dump_yaml(loki_config(settings.loki_retention_hours))), "/etc/loki/loki.yml")],
+                mounts=[volume_mount(loki_volume.name, "/loki")],
+                placement=args.stateful_placement,
+            ),
+            child,
+        )
+        self.alloy = swarm_service(
+            f"{name}-alloy",
+            ServiceSpec(
+                name=ALLOY,
+                stack=STACK,
+                image=images.ALLOY,
+                args=["run", "--server.http.listen-addr=0.0.0.0:12345", "--storage.path=/var/lib/alloy/data", "/etc/alloy/config.alloy"],
+                # The image has bash but no curl or wget.
+                healthcheck=Healthcheck(
+                    ["CMD", "bash", "-c", 'exec 3<>/dev/tcp/127.0.0.1/12345 && printf "GET /-/ready HTTP/1.0\\r\\n\\r\\n" >&3 && head -1 <&3 | grep -q " 200 "'],
+                ),
+                resources=AGENT_RESOURCES,
+                restart_max_attempts=attempts,
+                global_mode=True,
+                networks=[internal.id, monitoring],
+                configs=[Mounted(config("alloy", alloy_config()), "/etc/alloy/config.alloy")],
+                mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET)],
+            ),
+            child,
+        )
+
+        # Node agents, on every node
+        self.cadvisor = swarm_service(
+            f"{name}-cadvisor",
+            ServiceSpec(
+                name=CADVISOR,
+                stack=STACK,
+                image=images.CADVISOR,
+                args=["--docker_only=true", "--housekeeping_interval=30s", "--store_container_labels=true"],
+                healthcheck=http_check("http://127.0.0.1:8080/healthz"),
+                resources=MONITORING_RESOURCES,
+                restart_max_attempts=attempts,
+                global_mode=True,
+                networks=[monitoring],
+                mounts=[
+                    bind_mount("/", "/rootfs"),
+                    bind_mount("/var/run", "/var/run"),
+                    bind_mount("/sys", "/sys"),
+                    bind_mount("/var/lib/docker", "/var/lib/docker"),
+                    bind_mount("/dev/disk", "/dev/disk"),
+                ],
+            ),
+            child,
+        )
+        self.node_exporter = swarm_service(
+            f"{name}-node-exporter",
+            ServiceSpec(
+                name=NODE_EXPORTER,
+                stack=STACK,
+                image=images.NODE_EXPORTER,
+                args=[
+                    "--path.procfs=/host/proc",
+                    "--path.sysfs=/host/sys",
+                    "--path.rootfs=/rootfs",
+                    "--collector.filesystem.mount-points-exclude=^/(sys|proc|dev|host|etc)($|/)",
+                ],
+                healthcheck=http_check("http://127.0.0.1:9100/"),
+                resources=AGENT_RESOURCES,
+                restart_max_attempts=attempts,
+                global_mode=True,
+                networks=[monitoring],
+                hostname="{{.Node.Hostname}}",
+                mounts=[bind_mount("/proc", "/host/proc"), bind_mount("/sys", "/host/sys"), bind_mount("/", "/rootfs")],
+            ),
+            child,
+        )
+
+        # Grafana
+        admin_user = random.RandomString(f"{name}-grafana-admin-user", length=8, special=False, upper=False, numeric=False, opts=child)
+        admin_password = random.RandomPassword(f"{name}-grafana-admin-password", length=32, special=False, opts=data)
+        self.grafana_admin_user = admin_user.result.apply(lambda r: f"admin_{r}")
+        self.grafana_admin_password = pulumi.Output.secret(admin_password.result)
+        grafana_volume = data_volume(f"{name}-grafana-data", f"{STACK}_grafana_data", STACK, data)
+        dashboards = [
+            Mounted(config(f"dashboard-{p.stem}", p.read_text()), f"{DASHBOARDS_DIR}/{p.name}") for p in dashboard_files()
+        ]
+        self.grafana = swarm_service(
+            f"{name}-grafana",
+            ServiceSpec(
+                name=GRAFANA,
+                stack=STACK,
+                image=images.GRAFANA,
+                env={
+                    "GF_SECURITY_ADMIN_USER__FILE": "/run/secrets/grafana_admin_user",
+                    "GF_SECURITY_ADMIN_PASSWORD__FILE": "/run/secrets/grafana_admin_password",
+                    "GF_SERVER_ROOT_URL": f"https://{args.hostnames.grafana}/",
+                    "GF_USERS_ALLOW_SIGN_UP": "false",
+                    "GF_ANALYTICS_REPORTING_ENABLED": "false",
+                    "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+                },
+                healthcheck=http_check("http://127.0.0.1:3000/api/health"),
+                resources=GRAFANA_RESOURCES,
+                restart_max_attempts=attempts,
+                stateful=True,
+                networks=[internal.id, monitoring, public],
+                secrets=[
+                    Mounted(swarm_secret(f"{name}-grafana-admin-user", self.grafana_admin_user, STACK, child), "grafana_admin_user"),
+                    Mounted(swarm_secret(f"{name}-grafana-admin-password", admin_password.result, STACK, data), "grafana_admin_password"),
+                ],
+                configs=[
+                    Mounted(config("grafana-datasources", dump_yaml(grafana_datasources())), "/etc/grafana/provisioning/datasources/nextcandle.yml"),
+                    Mounted(config("grafana-dashboards", dump_yaml(grafana_dashboard_provider())), "/etc/grafana/provisioning/dashboards/nextcandle.yml"),
+                    *dashboards,
+                ],
+                mounts=[volume_mount(grafana_volume.name, "/var/lib/grafana")],
+                placement=args.stateful_placement,
+                traefik_labels=traefik_router_labels("grafana", args.hostnames.grafana, 3000, PUBLIC_NETWORK),
+            ),
+            child,
+        )
+
+        self.register_outputs(
+            {"grafana_admin_user": self.grafana_admin_user, "grafana_admin_password": self.grafana_admin_password}
+        )
+

@@ -1,0 +1,94 @@
+"""RunnerStack: self-hosted GitHub Actions runners, with a lifecycle of their own.
+
+Creates (stack `runner`): the runner token as a Docker secret and `runner_github-runner` replicas on
+managers. The token is the only input of these resources that changes often (a registration token
+expires after an hour), so updating it rolls the runners and nothing else.
+
+Runners are ephemeral by default: each takes one job, deregisters and exits, and Swarm starts a
+fresh one, so dead registrations do not pile up. An ephemeral runner registers again on every
+restart, which needs a personal access token (runnerAccessToken); a registration token works only
+for its first hour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components import images
+from components.settings import Resources, RunnerSettings
+from components.swarm import DOCKER_SOCKET, Healthcheck, Mounted, ServiceSpec, bind_mount, overlay_network, swarm_secret, swarm_service
+
+STACK = "runner"
+RUNNER_RESOURCES = Resources(0.50, 2.00, 1024, 4096)
+TOKEN_FILE = "/run/secrets/github_token"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunnerStackArgs:
+    settings: RunnerSettings
+    restart_max_attempts: int
+
+
+def runner_command(token_variable: str) -> list[str]:
+    """The image reads its token from the environment only: export it from the secret file at start."""
+    return [
+        "/bin/bash",
+        "-c",
+        f'export {token_variable}="$(cat {TOKEN_FILE})" && exec /entrypoint.sh ./bin/Runner.Listener run --startuptype service',
+    ]
+
+
+class RunnerStack(pulumi.ComponentResource):
+    def __init__(self, name: str, args: RunnerStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("nextcandle:runner:RunnerStack", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        settings = args.settings
+        if settings.access_token is not None:
+            token, variable = settings.access_token, "ACCESS_TOKEN"
+        elif settings.registration_token is not None:
+            token, variable = settings.registration_token, "RUNNER_TOKEN"
+        else:
+            raise ValueError("RunnerStack needs a token; settings validation requires one")
+
+        network = overlay_network(f"{name}-internal", f"{STACK}_internal", STACK, child)
+        token_secret = swarm_secret(f"{name}-token", token, STACK, child)
+        scope = {"RUNNER_SCOPE": "org", "ORG_NAME": settings.owner} if settings.scope == "org" else {
+            "RUNNER_SCOPE": "repo", "REPO_URL": settings.owner,
+        }
+        env = {
+            **scope,
+            "LABELS": ",".join(settings.labels),
+            "RUNNER_NAME_PREFIX": "nextcandle-swarm",
+            "RANDOM_RUNNER_SUFFIX": "true",
+            "DISABLE_AUTO_UPDATE": "1",
+        }
+        if settings.ephemeral:
+            env["EPHEMERAL"] = "1"
+        self.runners = swarm_service(
+            f"{name}-github-runner",
+            ServiceSpec(
+                name=f"{STACK}_github-runner",
+                stack=STACK,
+                image=images.GITHUB_RUNNER,
+                commands=runner_command(variable),
+                env=env,
+                healthcheck=Healthcheck(["CMD-SHELL", "pgrep -f Runner.Listener >/dev/null"], start_period="120s"),
+                resources=RUNNER_RESOURCES,
+                # Ephemeral runners restart after every job: no attempt limit for them.
+                restart_max_attempts=0 if settings.ephemeral else args.restart_max_attempts,
+                replicas=settings.replicas,
+                networks=[network.id],
+                secrets=[Mounted(token_secret, "github_token", mode=0o400)],
+                # Jobs build images with the node's Docker: this is root on the node, so managers only
+                # and only trusted repositories (see README).
+                mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET, read_only=False)],
+                placement=["node.role==manager"],
+                # An ephemeral runner exits 0 after its job; Swarm must start a new one.
+                restart_condition="any" if settings.ephemeral else "on-failure",
+                stop_grace_period="5m",
+            ),
+            child,
+        )
+        self.register_outputs({"replicas": settings.replicas})

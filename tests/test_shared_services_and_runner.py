@@ -1,0 +1,89 @@
+"""Object storage, n8n and the GitHub runners."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import FULL, FULL_SECRETS, cached_run
+from tests.harness import SECRET, ProgramRun, run_program
+
+
+def container(run: ProgramRun, service: str) -> dict:
+    return run.service(service).inputs["taskSpec"]["containerSpec"]
+
+
+def routers(run: ProgramRun, service: str) -> dict[str, str]:
+    return {l["label"]: l["value"] for l in run.service(service).inputs["labels"] if l["label"].startswith("traefik.")}
+
+
+def test_object_storage_credentials_from_secrets_and_routed() -> None:
+    run = cached_run("dev", "dev")
+    storage = run.service("shared_seaweedfs")
+    args = container(run, "shared_seaweedfs")["args"]
+    assert "-s3.config=/run/secrets/s3_identities.json" in args and "-metricsPort=9324" in args
+    identities = json.loads(run.mounted_secret(storage, "s3_identities.json"))
+    (root,) = identities["identities"]
+    (credentials,) = root["credentials"]
+    assert credentials["secretKey"] == run.outputs["s3_secret_key"][0] and run.outputs["s3_secret_key"][1]
+    assert credentials["accessKey"] == run.outputs["s3_access_key"][0]
+    assert "Admin" in root["actions"]
+    labels = routers(run, "shared_seaweedfs")
+    assert labels["traefik.http.routers.s3.rule"] == "Host(`s3.nextcandle.io`)"
+    assert labels["traefik.http.services.s3.loadbalancer.server.port"] == "8333"
+    assert labels["traefik.http.routers.s3-console.rule"] == "Host(`minio.nextcandle.io`)"
+    assert labels["traefik.http.routers.s3-console.middlewares"] == "dashboard-auth@file"
+    assert not container(run, "shared_seaweedfs")["image"].startswith("minio/"), "MinIO images are gone from Docker Hub"
+
+
+def test_n8n_is_pinned_2x_in_seoul_with_an_encryption_key_secret() -> None:
+    run = cached_run("dev", "dev")
+    spec = container(run, "shared_n8n")
+    assert spec["image"].startswith("n8nio/n8n:2.")
+    env = spec["env"]
+    assert env["GENERIC_TIMEZONE"] == "Asia/Seoul" and env["TZ"] == "Asia/Seoul"
+    assert env["N8N_ENCRYPTION_KEY_FILE"] == "/run/secrets/n8n_encryption_key"
+    key = run.mounted_secret(run.service("shared_n8n"), "n8n_encryption_key")
+    assert len(key) == 48 and "\n" not in key, "n8n reads the file verbatim: no trailing newline"
+    assert not [k for k in env if k.startswith("N8N_BASIC_AUTH")], "n8n removed basic auth in 1.0"
+    assert env["WEBHOOK_URL"] == "https://n8n.nextcandle.io/"
+    assert routers(run, "shared_n8n")["traefik.http.routers.n8n.rule"] == "Host(`n8n.nextcandle.io`)"
+
+
+def test_runners_replicas_placement_and_ephemeral(full_run: ProgramRun) -> None:
+    runner = full_run.service("runner_github-runner")
+    assert runner.inputs["mode"]["replicated"]["replicas"] == 2
+    task = runner.inputs["taskSpec"]
+    assert task["placement"]["constraints"] == ["node.role==manager"]
+    env = task["containerSpec"]["env"]
+    assert env["EPHEMERAL"] == "1" and env["RUNNER_SCOPE"] == "org" and env["ORG_NAME"] == "nextcandle"
+    assert task["restartPolicy"]["condition"] == "any"
+    assert full_run.mounted_secret(runner, "github_token") == FULL_SECRETS["runnerAccessToken"]
+    command = task["containerSpec"]["commands"][-1]
+    assert 'ACCESS_TOKEN="$(cat /run/secrets/github_token)"' in command
+
+
+def test_runner_replicas_and_registration_token_from_config() -> None:
+    config = {**FULL, "runnerReplicas": "4", "tunnelMode": "none"}
+    run = run_program("dev", config, {"runnerRegistrationToken": "AABBCCDDEEFFGGHH"})
+    runner = run.service("runner_github-runner")
+    assert runner.inputs["mode"]["replicated"]["replicas"] == 4
+    assert 'RUNNER_TOKEN="$(cat /run/secrets/github_token)"' in runner.inputs["taskSpec"]["containerSpec"]["commands"][-1]
+
+
+def test_changing_the_runner_token_changes_only_the_runners_resources() -> None:
+    config = {**FULL, "tunnelMode": "none"}
+    before = run_program("dev", config, {"runnerAccessToken": "ghp_first_token_000000"})
+    after = run_program("dev", config, {"runnerAccessToken": "ghp_second_token_11111"})
+    old = {(r.typ, r.name): r.inputs for r in before.resources}
+    new = {(r.typ, r.name): r.inputs for r in after.resources}
+    assert old.keys() == new.keys()
+    changed = {key for key in old if old[key] != new[key]}
+    assert changed == {(SECRET, "runner-token")}
+    # Swarm secrets are immutable: the new one gets a new name, and only the runner service mounts it.
+    users = [
+        s.swarm_name
+        for s in after.services
+        for m in s.inputs["taskSpec"]["containerSpec"].get("secrets", [])
+        if after.by_id(m["secretId"]).name == "runner-token"
+    ]
+    assert users == ["runner_github-runner"]
