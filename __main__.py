@@ -45,6 +45,7 @@ db = EnvDatabaseStack(
         restart_max_attempts=settings.restart_max_attempts,
         protect_data=settings.protect_data,
         stateful_placement=settings.stateful_placement,
+        allow_published_ports=settings.allow_published_database_ports,
     ),
 )
 pulumi.export("network", db.network_name)

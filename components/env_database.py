@@ -24,6 +24,7 @@ import pulumi_random as random
 from components import images
 from components.settings import CONFIGS, DatabaseSettings, Resources
 from components.swarm import (
+    ALLOW_PUBLISHED_PORT_LABEL,
     Healthcheck,
     Mounted,
     ServiceSpec,
@@ -50,6 +51,8 @@ class EnvDatabaseStackArgs:
     restart_max_attempts: int
     protect_data: bool
     stateful_placement: tuple[str, ...]
+    allow_published_ports: bool
+    """Mark the database services so the policy pack accepts their published ports (prod)."""
 
 
 def render_postgres_conf(file_name: str, hba_file: str) -> str:
@@ -128,6 +131,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         postgres_volume = data_volume(f"{name}-postgres-data", f"{env}_postgres_data", env, data)
         redis_volume = data_volume(f"{name}-redis-data", f"{env}_redis_data", env, data)
 
+        exception = {ALLOW_PUBLISHED_PORT_LABEL: "true"} if args.allow_published_ports else {}
         self.postgres_host = f"{env}_postgres"
         self.redis_host = f"{env}_redis"
         run_secrets = "/run/secrets"
@@ -178,6 +182,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 ],
                 ports=[(settings.postgres_port, 5432)] if settings.postgres_port else [],
                 placement=args.stateful_placement,
+                labels=exception if settings.postgres_port else {},
                 stop_grace_period="60s",
             ),
             child,
@@ -202,6 +207,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 mounts=[volume_mount(redis_volume.name, "/data")],
                 ports=[(settings.redis_port, 6379)] if settings.redis_port else [],
                 placement=args.stateful_placement,
+                labels=exception if settings.redis_port else {},
                 stop_grace_period="30s",
             ),
             child,

@@ -258,7 +258,7 @@ class SharedObservability(pulumi.ComponentResource):
                 configs=[Mounted(config("prometheus", dump_yaml(prometheus_config(settings))), "/etc/prometheus/prometheus.yml"), *rules],
                 mounts=[volume_mount(prometheus_volume.name, "/prometheus")],
                 placement=args.stateful_placement,
-                traefik_labels=traefik_router_labels("prometheus", args.hostnames.prometheus, 9090, PUBLIC_NETWORK),
+                labels=traefik_router_labels("prometheus", args.hostnames.prometheus, 9090, PUBLIC_NETWORK),
             ),
             child,
         )
@@ -418,7 +418,7 @@ class SharedObservability(pulumi.ComponentResource):
                 ],
                 mounts=[volume_mount(grafana_volume.name, "/var/lib/grafana")],
                 placement=args.stateful_placement,
-                traefik_labels=traefik_router_labels("grafana", args.hostnames.grafana, 3000, PUBLIC_NETWORK),
+                labels=traefik_router_labels("grafana", args.hostnames.grafana, 3000, PUBLIC_NETWORK),
             ),
             child,
         )

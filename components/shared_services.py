@@ -125,7 +125,7 @@ class SharedServices(pulumi.ComponentResource):
                 secrets=[Mounted(identities, "s3_identities.json", mode=0o400)],
                 mounts=[volume_mount(storage_volume.name, "/data")],
                 placement=args.stateful_placement,
-                traefik_labels=routes,
+                labels=routes,
                 stop_grace_period="60s",
             ),
             child,
@@ -164,7 +164,7 @@ class SharedServices(pulumi.ComponentResource):
                 secrets=[Mounted(key_secret, "n8n_encryption_key", uid="1000", gid="1000", mode=0o400)],
                 mounts=[volume_mount(n8n_volume.name, "/home/node/.n8n")],
                 placement=args.stateful_placement,
-                traefik_labels=traefik_router_labels("n8n", host, N8N_PORT, PUBLIC_NETWORK),
+                labels=traefik_router_labels("n8n", host, N8N_PORT, PUBLIC_NETWORK),
             ),
             child,
         )

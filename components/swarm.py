@@ -23,6 +23,7 @@ from components.settings import Resources
 _PINNED_IMAGE = re.compile(r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)(@sha256:[0-9a-f]{64})?$")
 STACK_LABEL = "com.docker.stack.namespace"
 IMAGE_LABEL = "nextcandle.image"
+ALLOW_PUBLISHED_PORT_LABEL = "nextcandle.allow-published-port"
 
 
 def nano_cpus(cpus: float) -> int:
@@ -99,7 +100,8 @@ class ServiceSpec:
     ports: Sequence[tuple[int, int]] = ()
     """(published, target) pairs on the ingress mesh."""
     placement: Sequence[str] = ()
-    traefik_labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Service labels: Traefik routing, policy exceptions."""
     restart_condition: str = "on-failure"
     user: str | None = None
     stop_grace_period: str = "30s"
@@ -110,7 +112,7 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
     if not is_pinned(spec.image):
         raise ValueError(f"{spec.name}: image {spec.image!r} must be pinned to a tag other than latest")
     order = "stop-first" if spec.stateful else "start-first"
-    labels = {STACK_LABEL: spec.stack, **spec.traefik_labels}
+    labels = {STACK_LABEL: spec.stack, **spec.labels}
     return docker.Service(
         resource_name,
         name=spec.name,

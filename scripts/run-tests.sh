@@ -3,9 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(prometheus prometheus-alertmanager redis-server redis-tools apache2-utils)
+# promtool, amtool, redis-server, htpasswd check our generated files; dockerd and busybox give the
+# operator-command tests a real swarm (images cannot be pulled, busybox is imported).
+packages=(prometheus prometheus-alertmanager redis-server redis-tools apache2-utils docker.io busybox-static)
 missing=()
-for tool in promtool amtool redis-server redis-cli htpasswd; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+for tool in promtool amtool redis-server redis-cli htpasswd dockerd busybox; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if ((${#missing[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "Installing Debian packages for: ${missing[*]}"

@@ -1,0 +1,1 @@
+"""The operator command: python -m ops --help."""

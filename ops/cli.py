@@ -1,0 +1,123 @@
+"""python -m ops: one command for operators, replacing start.sh, stop.sh and status.sh.
+
+  python -m ops preflight               check Docker, the swarm, the Pulumi CLI and the state backend
+  python -m ops up dev|stg|prod|all     deploy (initialises the swarm on a fresh machine)
+  python -m ops preview dev|...|all     show what would change (--policy runs the policy pack)
+  python -m ops destroy dev|...|all     remove a stack (asks first; --yes for scripts)
+  python -m ops status [dev|...|all]    replicas and health of every service; exit 1 if any is not ok
+
+Errors are one line on stderr with what to do; the exit code is 2 for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from ops.backend import Backend, OpsError
+from ops.deploy import STACK_ORDER, run, stacks_for
+from ops.preflight import Check, docker_client, run_checks
+from ops.status import State, ServiceStatus, collect
+
+TARGETS = (*STACK_ORDER, "all")
+PLATFORM_STACKS = ("core", "shared", "runner")
+
+
+class Style:
+    def __init__(self, stream: TextIO) -> None:
+        self.enabled = stream.isatty() and "NO_COLOR" not in os.environ
+
+    def __call__(self, text: str, colour: str) -> str:
+        codes = {"green": "32", "yellow": "33", "red": "31", "bold": "1"}
+        return f"\033[{codes[colour]}m{text}\033[0m" if self.enabled else text
+
+
+def print_checks(checks: Sequence[Check], out: TextIO) -> bool:
+    style = Style(out)
+    for check in checks:
+        mark = style("ok  ", "green") if check.ok else style("FAIL", "red")
+        line = f"{mark} {check.name:<8} {check.detail}"
+        print(line + (f"\n          fix: {check.fix}" if check.fix and not check.ok else ""), file=out)
+    return all(c.ok for c in checks)
+
+
+def print_status(statuses: Sequence[ServiceStatus], out: TextIO) -> bool:
+    style = Style(out)
+    colours = {State.OK: "green", State.STARTING: "yellow", State.DEGRADED: "red", State.FAILED: "red"}
+    if not statuses:
+        print("no NextCandle services on this swarm", file=out)
+        return False
+    width = max(len(s.name) for s in statuses)
+    print(f"{'SERVICE':<{width}}  {'STACK':<7} {'REPLICAS':<9} {'HEALTH':<9} STATE", file=out)
+    for s in statuses:
+        health = f"{s.healthy}h/{s.unhealthy}u" if (s.healthy or s.unhealthy or s.starting) else "-"
+        state = style(s.state.value, colours[s.state])
+        detail = f"  ({s.last_error})" if s.state in (State.FAILED, State.DEGRADED) and s.last_error else ""
+        print(f"{s.name:<{width}}  {s.stack:<7} {s.replicas:<9} {health:<9} {state}{detail}", file=out)
+    bad = [s for s in statuses if s.state is not State.OK]
+    print(style(f"{len(statuses) - len(bad)}/{len(statuses)} services ok", "bold"), file=out)
+    return not bad
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ops", description="Operate the NextCandle platform.")
+    p.add_argument("--backend", help="state backend URL (default: local files in .pulumi-state, or PULUMI_BACKEND_URL)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("preflight", help="check Docker, swarm, Pulumi CLI and backend")
+    for name in ("up", "preview", "destroy"):
+        cmd = sub.add_parser(name, help=f"{name} one stack or all")
+        cmd.add_argument("stack", choices=TARGETS)
+        if name != "destroy":
+            cmd.add_argument("--policy", action="store_true", help="run the policy pack in policy/")
+        else:
+            cmd.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    status = sub.add_parser("status", help="replicas and health of every service")
+    status.add_argument("stack", nargs="?", default="all", choices=TARGETS)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, connect: Any = docker_client) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return _dispatch(args, out, connect)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # one clear line, never a traceback
+        message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
+    backend = Backend.resolve(args.backend)
+    if args.command == "status":
+        from ops.preflight import check_docker
+
+        check, client = check_docker(connect)
+        if client is None:
+            raise OpsError(f"{check.detail}; {check.fix}")
+        stacks = None if args.stack == "all" else [args.stack, *PLATFORM_STACKS]
+        return 0 if print_status(collect(client, stacks), out) else 1
+
+    checks, _ = run_checks(backend, init_swarm=args.command == "up", connect=connect)
+    ready = print_checks(checks, out)
+    if args.command == "preflight":
+        return 0 if ready else 1
+    if not ready:
+        failed = next(c for c in checks if not c.ok)
+        raise OpsError(f"{failed.detail}; fix: {failed.fix}")
+
+    if args.command == "destroy" and not args.yes:
+        if not sys.stdin.isatty():
+            raise OpsError("destroy needs confirmation: pass --yes")
+        answer = input(f"Destroy {args.stack}? Protected data volumes stay. Type the stack name to confirm: ")
+        if answer.strip() != args.stack:
+            raise OpsError("not confirmed; nothing was destroyed")
+
+    for stack in stacks_for(args.stack, destroying=args.command == "destroy"):
+        run(args.command, stack, backend, policy=getattr(args, "policy", False), out=out)
+    return 0

@@ -1,0 +1,76 @@
+"""up, preview and destroy through the Pulumi Automation API, with progress on the terminal."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from ops.backend import ROOT, Backend
+
+# dev owns the platform (networks, Traefik, shared services), so it goes up first and down last.
+STACK_ORDER = ("dev", "stg", "prod")
+POLICY_PACK = str(ROOT / "policy")
+
+
+def stacks_for(target: str, destroying: bool = False) -> list[str]:
+    if target == "all":
+        return list(reversed(STACK_ORDER)) if destroying else list(STACK_ORDER)
+    return [target]
+
+
+@dataclass
+class Progress:
+    """Turns engine events into one line per resource step and a summary."""
+
+    out: TextIO = sys.stdout
+    steps: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def __call__(self, event: Any) -> None:
+        pre = getattr(event, "resource_pre_event", None)
+        if pre is not None:
+            meta = pre.metadata
+            if str(meta.op) in ("same", "OpType.SAME") or getattr(meta.op, "value", "") == "same":
+                return
+            self.steps += 1
+            kind = meta.type.rsplit(":", 1)[-1]
+            name = meta.urn.rsplit("::", 1)[-1]
+            op = getattr(meta.op, "value", str(meta.op))
+            print(f"  [{self.steps:>3}] {op:<8} {kind:<16} {name}", file=self.out, flush=True)
+        diagnostic = getattr(event, "diagnostic_event", None)
+        if diagnostic is not None and diagnostic.severity == "error":
+            self.failures.append(diagnostic.message.strip())
+        summary = getattr(event, "summary_event", None)
+        if summary is not None:
+            changes = ", ".join(f"{count} {op}" for op, count in sorted(summary.resource_changes.items()))
+            print(f"  done in {summary.duration_seconds}s: {changes or 'no changes'}", file=self.out, flush=True)
+
+
+def select_stack(name: str, backend: Backend) -> Any:
+    from pulumi import automation as auto
+
+    options = auto.LocalWorkspaceOptions(work_dir=str(ROOT), env_vars=backend.env(), secrets_provider="passphrase")
+    return auto.create_or_select_stack(stack_name=name, work_dir=str(ROOT), opts=options)
+
+
+def run(
+    command: str,
+    stack_name: str,
+    backend: Backend,
+    policy: bool = False,
+    select: Callable[[str, Backend], Any] = select_stack,
+    out: TextIO = sys.stdout,
+) -> Any:
+    stack = select(stack_name, backend)
+    progress = Progress(out)
+    print(f"{command} {stack_name} ({backend.url})", file=out, flush=True)
+    packs = [POLICY_PACK] if policy else None
+    if command == "up":
+        return stack.up(on_event=progress, policy_packs=packs, color="never")
+    if command == "preview":
+        return stack.preview(on_event=progress, policy_packs=packs, color="never", diff=True)
+    if command == "destroy":
+        return stack.destroy(on_event=progress, color="never")
+    raise ValueError(command)

@@ -1,0 +1,75 @@
+"""What must hold before Pulumi can deploy: Docker, an active swarm on a manager, the Pulumi CLI,
+and a usable state backend."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ops.backend import Backend
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def docker_client() -> Any:
+    import docker
+
+    return docker.from_env()
+
+
+def check_docker(connect: Callable[[], Any]) -> tuple[Check, Any]:
+    try:
+        client = connect()
+        client.ping()
+        version = client.version().get("Version", "?")
+    except Exception:  # the SDK raises several types for an absent daemon
+        address = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        return Check("docker", False, f"Docker is not reachable at {address}", "start Docker, or set DOCKER_HOST"), None
+    return Check("docker", True, f"Docker {version}"), client
+
+
+def check_swarm(client: Any, init: bool) -> Check:
+    swarm = client.info().get("Swarm", {})
+    state = swarm.get("LocalNodeState", "inactive")
+    if state == "active" and swarm.get("ControlAvailable"):
+        return Check("swarm", True, f"swarm active, {swarm.get('Managers', '?')} manager(s), {swarm.get('Nodes', '?')} node(s)")
+    if state == "active":
+        return Check("swarm", False, "this node is a swarm worker", "run on a manager, or set DOCKER_HOST to one")
+    if not init:
+        return Check("swarm", False, "swarm is not active", "run `docker swarm init` (or `python -m ops up`, which does it)")
+    client.swarm.init()
+    return Check("swarm", True, "swarm initialised on this node (docker swarm init)")
+
+
+def check_pulumi(which: Callable[[str], str | None] = shutil.which) -> Check:
+    path = which("pulumi")
+    if path is None:
+        return Check("pulumi", False, "the Pulumi CLI is not installed", "install it: https://www.pulumi.com/docs/install/")
+    version = subprocess.run([path, "version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    return Check("pulumi", True, f"Pulumi CLI {version}")
+
+
+def check_backend(backend: Backend) -> Check:
+    problems = backend.problems()
+    if problems:
+        return Check("backend", False, f"{backend.url}: {problems[0].split(':')[0]}", problems[0].split(": ", 1)[-1])
+    return Check("backend", True, backend.url)
+
+
+def run_checks(backend: Backend, init_swarm: bool, connect: Callable[[], Any] = docker_client) -> tuple[list[Check], Any]:
+    docker_check, client = check_docker(connect)
+    checks = [docker_check]
+    if client is not None:
+        checks.append(check_swarm(client, init_swarm))
+    checks += [check_pulumi(), check_backend(backend)]
+    return checks, client

@@ -1,0 +1,97 @@
+"""Service status from the Docker API: replicas running against desired, and container health."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+STACK_LABEL = "com.docker.stack.namespace"
+
+
+class State(Enum):
+    OK = "ok"
+    STARTING = "starting"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    stack: str
+    desired: int
+    running: int
+    healthy: int
+    unhealthy: int
+    starting: int
+    last_error: str
+
+    @property
+    def state(self) -> State:
+        if self.desired == 0:
+            return State.OK
+        if self.running == 0:
+            return State.FAILED if self.last_error else State.STARTING
+        if self.unhealthy:
+            return State.DEGRADED
+        if self.running < self.desired or self.starting:
+            return State.STARTING
+        return State.OK
+
+    @property
+    def replicas(self) -> str:
+        return f"{self.running}/{self.desired}"
+
+
+def summarise(service: Any, tasks: Iterable[dict[str, Any]], health_of: Any) -> ServiceStatus:
+    """Build one service's status from its Docker API attributes and tasks.
+
+    `health_of(container_id)` returns "healthy", "unhealthy", "starting" or None (not on this node).
+    """
+    attrs = service.attrs
+    spec = attrs["Spec"]
+    labels = spec.get("Labels") or {}
+    wanted = [t for t in tasks if t.get("DesiredState") == "running"]
+    mode = spec.get("Mode", {})
+    desired = mode["Replicated"].get("Replicas", 1) if "Replicated" in mode else len(wanted)
+    running = [t for t in wanted if t["Status"]["State"] == "running"]
+    health = [health_of(t["Status"].get("ContainerStatus", {}).get("ContainerID", "")) for t in running]
+    errors = sorted(
+        (t for t in tasks if t["Status"].get("Err")),
+        key=lambda t: t["Status"].get("Timestamp", ""),
+    )
+    return ServiceStatus(
+        name=spec["Name"],
+        stack=labels.get(STACK_LABEL, "-"),
+        desired=desired,
+        running=len(running),
+        healthy=health.count("healthy"),
+        unhealthy=health.count("unhealthy"),
+        starting=health.count("starting"),
+        last_error=errors[-1]["Status"]["Err"] if errors else "",
+    )
+
+
+def collect(client: Any, stacks: Iterable[str] | None = None) -> list[ServiceStatus]:
+    """Every service of the given stacks (all of ours when None) on the swarm `client` talks to."""
+    wanted = set(stacks) if stacks is not None else None
+
+    def health_of(container_id: str) -> str | None:
+        if not container_id:
+            return None
+        try:
+            state = client.api.inspect_container(container_id)["State"]
+        except Exception:  # the container runs on another node
+            return None
+        health: str | None = state.get("Health", {}).get("Status")
+        return health
+
+    statuses = []
+    for service in client.services.list(filters={"label": STACK_LABEL}):
+        stack = (service.attrs["Spec"].get("Labels") or {}).get(STACK_LABEL)
+        if wanted is not None and stack not in wanted:
+            continue
+        statuses.append(summarise(service, service.tasks(), health_of))
+    return sorted(statuses, key=lambda s: (s.stack, s.name))

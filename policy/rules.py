@@ -1,0 +1,117 @@
+"""Policies every Docker Swarm service of the platform must meet. They read the engine's view of a
+resource (camelCase inputs), so they judge what is really deployed, not the program's helpers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
+
+SERVICE = "docker:index/service:Service"
+STACK_LABEL = "com.docker.stack.namespace"
+ALLOW_PUBLISHED_PORT_LABEL = "nextcandle.allow-published-port"
+DOCKER_SOCKET = "/var/run/docker.sock"
+# Services whose job needs the Docker API: the proxy's Swarm provider, log and metric agents, CI runners.
+DOCKER_SOCKET_ALLOWED = frozenset({"core_traefik", "shared_alloy", "shared_cadvisor", "runner_github-runner"})
+DATABASE_IMAGES = ("pgvector/pgvector:", "postgres:", "redis:")
+_SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|(^|_)KEY($|_)|CREDENTIAL", re.IGNORECASE)
+_PINNED = re.compile(r"^[a-z0-9./_-]+:[A-Za-z0-9._-]+(@sha256:[0-9a-f]{64})?$")
+
+Report = Callable[[str, "str | None"], None]
+
+
+def _services_only(check: Callable[[str, Mapping[str, Any], Report], None]) -> Callable[[ResourceValidationArgs, Report], None]:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
+        if args.resource_type == SERVICE:
+            check(str(args.props.get("name", args.name)), args.props, report)
+
+    validate.__doc__ = check.__doc__
+    return validate
+
+
+def _container(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    container: Mapping[str, Any] = props.get("taskSpec", {}).get("containerSpec", {})
+    return container
+
+
+def _labels(props: Mapping[str, Any]) -> dict[str, str]:
+    return {item["label"]: item["value"] for item in props.get("labels") or []}
+
+
+@_services_only
+def pinned_image(name: str, props: Mapping[str, Any], report: Report) -> None:
+    """The image has a version tag (not latest)."""
+    image = str(_container(props).get("image", ""))
+    if not _PINNED.match(image) or image.split("@")[0].endswith(":latest"):
+        report(f"{name}: image {image!r} is not pinned to a version tag", None)
+
+
+@_services_only
+def health_check(name: str, props: Mapping[str, Any], report: Report) -> None:
+    """The container has a health check, so rollouts can be health-gated."""
+    tests = (_container(props).get("healthcheck") or {}).get("tests") or []
+    if len(tests) < 2 or tests[0] not in ("CMD", "CMD-SHELL"):
+        report(f"{name}: no health check (set healthcheck.tests)", None)
+
+
+@_services_only
+def resource_limits(name: str, props: Mapping[str, Any], report: Report) -> None:
+    """CPU and memory have limits and reservations."""
+    resources = props.get("taskSpec", {}).get("resources") or {}
+    for part in ("limits", "reservation"):
+        values = resources.get(part) or {}
+        if not values.get("nanoCpus") or not values.get("memoryBytes"):
+            report(f"{name}: resources.{part} needs nanoCpus and memoryBytes", None)
+
+
+@_services_only
+def no_secret_in_env(name: str, props: Mapping[str, Any], report: Report) -> None:
+    """Secrets arrive as files (*_FILE pointing at /run/secrets), never as environment values."""
+    for key, value in (_container(props).get("env") or {}).items():
+        if _SECRET_NAME.search(key) and not (key.endswith("_FILE") or str(value).startswith("/run/secrets/")):
+            report(f"{name}: environment variable {key} carries a secret; mount a Docker secret and use {key}_FILE", None)
+
+
+@_services_only
+def docker_socket_only_where_allowed(name: str, props: Mapping[str, Any], report: Report) -> None:
+    """Mounting the Docker socket is root on the node: only the services that need it."""
+    for mount in _container(props).get("mounts") or []:
+        if mount.get("source") == DOCKER_SOCKET and name not in DOCKER_SOCKET_ALLOWED:
+            report(f"{name}: mounts the Docker socket; allowed only for {', '.join(sorted(DOCKER_SOCKET_ALLOWED))}", None)
+
+
+@_services_only
+def no_published_database_port_in_prod(name: str, props: Mapping[str, Any], report: Report) -> None:
+    """A prod database is reached over the swarm network, not a host port, unless explicitly allowed."""
+    labels = _labels(props)
+    image = str(_container(props).get("image", ""))
+    if labels.get(STACK_LABEL) != "prod" or not image.startswith(DATABASE_IMAGES):
+        return
+    published = [p.get("publishedPort") for p in (props.get("endpointSpec") or {}).get("ports") or [] if p.get("publishedPort")]
+    if published and labels.get(ALLOW_PUBLISHED_PORT_LABEL) != "true":
+        report(
+            f"{name}: publishes port {published[0]:.0f} in prod; set nextcandle:allowPublishedDatabasePorts true "
+            "or the port to 0",
+            None,
+        )
+
+
+def _policy(name: str, validate: Callable[[ResourceValidationArgs, Report], None]) -> ResourceValidationPolicy:
+    return ResourceValidationPolicy(
+        name=name,
+        description=validate.__doc__ or name,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    )
+
+
+POLICIES = [
+    _policy("pinned-image", pinned_image),
+    _policy("health-check", health_check),
+    _policy("resource-limits", resource_limits),
+    _policy("no-secret-in-env", no_secret_in_env),
+    _policy("docker-socket-only-where-allowed", docker_socket_only_where_allowed),
+    _policy("no-published-database-port-in-prod", no_published_database_port_in_prod),
+]

@@ -1,0 +1,74 @@
+"""A real Docker engine for tests: its own dockerd (vfs storage, own socket), a single-node swarm,
+and a local busybox image (images cannot be pulled here, so it is imported from busybox-static)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+LOCAL_IMAGE = "local/busybox:1"
+
+
+def _busybox_tar(path: Path) -> Path:
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.fail("busybox is not installed; scripts/run-tests.sh installs busybox-static")
+    archive = path / "busybox.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(busybox, arcname="bin/busybox")
+        for applet in ("sh", "sleep", "true", "false", "wget", "cat"):
+            info = tarfile.TarInfo(f"bin/{applet}")
+            info.type, info.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(info)
+    return archive
+
+
+@pytest.fixture(scope="session")
+def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A docker SDK client on a fresh single-node swarm."""
+    if os.geteuid() != 0 or shutil.which("dockerd") is None:
+        pytest.skip("needs root and dockerd (scripts/run-tests.sh installs docker.io in CI)")
+    import docker
+
+    base = tmp_path_factory.mktemp("dockerd")
+    socket = base / "docker.sock"
+    log = (base / "log").open("w")
+    process = subprocess.Popen(
+        ["dockerd", "--storage-driver=vfs", f"--data-root={base / 'root'}", f"--exec-root={base / 'exec'}",
+         f"--pidfile={base / 'pid'}", "-H", f"unix://{socket}"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    client: Any = None
+    try:
+        for _ in range(120):
+            try:  # the client asks the daemon for its API version when it is created
+                client = docker.DockerClient(base_url=f"unix://{socket}")
+                client.ping()
+                break
+            except Exception:
+                time.sleep(0.25)
+        else:
+            pytest.fail("dockerd did not start: " + (base / "log").read_text()[-2000:])
+        with _busybox_tar(base).open("rb") as image:
+            client.images.client.api.import_image_from_data(image.read(), repository="local/busybox", tag="1")
+        yield client
+    finally:
+        if client is not None:
+            try:
+                client.swarm.leave(force=True)
+            except Exception:
+                pass
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

@@ -1,0 +1,177 @@
+"""The operator command: backend resolution, preflight, status, ordering, progress and error output.
+Preflight and status also run against a real Docker engine and swarm."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from ops import cli
+from ops.backend import LOCAL_STATE, Backend, OpsError, s3_backend_url
+from ops.deploy import Progress, run, stacks_for
+from ops.preflight import check_docker, check_swarm
+from ops.status import ServiceStatus, State, collect
+from tests.dockerd import LOCAL_IMAGE, swarm  # noqa: F401  (fixture)
+from tests.harness import ROOT
+
+
+def test_local_file_backend_by_default() -> None:
+    assert Backend.resolve(environ={}).url == f"file://{LOCAL_STATE}"
+
+
+def test_s3_backend_for_minio_or_seaweedfs() -> None:
+    url = s3_backend_url("pulumi-state", "http://s3.internal:8333", "us-east-1")
+    assert url == "s3://pulumi-state?endpoint=s3.internal%3A8333&disableSSL=true&s3ForcePathStyle=true&region=us-east-1"
+    env = {"NEXTCANDLE_S3_BUCKET": "state", "NEXTCANDLE_S3_ENDPOINT": "https://s3.nextcandle.io"}
+    assert Backend.resolve(environ=env).url == "s3://state?endpoint=s3.nextcandle.io&s3ForcePathStyle=true&region=us-east-1"
+    assert Backend.resolve("s3://x", environ=env).url == "s3://x"
+    assert Backend.resolve(environ={"PULUMI_BACKEND_URL": "s3://y"}).url == "s3://y"
+    with pytest.raises(OpsError):
+        s3_backend_url("")
+
+
+def test_backend_problems_name_the_fix() -> None:
+    problems = Backend("s3://state").problems(environ={})
+    assert any("AWS_ACCESS_KEY_ID" in p for p in problems)
+    assert any("PULUMI_CONFIG_PASSPHRASE" in p for p in problems)
+    assert Backend("file:///x").problems(environ={"PULUMI_CONFIG_PASSPHRASE": ""}) == []
+
+
+def test_dev_goes_up_first_and_down_last() -> None:
+    assert stacks_for("all") == ["dev", "stg", "prod"]
+    assert stacks_for("all", destroying=True) == ["prod", "stg", "dev"]
+    assert stacks_for("stg") == ["stg"]
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        (ServiceStatus("a", "dev", 1, 1, 1, 0, 0, ""), State.OK),
+        (ServiceStatus("a", "dev", 2, 1, 1, 0, 0, ""), State.STARTING),
+        (ServiceStatus("a", "dev", 1, 1, 0, 0, 1, ""), State.STARTING),
+        (ServiceStatus("a", "dev", 1, 1, 0, 1, 0, ""), State.DEGRADED),
+        (ServiceStatus("a", "dev", 1, 0, 0, 0, 0, "No such image"), State.FAILED),
+        (ServiceStatus("a", "dev", 0, 0, 0, 0, 0, ""), State.OK),
+    ],
+)
+def test_service_state(status: ServiceStatus, state: State) -> None:
+    assert status.state is state
+
+
+def test_status_table_and_result() -> None:
+    out = io.StringIO()
+    ok = cli.print_status([ServiceStatus("dev_postgres", "dev", 1, 1, 1, 0, 0, "")], out)
+    assert ok and "dev_postgres" in out.getvalue() and "1/1" in out.getvalue() and "1/1 services ok" in out.getvalue()
+    out = io.StringIO()
+    assert not cli.print_status([ServiceStatus("dev_redis", "dev", 1, 0, 0, 0, 0, "No such image: redis")], out)
+    assert "failed  (No such image: redis)" in out.getvalue()
+    assert "\033[" not in out.getvalue(), "no colour codes when not a terminal"
+
+
+def test_progress_prints_one_line_per_step_and_a_summary() -> None:
+    out = io.StringIO()
+    progress = Progress(out)
+
+    def pre(op: str, urn: str, typ: str) -> Any:
+        meta = SimpleNamespace(op=SimpleNamespace(value=op), urn=urn, type=typ)
+        return SimpleNamespace(resource_pre_event=SimpleNamespace(metadata=meta), diagnostic_event=None, summary_event=None)
+
+    progress(pre("create", "urn:pulumi:dev::nextcandle::docker:index/service:Service::dev-postgres", "docker:index/service:Service"))
+    progress(pre("same", "urn:x::y", "docker:index/network:Network"))
+    progress(SimpleNamespace(resource_pre_event=None, diagnostic_event=None,
+                             summary_event=SimpleNamespace(resource_changes={"create": 1, "same": 1}, duration_seconds=3)))
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["[", "1]", "create", "Service", "dev-postgres"]
+    assert lines[1] == "  done in 3s: 1 create, 1 same"
+
+
+def test_run_uses_the_stack_and_the_policy_pack() -> None:
+    calls: list[tuple[str, Any]] = []
+    fake = SimpleNamespace(
+        up=lambda **kw: calls.append(("up", kw)),
+        preview=lambda **kw: calls.append(("preview", kw)),
+        destroy=lambda **kw: calls.append(("destroy", kw)),
+    )
+    selected: list[str] = []
+    run("preview", "prod", Backend("file:///tmp/x"), policy=True, select=lambda name, _: selected.append(name) or fake, out=io.StringIO())
+    assert selected == ["prod"]
+    assert calls[0][0] == "preview" and calls[0][1]["policy_packs"] == [str(ROOT / "policy")]
+
+
+def test_errors_are_one_line_without_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ops", "status"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "DOCKER_HOST": "unix:///nonexistent.sock", "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: Docker is not reachable at unix:///nonexistent.sock; start Docker, or set DOCKER_HOST"
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_destroy_without_a_terminal_needs_yes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "run_checks", lambda *a, **k: ([], None))
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "x")
+    monkeypatch.setattr(sys, "stdin", io.StringIO())
+    assert cli.main(["destroy", "prod"], out=io.StringIO()) == 2
+
+
+def test_preflight_reports_a_missing_daemon() -> None:
+    def refuse() -> Any:
+        raise ConnectionError("refused")
+
+    check, client = check_docker(refuse)
+    assert not check.ok and client is None and "DOCKER_HOST" in check.fix
+
+
+# Against a real engine
+
+
+def test_preflight_initialises_the_swarm(swarm: Any) -> None:
+    if swarm.info()["Swarm"]["LocalNodeState"] != "active":
+        assert not check_swarm(swarm, init=False).ok
+        swarm.swarm.init(advertise_addr="127.0.0.1")
+    check = check_swarm(swarm, init=True)
+    assert check.ok and "manager" in check.detail
+
+
+def _wait(condition: Any, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+
+
+def test_status_on_a_real_swarm(swarm: Any) -> None:
+    if swarm.info()["Swarm"]["LocalNodeState"] != "active":
+        swarm.swarm.init(advertise_addr="127.0.0.1")
+    from docker.types import Healthcheck
+
+    healthy = swarm.services.create(
+        LOCAL_IMAGE, ["sleep", "3600"], name="dev_probe", labels={"com.docker.stack.namespace": "dev"},
+        healthcheck=Healthcheck(test=["CMD", "true"], interval=500_000_000, start_period=0),
+    )
+    missing = swarm.services.create(
+        "redis:7.4.6-alpine", name="dev_redis", labels={"com.docker.stack.namespace": "dev"}
+    )
+    other = swarm.services.create(LOCAL_IMAGE, ["sleep", "3600"], name="elsewhere")
+    try:
+        _wait(lambda: {s.name: s.state for s in collect(swarm)} == {"dev_probe": State.OK, "dev_redis": State.FAILED})
+        statuses = {s.name: s for s in collect(swarm)}
+        assert set(statuses) == {"dev_probe", "dev_redis"}, "only the platform's services (stack label)"
+        assert statuses["dev_probe"].state is State.OK and statuses["dev_probe"].healthy == 1
+        assert statuses["dev_redis"].state is State.FAILED and "No such image" in statuses["dev_redis"].last_error
+        out = io.StringIO()
+        assert cli.main(["status", "dev"], out=out, connect=lambda: swarm) == 1
+        assert "dev_probe" in out.getvalue() and "1/2 services ok" in out.getvalue()
+        assert collect(swarm, ["prod"]) == []
+    finally:
+        for service in (healthy, missing, other):
+            service.remove()
