@@ -47,7 +47,12 @@ def check_swarm(client: Any, init: bool) -> Check:
         return Check("swarm", False, "this node is a swarm worker", "run on a manager, or set DOCKER_HOST to one")
     if not init:
         return Check("swarm", False, "swarm is not active", "run `docker swarm init` (or `python -m ops up`, which does it)")
-    client.swarm.init()
+    try:
+        client.swarm.init()
+    except Exception as error:  # several addresses: Docker cannot choose one to advertise
+        if "advertise" not in str(error):
+            raise
+        client.swarm.init(advertise_addr="127.0.0.1")
     return Check("swarm", True, "swarm initialised on this node (docker swarm init)")
 
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,13 +33,14 @@ def _busybox_tar(path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def swarm() -> Iterator[Any]:
     """A docker SDK client on a fresh single-node swarm."""
     if os.geteuid() != 0 or shutil.which("dockerd") is None:
         pytest.skip("needs root and dockerd (scripts/run-tests.sh installs docker.io in CI)")
     import docker
 
-    base = tmp_path_factory.mktemp("dockerd")
+    # Not under pytest's tmp dir: dockerd leaves mounts behind that pytest could not clean up.
+    base = Path(tempfile.mkdtemp(prefix="nextcandle-dockerd-"))
     socket = base / "docker.sock"
     log = (base / "log").open("w")
     process = subprocess.Popen(
@@ -72,3 +74,6 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+        for mounted in ("exec", "root"):  # dockerd bind-mounts its directories
+            subprocess.run(["umount", "-R", "-l", str(base / mounted)], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)

@@ -258,3 +258,18 @@ def run_program(
     for resource in mocks.resources:
         resource.protect, resource.retain_on_delete = monitor.options.get((resource.typ, resource.name), (False, False))
     return ProgramRun(stack, mocks.resources, outputs, mocks.random_values, secret_values)
+
+
+def changed_resources(before: ProgramRun, after: ProgramRun) -> set[tuple[str, str]]:
+    """Resources an update would touch: inputs that differ, plus services mounting a secret or config
+    that changes (Swarm replaces it under a new name, so the service is updated to the new one)."""
+    old = {(r.typ, r.name): r.inputs for r in before.resources}
+    new = {(r.typ, r.name): r.inputs for r in after.resources}
+    changed = {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
+    replaced_ids = {mock_id(typ, name) for typ, name in changed if typ in (SECRET, CONFIG)}
+    for service in after.services:
+        container = service.inputs["taskSpec"]["containerSpec"]
+        mounted = {m["secretId"] for m in container.get("secrets", [])} | {m["configId"] for m in container.get("configs", [])}
+        if mounted & replaced_ids:
+            changed.add((service.typ, service.name))
+    return changed

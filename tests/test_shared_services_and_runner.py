@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import FULL, FULL_SECRETS, cached_run
-from tests.harness import SECRET, ProgramRun, run_program
+from tests.harness import SECRET, SERVICE, ProgramRun, changed_resources, run_program
 
 
 def container(run: ProgramRun, service: str) -> dict:
@@ -74,16 +74,6 @@ def test_changing_the_runner_token_changes_only_the_runners_resources() -> None:
     config = {**FULL, "tunnelMode": "none"}
     before = run_program("dev", config, {"runnerAccessToken": "ghp_first_token_000000"})
     after = run_program("dev", config, {"runnerAccessToken": "ghp_second_token_11111"})
-    old = {(r.typ, r.name): r.inputs for r in before.resources}
-    new = {(r.typ, r.name): r.inputs for r in after.resources}
-    assert old.keys() == new.keys()
-    changed = {key for key in old if old[key] != new[key]}
-    assert changed == {(SECRET, "runner-token")}
-    # Swarm secrets are immutable: the new one gets a new name, and only the runner service mounts it.
-    users = [
-        s.swarm_name
-        for s in after.services
-        for m in s.inputs["taskSpec"]["containerSpec"].get("secrets", [])
-        if after.by_id(m["secretId"]).name == "runner-token"
-    ]
-    assert users == ["runner_github-runner"]
+    assert {(r.typ, r.name) for r in before.resources} == {(r.typ, r.name) for r in after.resources}
+    # Swarm secrets are immutable: the token secret is replaced, and only the runner service mounts it.
+    assert changed_resources(before, after) == {(SECRET, "runner-token"), (SERVICE, "runner-github-runner")}

@@ -1,0 +1,116 @@
+"""Speed and blast-radius figures for the README (a benchmark, not a test).
+
+    python scripts/benchmark.py            # prints a Markdown report
+
+Measures: the import cost of each SDK and of the program, the time to evaluate the program for each
+stack under Pulumi mocks, and how many resources an update touches for typical changes.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+warnings.simplefilter("ignore", DeprecationWarning)
+
+from tests.harness import ProgramRun, changed_resources, run_program  # noqa: E402
+
+FULL = {
+    "ownRunner": "true",
+    "runnerOwner": "nextcandle",
+    "tunnelMode": "managed",
+    "cloudflareAccountId": "0" * 32,
+    "cloudflareZoneId": "1" * 32,
+}
+FULL_SECRETS = {"cloudflareApiToken": "token-0123456789", "runnerAccessToken": "ghp_0000000000000000"}
+
+
+def median_seconds(action: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def import_cost(module: str, repeat: int = 5) -> float:
+    command = [sys.executable, "-W", "ignore", "-c", f"import {module}"]
+    return median_seconds(lambda: subprocess.run(command, cwd=ROOT, check=True), repeat)
+
+
+@contextmanager
+def edited(path: Path, extra: str) -> Iterator[None]:
+    original = path.read_text()
+    path.write_text(original + extra)
+    try:
+        yield
+    finally:
+        path.write_text(original)
+
+
+def blast_radius(before: Callable[[], ProgramRun], after: Callable[[], ProgramRun]) -> tuple[int, int, str]:
+    first, second = before(), after()
+    changed = changed_resources(first, second)
+    names = ", ".join(sorted(name for _, name in changed))
+    return len(changed), len(second.resources), names
+
+
+def main() -> None:
+    print("## Benchmark\n")
+    print(f"Python {sys.version.split()[0]}; medians of 5 runs.\n")
+    print("| import | seconds |\n|---|---|")
+    baseline = import_cost("sys")
+    for module in ("pulumi", "pulumi_docker", "pulumi_random", "pulumi_cloudflare", "components.observability"):
+        print(f"| `{module}` | {import_cost(module) - baseline:.2f} |")
+
+    print("\n| program evaluation under mocks | resources | seconds |\n|---|---|---|")
+    run_program("dev")  # warm the imports
+    for stack in ("dev", "stg", "prod"):
+        count = len(run_program(stack).resources)
+        print(f"| `{stack}` | {count} | {median_seconds(lambda: run_program(stack), 5):.2f} |")
+    count = len(run_program("dev", FULL, FULL_SECRETS).resources)
+    print(f"| `dev` + managed tunnel + runners | {count} | {median_seconds(lambda: run_program('dev', FULL, FULL_SECRETS), 5):.2f} |")
+
+    print("\n| change | resources touched | of | which |\n|---|---|---|---|")
+    rules = ROOT / "configs/prometheus/rules/alerts.yml"
+    prod_conf = ROOT / "configs/postgres/postgresql-prod.conf"
+
+    def with_edit(path: Path, stack: str) -> ProgramRun:
+        with edited(path, "\n# benchmark edit\n"):
+            return run_program(stack)
+
+    cases: list[tuple[str, Callable[[], ProgramRun], Callable[[], ProgramRun]]] = [
+        ("edit `configs/prometheus/rules/alerts.yml` (dev)", lambda: run_program("dev"), lambda: with_edit(rules, "dev")),
+        ("edit `configs/postgres/postgresql-prod.conf` (prod)", lambda: run_program("prod"), lambda: with_edit(prod_conf, "prod")),
+        (
+            "new runner token",
+            lambda: run_program("dev", FULL, FULL_SECRETS),
+            lambda: run_program("dev", FULL, {**FULL_SECRETS, "runnerAccessToken": "ghp_1111111111111111"}),
+        ),
+        (
+            "prod runner replicas 2 -> 4",
+            lambda: run_program("prod", FULL, FULL_SECRETS),
+            lambda: run_program("prod", {**FULL, "runnerReplicas": "4"}, FULL_SECRETS),
+        ),
+        (
+            "prod PostgreSQL resources 0.20-1.00 -> 0.50-2.00 CPUs",
+            lambda: run_program("prod"),
+            lambda: run_program("prod", {"postgresCpus": "0.50-2.00"}),
+        ),
+    ]
+    for title, before, after in cases:
+        touched, total, names = blast_radius(before, after)
+        print(f"| {title} | {touched} | {total} | {names} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""GitHub workflows: valid against the GitHub workflow schema, and doing what the README promises."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.harness import ROOT
+
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def check_jsonschema(*files: Path) -> subprocess.CompletedProcess[str]:
+    tool = shutil.which("check-jsonschema")
+    if tool is None:
+        pytest.fail("check-jsonschema is not installed (requirements-dev.txt)")
+    return subprocess.run(
+        [tool, "--builtin-schema", "vendor.github-workflows", *map(str, files)], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_workflows_pass_the_github_workflow_schema() -> None:
+    assert {w.name for w in WORKFLOWS} == {"preview.yml", "tests.yml"}
+    result = check_jsonschema(*WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_catches_a_broken_workflow(tmp_path: Path) -> None:
+    broken = yaml.safe_load((ROOT / ".github/workflows/tests.yml").read_text())
+    broken["jobs"]["tests"]["step"] = broken["jobs"]["tests"].pop("steps")
+    (tmp_path / "broken.yml").write_text(yaml.safe_dump(broken))
+    assert check_jsonschema(tmp_path / "broken.yml").returncode != 0
+
+
+def test_preview_runs_each_stack_with_the_policy_pack_and_comments() -> None:
+    preview = yaml.safe_load((ROOT / ".github/workflows/preview.yml").read_text())
+    assert "pull_request" in preview[True]  # YAML reads the key `on` as True
+    job = preview["jobs"]["preview"]
+    assert job["strategy"]["matrix"]["stack"] == ["dev", "stg", "prod"]
+    assert preview["permissions"]["pull-requests"] == "write"
+    (action,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    inputs = action["with"]
+    assert inputs["command"] == "preview" and inputs["stack-name"] == "${{ matrix.stack }}"
+    assert inputs["comment-on-pr"] is True and inputs["policyPacks"] == "policy"
+    assert "PULUMI_CONFIG_PASSPHRASE" in job["env"]
+
+
+def test_tests_workflow_runs_the_readme_test_command() -> None:
+    tests = yaml.safe_load((ROOT / ".github/workflows/tests.yml").read_text())
+    commands = [s["run"] for s in tests["jobs"]["tests"]["steps"] if "run" in s]
+    assert "bash scripts/run-tests.sh" in commands
+    assert "bash scripts/run-tests.sh" in (ROOT / "README.md").read_text()
+    assert "scripts/run-tests.sh" in (ROOT / ".ci" / "run").read_text()
