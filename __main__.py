@@ -2,9 +2,9 @@
 
 Deploys, as the stack's configuration says it owns them:
 - CoreStack: traefik-public and monitoring networks, Traefik, cloudflared (ownCore);
-- EnvDatabaseStack: this environment's PostgreSQL + pgvector and Redis (always);
 - SharedObservability and SharedServices: Prometheus, Alertmanager, Grafana, Loki, Alloy, exporters,
   object storage and n8n (ownShared);
+- EnvDatabaseStack: this environment's PostgreSQL + pgvector, Redis and their backups (always);
 - RunnerStack: GitHub Actions runners (ownRunner).
 A stack that does not own the core joins its networks by name.
 """
@@ -12,7 +12,7 @@ A stack that does not own the core joins its networks by name.
 import pulumi
 
 from components.core import CoreStack, CoreStackArgs
-from components.env_database import EnvDatabaseStack, EnvDatabaseStackArgs
+from components.env_database import BackupTarget, EnvDatabaseStack, EnvDatabaseStackArgs
 from components.observability import SharedObservability, SharedObservabilityArgs
 from components.runner import RunnerStack, RunnerStackArgs
 from components.settings import MONITORING_NETWORK, PUBLIC_NETWORK, load_settings
@@ -36,35 +36,7 @@ else:
     public_network_id = existing_network_id(PUBLIC_NETWORK)
     monitoring_network_id = existing_network_id(MONITORING_NETWORK)
 
-db = EnvDatabaseStack(
-    settings.environment,
-    EnvDatabaseStackArgs(
-        environment=settings.environment,
-        settings=settings.database,
-        monitoring_network_id=monitoring_network_id,
-        restart_max_attempts=settings.restart_max_attempts,
-        protect_data=settings.protect_data,
-        stateful_placement=settings.stateful_placement,
-        allow_published_ports=settings.allow_published_database_ports,
-    ),
-)
-pulumi.export("network", db.network_name)
-pulumi.export("postgres_host", db.postgres_host)
-pulumi.export("postgres_published_port", settings.database.postgres_port)
-pulumi.export("postgres_database", db.postgres_database)
-pulumi.export("postgres_user", db.postgres_user)
-pulumi.export("postgres_password", db.postgres_password)
-pulumi.export(
-    "postgres_url",
-    pulumi.Output.format(
-        "postgresql://{0}:{1}@{2}:5432/{3}", db.postgres_user, db.postgres_password, db.postgres_host, db.postgres_database
-    ),
-)
-pulumi.export("redis_host", db.redis_host)
-pulumi.export("redis_published_port", settings.database.redis_port)
-pulumi.export("redis_password", db.redis_password)
-pulumi.export("redis_url", pulumi.Output.format("redis://:{0}@{1}:6379/0", db.redis_password, db.redis_host))
-
+services = None
 if settings.own_shared:
     observability = SharedObservability(
         "shared",
@@ -100,6 +72,45 @@ if settings.own_shared:
     pulumi.export("s3_endpoint", f"https://{settings.hostnames.s3}")
     pulumi.export("s3_access_key", services.s3_access_key)
     pulumi.export("s3_secret_key", services.s3_secret_key)
+
+backup = settings.database.backup
+backup_target = None
+if backup is not None:
+    # Settings guarantee credentials: configured ones, or those of the object storage this stack owns.
+    access_key = backup.access_key or (services.s3_access_key if services else None)
+    secret_key = backup.secret_key or (services.s3_secret_key if services else None)
+    assert access_key is not None and secret_key is not None
+    backup_target = BackupTarget(settings=backup, access_key=access_key, secret_key=secret_key)
+
+db = EnvDatabaseStack(
+    settings.environment,
+    EnvDatabaseStackArgs(
+        environment=settings.environment,
+        settings=settings.database,
+        monitoring_network_id=monitoring_network_id,
+        restart_max_attempts=settings.restart_max_attempts,
+        protect_data=settings.protect_data,
+        stateful_placement=settings.stateful_placement,
+        allow_published_ports=settings.allow_published_database_ports,
+        backup=backup_target,
+    ),
+)
+pulumi.export("network", db.network_name)
+pulumi.export("postgres_host", db.postgres_host)
+pulumi.export("postgres_published_port", settings.database.postgres_port)
+pulumi.export("postgres_database", db.postgres_database)
+pulumi.export("postgres_user", db.postgres_user)
+pulumi.export("postgres_password", db.postgres_password)
+pulumi.export(
+    "postgres_url",
+    pulumi.Output.format(
+        "postgresql://{0}:{1}@{2}:5432/{3}", db.postgres_user, db.postgres_password, db.postgres_host, db.postgres_database
+    ),
+)
+pulumi.export("redis_host", db.redis_host)
+pulumi.export("redis_published_port", settings.database.redis_port)
+pulumi.export("redis_password", db.redis_password)
+pulumi.export("redis_url", pulumi.Output.format("redis://:{0}@{1}:6379/0", db.redis_password, db.redis_host))
 
 if settings.own_runner:
     RunnerStack("runner", RunnerStackArgs(settings=settings.runner, restart_max_attempts=settings.restart_max_attempts))

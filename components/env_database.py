@@ -22,7 +22,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components import images
-from components.settings import CONFIGS, DatabaseSettings, Resources
+from components.settings import CONFIGS, BackupSettings, DatabaseSettings, Resources
 from components.swarm import (
     ALLOW_PUBLISHED_PORT_LABEL,
     Healthcheck,
@@ -40,6 +40,17 @@ from components.swarm import (
 
 POSTGRES_UID = "999"
 EXPORTER_RESOURCES = Resources(0.02, 0.10, 32, 64)
+BACKUP_RESOURCES = Resources(0.05, 0.50, 64, 256)
+BACKUP_DIR = "/etc/backup"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupTarget:
+    """Where the environment's PostgreSQL dumps go."""
+
+    settings: BackupSettings
+    access_key: pulumi.Input[str]
+    secret_key: pulumi.Input[str]
 PG_CONF_DIR = "/etc/postgresql"
 
 
@@ -53,6 +64,7 @@ class EnvDatabaseStackArgs:
     stateful_placement: tuple[str, ...]
     allow_published_ports: bool
     """Mark the database services so the policy pack accepts their published ports (prod)."""
+    backup: BackupTarget | None
 
 
 def render_postgres_conf(file_name: str, hba_file: str) -> str:
@@ -251,6 +263,11 @@ class EnvDatabaseStack(pulumi.ComponentResource):
             child,
         )
 
+        if args.backup is not None:
+            self._backup(name, env, args.backup, [internal.id, args.monitoring_network_id], args.restart_max_attempts,
+                         [Mounted(db_secret, "postgres_db"), Mounted(user_secret, "postgres_user"),
+                          Mounted(password_secret, "postgres_password")])
+
         self.register_outputs(
             {
                 "postgres_host": self.postgres_host,
@@ -260,4 +277,52 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 "redis_host": self.redis_host,
                 "redis_password": self.redis_password,
             }
+        )
+
+    def _backup(
+        self,
+        name: str,
+        env: str,
+        target: BackupTarget,
+        networks: list[pulumi.Input[str]],
+        restart_max_attempts: int,
+        database_secrets: list[Mounted],
+    ) -> None:
+        """Scheduled pg_dump to object storage with retention; configs/backup/restore.sh restores."""
+        child = pulumi.ResourceOptions(parent=self)
+        backup = target.settings
+        access_key = swarm_secret(f"{name}-backup-s3-access-key", target.access_key, env, child)
+        secret_key = swarm_secret(f"{name}-backup-s3-secret-key", target.secret_key, env, child)
+        scripts = [
+            Mounted(swarm_config(f"{name}-backup-{script}", f"{env}-backup-{script}", (CONFIGS / "backup" / f"{script}.sh").read_text(), env, child),
+                    f"{BACKUP_DIR}/{script}.sh", mode=0o555)
+            for script in ("backup", "restore")
+        ]
+        env_vars = {
+            "SCHEDULE": backup.schedule,
+            "BACKUP_KEEP_DAYS": str(backup.retention_days),
+            "S3_BUCKET": backup.bucket,
+            "S3_PREFIX": env,
+            "POSTGRES_HOST": self.postgres_host,
+            "POSTGRES_PORT": "5432",
+        }
+        if backup.endpoint:
+            env_vars["S3_ENDPOINT"] = backup.endpoint
+        self.backup = swarm_service(
+            f"{name}-postgres-backup",
+            ServiceSpec(
+                name=f"{env}_postgres-backup",
+                stack=env,
+                image=images.POSTGRES_BACKUP,
+                # The image brings pg_dump 17, the aws CLI and go-cron; the scripts are ours.
+                commands=["/bin/sh", "-c", f'exec go-cron "$SCHEDULE" /bin/sh {BACKUP_DIR}/backup.sh'],
+                env=env_vars,
+                healthcheck=Healthcheck(["CMD-SHELL", "pgrep go-cron >/dev/null"], start_period="10s"),
+                resources=BACKUP_RESOURCES,
+                restart_max_attempts=restart_max_attempts,
+                networks=networks,
+                secrets=[*database_secrets, Mounted(access_key, "backup_s3_access_key"), Mounted(secret_key, "backup_s3_secret_key")],
+                configs=scripts,
+            ),
+            child,
         )

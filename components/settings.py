@@ -102,6 +102,17 @@ class CoreSettings:
 
 
 @dataclass(frozen=True)
+class BackupSettings:
+    schedule: str
+    retention_days: int
+    endpoint: str
+    bucket: str
+    access_key: pulumi.Output[str] | None
+    secret_key: pulumi.Output[str] | None
+    """None: use the credentials of the object storage this stack owns."""
+
+
+@dataclass(frozen=True)
 class DatabaseSettings:
     postgres_port: int
     postgres_resources: Resources
@@ -111,8 +122,8 @@ class DatabaseSettings:
     redis_resources: Resources
     redis_maxmemory_mb: int
     redis_appendfsync: str
-    backup_schedule: str
-    backup_retention_days: int
+    backup: BackupSettings | None
+    """None when backupEnabled is false."""
 
 
 @dataclass(frozen=True)
@@ -311,8 +322,7 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         redis_resources=read.resources("redisCpus", "redisMemory"),
         redis_maxmemory_mb=read.integer("redisMaxmemoryMb", 16, 1 << 20),
         redis_appendfsync=read.choice("redisAppendfsync", APPENDFSYNC_VALUES),
-        backup_schedule=read.matching("backupSchedule", _CRON, '"0 3 * * *"'),
-        backup_retention_days=read.integer("backupRetentionDays", 1, 3650),
+        backup=_backup_settings(read),
     )
     if database.redis_maxmemory_mb >= database.redis_resources.memory_limit_mb:
         read.problem(
@@ -353,6 +363,17 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         runner=_runner_settings(read, own_runner),
     )
     _check_port_clashes(read, settings)
+    backup = settings.database.backup
+    if backup and not settings.own_shared and (backup.access_key is None or backup.secret_key is None):
+        source = "pulumi stack output {0} -s <stack owning the object storage> --show-secrets"
+        for key, output in (("backupS3AccessKey", "s3_access_key"), ("backupS3SecretKey", "s3_secret_key")):
+            if read.secret(key) is None:
+                read.problem(
+                    key,
+                    "is required for backups when this stack does not own the object storage",
+                    f'pulumi config set --secret {PROJECT}:{key} "$({source.format(output)})" '
+                    f"(or pulumi config set {PROJECT}:backupEnabled false)",
+                )
     if read.problems:
         listed = "\n".join(f"  - {problem}" for problem in read.problems)
         raise SettingsError(f"Invalid configuration for stack '{stack}':\n{listed}")
@@ -380,6 +401,18 @@ def _tunnel_settings(read: _Reader) -> TunnelSettings:
                     f"pulumi config set {PROJECT}:{key} <id from the Cloudflare dashboard>",
                 )
     return TunnelSettings(cast(Any, mode), token, api_token, account_id, zone_id)
+
+
+def _backup_settings(read: _Reader) -> BackupSettings | None:
+    schedule = read.matching("backupSchedule", _CRON, '"0 3 * * *"')
+    retention_days = read.integer("backupRetentionDays", 1, 3650)
+    endpoint = read.matching("backupS3Endpoint", re.compile(r"^(https?://\S+)?$"), "http://shared_seaweedfs:8333")
+    bucket = read.matching("backupBucket", re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"), "backups")
+    if not read.boolean("backupEnabled"):
+        return None
+    return BackupSettings(
+        schedule, retention_days, endpoint, bucket, read.secret("backupS3AccessKey"), read.secret("backupS3SecretKey")
+    )
 
 
 def _runner_settings(read: _Reader, enabled: bool) -> RunnerSettings:

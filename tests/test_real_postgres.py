@@ -1,88 +1,12 @@
-"""A real PostgreSQL (pgserver's build, 16, with pgvector) initialised the way the image's entrypoint
-does it, from what the program generates for each stack: the superuser and password from the Docker
-secrets, our postgresql.conf and pg_hba.conf, then the init SQL over a password-authenticated TCP
-connection."""
+"""PostgreSQL booted with each generated configuration profile (see tests/postgres.py)."""
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import socket
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.harness import ProgramRun
-
-pgserver = pytest.importorskip("pgserver", reason="pip install pgserver (requirements-dev.txt)")
-BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
-RUN_AS = "pgserver"  # PostgreSQL refuses to run as root; pgserver's own unprivileged user.
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, base: Path, run: ProgramRun, env: str) -> None:
-        postgres = run.service(f"{env}_postgres")
-        self.user = run.mounted_secret(postgres, "postgres_user")
-        self.password = run.mounted_secret(postgres, "postgres_password")
-        self.database = run.mounted_secret(postgres, "postgres_db")
-        self.init_sql = run.mounted_config(postgres, "/docker-entrypoint-initdb.d/10-extensions.sql")
-        conf = run.mounted_config(postgres, "/etc/postgresql/postgresql.conf")
-        hba = run.mounted_config(postgres, "/etc/postgresql/pg_hba.conf")
-        self.base, self.data, self.port = base, base / "data", _free_port()
-        (base / "pg_hba.conf").write_text(hba)
-        (base / "postgresql.conf").write_text(conf.replace("/etc/postgresql/pg_hba.conf", str(base / "pg_hba.conf")))
-        (base / "pwfile").write_text(self.password)
-        self.kwargs: dict[str, object] = {}
-        if os.geteuid() == 0:
-            from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
-
-            ensure_user_exists(RUN_AS)
-            ensure_prefix_permissions(base)
-            ensure_prefix_permissions(BIN)
-            ensure_folder_permissions(BIN, 0o055)
-            entry = pwd.getpwnam(RUN_AS)
-            shutil.chown(base, entry.pw_uid, entry.pw_gid)
-            for child in base.iterdir():
-                shutil.chown(child, entry.pw_uid, entry.pw_gid)
-            self.kwargs["user"] = RUN_AS
-
-    def run(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(BIN / args[0]), *args[1:]],
-            capture_output=True, text=True, check=check, timeout=120, env={**os.environ, **(env or {})}, **self.kwargs,  # type: ignore[arg-type]
-        )
-
-    def start(self) -> None:
-        # What the image runs: initdb with a SCRAM superuser named by the secrets, then our config file.
-        self.run("initdb", "-D", str(self.data), "-U", self.user, f"--pwfile={self.base / 'pwfile'}",
-                 "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "--encoding=UTF8")
-        options = f"-c config_file={self.base / 'postgresql.conf'} -c port={self.port} -c unix_socket_directories={self.base}"
-        started = self.run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.base / "log"), "-w", "start", check=False)
-        assert started.returncode == 0, (self.base / "log").read_text() if (self.base / "log").exists() else started.stderr
-        self.psql("postgres", f'CREATE DATABASE "{self.database}"')
-        self.psql(self.database, self.init_sql)
-
-    def stop(self) -> None:
-        self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
-
-    def psql(self, database: str, sql: str, password: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.run(
-            "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", database,
-            "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql,
-            env={"PGPASSWORD": password or self.password}, check=check,
-        )
-
-    def value(self, sql: str) -> str:
-        return self.psql(self.database, sql).stdout.strip()
+from tests.postgres import Server
 
 
 @pytest.fixture(params=["dev", "prod"])

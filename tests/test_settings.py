@@ -67,6 +67,15 @@ def test_repo_scope_runner_needs_a_repository_url() -> None:
     assert "must be a repository URL when runnerScope is repo" in message
 
 
+def test_backups_outside_the_storage_owner_need_credentials() -> None:
+    with pytest.raises(SettingsError) as raised:
+        run_program("prod", operator_secrets=False)
+    message = str(raised.value)
+    assert 'pulumi config set --secret nextcandle:backupS3AccessKey "$(pulumi stack output s3_access_key' in message
+    assert "pulumi config set nextcandle:backupEnabled false" in message
+    run_program("prod", {"backupEnabled": "false"}, operator_secrets=False)  # no backups, no credentials needed
+
+
 def test_every_problem_is_reported_at_once() -> None:
     message = failure("dev", {"environment": "qa", "domain": "bad domain", "redisPort": "5432"})
     assert message.count("  - ") == 3

@@ -1,0 +1,166 @@
+"""Backups and the documented restore, end to end: the scripts the backup service mounts, run with
+its environment and secrets against a real PostgreSQL, an S3 server (moto) and the aws CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cached_run
+from tests.harness import ProgramRun
+from tests.postgres import BIN, Server
+
+BACKUP = "dev_postgres-backup"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[str]:
+    server = shutil.which("moto_server")
+    if server is None or shutil.which("aws") is None:
+        pytest.fail("moto_server and aws are installed from requirements-dev.txt")
+    port = _free_port()
+    process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except Exception:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+class Backups:
+    """The backup service's scripts, environment and secrets, pointed at local servers."""
+
+    def __init__(self, run: ProgramRun, pg: Server, s3_url: str, base: Path) -> None:
+        service = run.service(BACKUP)
+        container = service.inputs["taskSpec"]["containerSpec"]
+        self.secrets = base / "secrets"
+        self.secrets.mkdir()
+        for mount in container["secrets"]:
+            (self.secrets / mount["fileName"]).write_text(run.mounted_secret(service, mount["fileName"]))
+        for script in ("backup", "restore"):
+            (base / f"{script}.sh").write_text(run.mounted_config(service, f"/etc/backup/{script}.sh"))
+        self.base, self.s3_url = base, s3_url
+        self.env = {
+            **os.environ,
+            **container["env"],
+            "POSTGRES_HOST": "127.0.0.1",
+            "POSTGRES_PORT": str(pg.port),
+            "S3_ENDPOINT": s3_url,
+            "SECRETS_DIR": str(self.secrets),
+            "PATH": f"{BIN}:{os.environ['PATH']}",
+        }
+        self.bucket, self.prefix = container["env"]["S3_BUCKET"], container["env"]["S3_PREFIX"]
+
+    def script(self, name: str, *args: str, now: int | None = None) -> subprocess.CompletedProcess[str]:
+        env = dict(self.env, **({"BACKUP_NOW": str(now)} if now else {}))
+        return subprocess.run(["sh", str(self.base / f"{name}.sh"), *args], env=env, capture_output=True, text=True, timeout=120)
+
+    def aws(self, *args: str) -> str:
+        env = dict(self.env, AWS_ACCESS_KEY_ID=(self.secrets / "backup_s3_access_key").read_text(),
+                   AWS_SECRET_ACCESS_KEY=(self.secrets / "backup_s3_secret_key").read_text(), AWS_DEFAULT_REGION="us-east-1")
+        return subprocess.run(["aws", "--endpoint-url", self.s3_url, *args], env=env, capture_output=True, text=True, check=True).stdout
+
+    def objects(self) -> list[str]:
+        listing = self.aws("s3", "ls", f"s3://{self.bucket}/{self.prefix}/")
+        return sorted(line.split()[-1] for line in listing.splitlines())
+
+
+@pytest.fixture
+def setup(s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Backups]]:
+    run = cached_run("dev", "dev")
+    pg = Server(tmp_path_factory.mktemp("pg-backup"), run, "dev")
+    pg.start()
+    backups = Backups(run, pg, s3, tmp_path_factory.mktemp("backup"))
+    backups.prefix = backups.env["S3_PREFIX"] = f"dev-{uuid.uuid4().hex[:8]}"  # tests share the S3 server
+    try:
+        yield pg, backups
+    finally:
+        pg.stop()
+
+
+def test_backup_service_is_scheduled_with_retention() -> None:
+    run = cached_run("dev", "dev")
+    container = run.service(BACKUP).inputs["taskSpec"]["containerSpec"]
+    env = container["env"]
+    assert env["SCHEDULE"] == "0 3 * * *" and env["BACKUP_KEEP_DAYS"] == "14"
+    assert env["S3_ENDPOINT"] == "http://shared_seaweedfs:8333" and env["S3_PREFIX"] == "dev"
+    assert "go-cron" in container["commands"][-1] and "/etc/backup/backup.sh" in container["commands"][-1]
+    # dev owns the object storage and backs up with its credentials
+    assert run.mounted_secret(run.service(BACKUP), "backup_s3_secret_key") == run.outputs["s3_secret_key"][0]
+    prod = cached_run("prod", "prod")
+    assert prod.mounted_secret(prod.service("prod_postgres-backup"), "backup_s3_access_key") == "BACKUPACCESSKEYPROD1"
+
+
+def test_backup_then_restore_brings_the_data_back(setup: tuple[Server, Backups]) -> None:
+    pg, backups = setup
+    pg.psql(pg.database, "CREATE TABLE items (id int PRIMARY KEY, embedding vector(3)); "
+            "INSERT INTO items VALUES (1, '[1,2,3]'), (2, '[4,5,6]')")
+    made = backups.script("backup")
+    assert made.returncode == 0, made.stderr
+    (dump,) = backups.objects()
+    assert dump.startswith(f"{pg.database}-") and dump.endswith(".dump")
+
+    pg.psql(pg.database, "DELETE FROM items WHERE id = 1; UPDATE items SET embedding = '[0,0,0]'")
+    restored = backups.script("restore")
+    assert restored.returncode == 0, restored.stderr
+    assert f"restore: {dump} restored into {pg.database}" in restored.stdout
+    assert pg.value("SELECT string_agg(id || '=' || embedding::text, ' ' ORDER BY id) FROM items") == "1=[1,2,3] 2=[4,5,6]"
+
+
+def test_restore_of_a_chosen_dump_and_into_an_emptied_database(setup: tuple[Server, Backups]) -> None:
+    pg, backups = setup
+    pg.psql(pg.database, "CREATE TABLE notes (body text); INSERT INTO notes VALUES ('first')")
+    now = int(time.time())
+    assert backups.script("backup", now=now - 3600).returncode == 0
+    pg.psql(pg.database, "INSERT INTO notes VALUES ('second')")
+    assert backups.script("backup", now=now).returncode == 0
+    older, newer = backups.objects()[-2:]
+    pg.psql(pg.database, "DROP TABLE notes")
+    assert backups.script("restore", older).returncode == 0
+    assert pg.value("SELECT string_agg(body, ',') FROM notes") == "first"
+    assert backups.script("restore").returncode == 0, "newest by default"
+    assert pg.value("SELECT string_agg(body, ',' ORDER BY body) FROM notes") == "first,second"
+    assert newer > older
+
+
+def test_retention_deletes_old_dumps_but_keeps_recent_ones(setup: tuple[Server, Backups]) -> None:
+    pg, backups = setup
+    now = int(time.time())
+    keep_days = int(backups.env["BACKUP_KEEP_DAYS"])
+    assert backups.script("backup", now=now - (keep_days + 5) * 86400).returncode == 0
+    (expired,) = backups.objects()
+    yesterday = backups.script("backup", now=now - 86400)
+    assert yesterday.returncode == 0, yesterday.stderr
+    assert f"deleted {expired}" in yesterday.stdout
+    (recent,) = backups.objects()
+    assert backups.script("backup", now=now).returncode == 0
+    assert len(backups.objects()) == 2 and recent in backups.objects(), "dumps within retention stay"
+
+
+def test_restore_without_any_dump_fails_clearly(setup: tuple[Server, Backups]) -> None:
+    _, backups = setup
+    backups.env["S3_PREFIX"] = "nothing-here"
+    result = backups.script("restore")
+    assert result.returncode == 1 and "restore: no dump of" in result.stderr
