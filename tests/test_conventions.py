@@ -162,3 +162,26 @@ def test_published_ports_are_unique(any_run: ProgramRun) -> None:
     ]
     assert len(ports) == len(set(ports))
 
+
+
+def test_placement_for_many_nodes() -> None:
+    """Stateful services follow the configured node labels, Traefik and runners stay on managers,
+    node agents run everywhere."""
+    from tests.conftest import FULL, FULL_SECRETS
+    from tests.harness import run_program
+
+    label = "node.labels.nextcandle.data==true"
+    run = run_program("dev", {**FULL, "statefulPlacement": label}, FULL_SECRETS)
+    for service in run.services:
+        task = spec(service)
+        constraints = (task.get("placement") or {}).get("constraints", [])
+        stateful = any(m["type"] == "volume" for m in task["containerSpec"].get("mounts", []))
+        if service.inputs["mode"].get("global"):
+            assert not constraints, f"{service.swarm_name} must run on every node"
+        elif service.swarm_name in ("core_traefik", "runner_github-runner"):
+            assert constraints == ["node.role==manager"]
+        elif stateful:
+            assert constraints == [label], service.swarm_name
+    assert {s.swarm_name for s in run.services if s.inputs["mode"].get("global")} == {
+        "shared_alloy", "shared_cadvisor", "shared_node-exporter"
+    }
