@@ -13,7 +13,7 @@ import pulumi
 
 from components.core import CoreStack, CoreStackArgs
 from components.env_database import BackupTarget, EnvDatabaseStack, EnvDatabaseStackArgs
-from components.observability import SharedObservability, SharedObservabilityArgs
+from components.observability import SharedObservability, SharedObservabilityArgs, SharedPlatform
 from components.runner import RunnerStack, RunnerStackArgs
 from components.settings import MONITORING_NETWORK, PUBLIC_NETWORK, load_settings
 from components.shared_services import SharedServices, SharedServicesArgs
@@ -38,31 +38,23 @@ else:
 
 services = None
 if settings.own_shared:
+    platform = SharedPlatform(
+        hostnames=settings.hostnames,
+        public_network_id=public_network_id,
+        monitoring_network_id=monitoring_network_id,
+        restart_max_attempts=settings.restart_max_attempts,
+        protect_data=settings.protect_shared_data,
+        stateful_placement=settings.stateful_placement,
+    )
     observability = SharedObservability(
         "shared",
         SharedObservabilityArgs(
-            settings=settings.observability,
-            hostnames=settings.hostnames,
-            public_network_id=public_network_id,
-            monitoring_network_id=monitoring_network_id,
-            restart_max_attempts=settings.restart_max_attempts,
-            protect_data=settings.protect_shared_data,
-            stateful_placement=settings.stateful_placement,
-            alert_webhook_url=settings.observability.alert_webhook_url,
+            platform=platform, settings=settings.observability, alert_webhook_url=settings.observability.alert_webhook_url
         ),
     )
     services = SharedServices(
         "shared-services",
-        SharedServicesArgs(
-            hostnames=settings.hostnames,
-            timezone=settings.timezone,
-            public_network_id=public_network_id,
-            monitoring_network_id=monitoring_network_id,
-            internal_network_id=observability.internal_network_id,
-            restart_max_attempts=settings.restart_max_attempts,
-            protect_data=settings.protect_shared_data,
-            stateful_placement=settings.stateful_placement,
-        ),
+        SharedServicesArgs(platform=platform, timezone=settings.timezone, internal_network_id=observability.internal_network_id),
     )
     pulumi.export("grafana_url", f"https://{settings.hostnames.grafana}/")
     pulumi.export("grafana_admin_user", observability.grafana_admin_user)

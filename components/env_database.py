@@ -296,7 +296,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         scripts = [
             Mounted(swarm_config(f"{name}-backup-{script}", f"{env}-backup-{script}", (CONFIGS / "backup" / f"{script}.sh").read_text(), env, child),
                     f"{BACKUP_DIR}/{script}.sh", mode=0o555)
-            for script in ("backup", "restore")
+            for script in ("env", "backup", "restore")
         ]
         env_vars = {
             "SCHEDULE": backup.schedule,

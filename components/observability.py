@@ -63,14 +63,21 @@ AGENT_RESOURCES = Resources(0.05, 0.20, 32, 128)
 
 
 @dataclass(frozen=True, kw_only=True)
-class SharedObservabilityArgs:
-    settings: ObservabilitySettings
+class SharedPlatform:
+    """What the shared components (observability, shared services) take from the platform."""
+
     hostnames: Hostnames
     public_network_id: pulumi.Input[str]
     monitoring_network_id: pulumi.Input[str]
     restart_max_attempts: int
     protect_data: bool
     stateful_placement: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SharedObservabilityArgs:
+    platform: SharedPlatform
+    settings: ObservabilitySettings
     alert_webhook_url: pulumi.Output[str] | None
 
 
@@ -225,12 +232,13 @@ class SharedObservability(pulumi.ComponentResource):
     def __init__(self, name: str, args: SharedObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:observability:SharedObservability", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        data = pulumi.ResourceOptions(parent=self, protect=args.protect_data, retain_on_delete=args.protect_data)
-        settings, attempts = args.settings, args.restart_max_attempts
+        platform, settings = args.platform, args.settings
+        data = pulumi.ResourceOptions(parent=self, protect=platform.protect_data, retain_on_delete=platform.protect_data)
+        attempts = platform.restart_max_attempts
 
         internal = overlay_network(f"{name}-internal", f"{STACK}_internal", STACK, child)
         self.internal_network_id = internal.id
-        monitoring, public = args.monitoring_network_id, args.public_network_id
+        monitoring, public = platform.monitoring_network_id, platform.public_network_id
 
         def config(key: str, content: str) -> docker.ServiceConfig:
             return swarm_config(f"{name}-{key}", key, content, STACK, child)
@@ -248,7 +256,7 @@ class SharedObservability(pulumi.ComponentResource):
                     "--config.file=/etc/prometheus/prometheus.yml",
                     "--storage.tsdb.path=/prometheus",
                     f"--storage.tsdb.retention.time={settings.prometheus_retention}",
-                    f"--web.external-url=http://{args.hostnames.prometheus}/",
+                    f"--web.external-url=http://{platform.hostnames.prometheus}/",
                 ],
                 healthcheck=http_check("http://127.0.0.1:9090/-/healthy"),
                 resources=PROMETHEUS_RESOURCES,
@@ -257,8 +265,8 @@ class SharedObservability(pulumi.ComponentResource):
                 networks=[monitoring, public],
                 configs=[Mounted(config("prometheus", dump_yaml(prometheus_config(settings))), "/etc/prometheus/prometheus.yml"), *rules],
                 mounts=[volume_mount(prometheus_volume.name, "/prometheus")],
-                placement=args.stateful_placement,
-                labels=traefik_router_labels("prometheus", args.hostnames.prometheus, 9090, PUBLIC_NETWORK),
+                placement=platform.stateful_placement,
+                labels=traefik_router_labels("prometheus", platform.hostnames.prometheus, 9090, PUBLIC_NETWORK),
             ),
             child,
         )
@@ -286,7 +294,7 @@ class SharedObservability(pulumi.ComponentResource):
                 networks=[monitoring],
                 secrets=[Mounted(alertmanager_yml, "alertmanager.yml", uid="65534", mode=0o400)],
                 mounts=[volume_mount(alertmanager_volume.name, "/alertmanager")],
-                placement=args.stateful_placement,
+                placement=platform.stateful_placement,
             ),
             child,
         )
@@ -308,7 +316,7 @@ class SharedObservability(pulumi.ComponentResource):
                 networks=[internal.id, monitoring],
                 configs=[Mounted(config("loki", dump_yaml(loki_config(settings.loki_retention_hours))), "/etc/loki/loki.yml")],
                 mounts=[volume_mount(loki_volume.name, "/loki")],
-                placement=args.stateful_placement,
+                placement=platform.stateful_placement,
             ),
             child,
         )
@@ -397,7 +405,7 @@ class SharedObservability(pulumi.ComponentResource):
                 env={
                     "GF_SECURITY_ADMIN_USER__FILE": "/run/secrets/grafana_admin_user",
                     "GF_SECURITY_ADMIN_PASSWORD__FILE": "/run/secrets/grafana_admin_password",
-                    "GF_SERVER_ROOT_URL": f"https://{args.hostnames.grafana}/",
+                    "GF_SERVER_ROOT_URL": f"https://{platform.hostnames.grafana}/",
                     "GF_USERS_ALLOW_SIGN_UP": "false",
                     "GF_ANALYTICS_REPORTING_ENABLED": "false",
                     "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
@@ -417,8 +425,8 @@ class SharedObservability(pulumi.ComponentResource):
                     *dashboards,
                 ],
                 mounts=[volume_mount(grafana_volume.name, "/var/lib/grafana")],
-                placement=args.stateful_placement,
-                labels=traefik_router_labels("grafana", args.hostnames.grafana, 3000, PUBLIC_NETWORK),
+                placement=platform.stateful_placement,
+                labels=traefik_router_labels("grafana", platform.hostnames.grafana, 3000, PUBLIC_NETWORK),
             ),
             child,
         )

@@ -235,7 +235,9 @@ class _Reader:
 
     def choice(self, key: str, allowed: tuple[str, ...]) -> str:
         value = self.string(key, allowed[0])
-        if value not in allowed:
+        if value == "" and "" not in allowed:
+            self.problem(key, "is required", f"pulumi config set {PROJECT}:{key} {allowed[0]}")
+        elif value not in allowed:
             shown = ", ".join(repr(a) if a == "" else a for a in allowed)
             self.problem(key, f"{value!r} is not one of {shown}", f"pulumi config set {PROJECT}:{key} {allowed[-1]}")
         return value

@@ -21,8 +21,8 @@ import pulumi
 import pulumi_random as random
 
 from components import images
-from components.observability import N8N, OBJECT_STORAGE
-from components.settings import PUBLIC_NETWORK, Hostnames, Resources
+from components.observability import N8N, OBJECT_STORAGE, SharedPlatform
+from components.settings import PUBLIC_NETWORK, Resources
 from components.swarm import (
     Mounted,
     ServiceSpec,
@@ -44,14 +44,9 @@ N8N_RESOURCES = Resources(0.50, 2.00, 512, 2048)
 
 @dataclass(frozen=True, kw_only=True)
 class SharedServicesArgs:
-    hostnames: Hostnames
+    platform: SharedPlatform
     timezone: str
-    public_network_id: pulumi.Input[str]
-    monitoring_network_id: pulumi.Input[str]
     internal_network_id: pulumi.Input[str]
-    restart_max_attempts: int
-    protect_data: bool
-    stateful_placement: tuple[str, ...]
 
 
 def s3_identities(access_key: str, secret_key: str) -> str:
@@ -78,8 +73,9 @@ class SharedServices(pulumi.ComponentResource):
         super().__init__("nextcandle:shared_services:SharedServices", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # The object store and n8n's encryption key hold data every environment relies on.
-        data = pulumi.ResourceOptions(parent=self, protect=args.protect_data, retain_on_delete=args.protect_data)
-        networks = [args.internal_network_id, args.monitoring_network_id, args.public_network_id]
+        platform = args.platform
+        data = pulumi.ResourceOptions(parent=self, protect=platform.protect_data, retain_on_delete=platform.protect_data)
+        networks = [args.internal_network_id, platform.monitoring_network_id, platform.public_network_id]
 
         access_key = random.RandomString(f"{name}-s3-access-key", length=20, special=False, lower=False, opts=data)
         secret_key = random.RandomPassword(f"{name}-s3-secret-key", length=40, special=False, opts=data)
@@ -93,8 +89,8 @@ class SharedServices(pulumi.ComponentResource):
         )
         storage_volume = data_volume(f"{name}-object-storage-data", f"{STACK}_seaweedfs_data", STACK, data)
         routes = {
-            **traefik_router_labels("s3", args.hostnames.s3, S3_PORT, PUBLIC_NETWORK),
-            **traefik_router_labels("s3-console", args.hostnames.s3_console, FILER_PORT, PUBLIC_NETWORK),
+            **traefik_router_labels("s3", platform.hostnames.s3, S3_PORT, PUBLIC_NETWORK),
+            **traefik_router_labels("s3-console", platform.hostnames.s3_console, FILER_PORT, PUBLIC_NETWORK),
             # The file browser has no login of its own: reuse the dashboard's basic auth.
             "traefik.http.routers.s3-console.middlewares": "dashboard-auth@file",
             "traefik.http.routers.s3.service": "s3",
@@ -119,12 +115,12 @@ class SharedServices(pulumi.ComponentResource):
                 ],
                 healthcheck=http_check("http://127.0.0.1:9333/cluster/status", start_period="30s"),
                 resources=OBJECT_STORAGE_RESOURCES,
-                restart_max_attempts=args.restart_max_attempts,
+                restart_max_attempts=platform.restart_max_attempts,
                 stateful=True,
                 networks=networks,
                 secrets=[Mounted(identities, "s3_identities.json", mode=0o400)],
                 mounts=[volume_mount(storage_volume.name, "/data")],
-                placement=args.stateful_placement,
+                placement=platform.stateful_placement,
                 labels=routes,
                 stop_grace_period="60s",
             ),
@@ -135,7 +131,7 @@ class SharedServices(pulumi.ComponentResource):
         # Changing this key makes every stored n8n credential undecryptable: protected with the data.
         key_secret = swarm_secret(f"{name}-n8n-encryption-key", encryption_key.result, STACK, data)
         n8n_volume = data_volume(f"{name}-n8n-data", f"{STACK}_n8n_data", STACK, data)
-        host = args.hostnames.n8n
+        host = platform.hostnames.n8n
         self.n8n = swarm_service(
             f"{name}-n8n",
             ServiceSpec(
@@ -158,12 +154,12 @@ class SharedServices(pulumi.ComponentResource):
                 },
                 healthcheck=http_check(f"http://127.0.0.1:{N8N_PORT}/healthz", start_period="60s"),
                 resources=N8N_RESOURCES,
-                restart_max_attempts=args.restart_max_attempts,
+                restart_max_attempts=platform.restart_max_attempts,
                 stateful=True,
                 networks=networks,
                 secrets=[Mounted(key_secret, "n8n_encryption_key", uid="1000", gid="1000", mode=0o400)],
                 mounts=[volume_mount(n8n_volume.name, "/home/node/.n8n")],
-                placement=args.stateful_placement,
+                placement=platform.stateful_placement,
                 labels=traefik_router_labels("n8n", host, N8N_PORT, PUBLIC_NETWORK),
             ),
             child,

@@ -59,8 +59,10 @@ class Backups:
         self.secrets.mkdir()
         for mount in container["secrets"]:
             (self.secrets / mount["fileName"]).write_text(run.mounted_secret(service, mount["fileName"]))
-        for script in ("backup", "restore"):
-            (base / f"{script}.sh").write_text(run.mounted_config(service, f"/etc/backup/{script}.sh"))
+        scripts = [c["fileName"] for c in container["configs"] if c["fileName"].startswith("/etc/backup/")]
+        assert {Path(s).name for s in scripts} == {"env.sh", "backup.sh", "restore.sh"}
+        for script in scripts:
+            (base / Path(script).name).write_text(run.mounted_config(service, script))
         self.base, self.s3_url = base, s3_url
         self.env = {
             **os.environ,

@@ -5,19 +5,11 @@
 # Objects the dump contains are dropped and recreated in one transaction: on any error nothing changes.
 set -eu
 
-secrets="${SECRETS_DIR:-/run/secrets}"
-: "${S3_BUCKET:?}" "${S3_PREFIX:?}" "${POSTGRES_HOST:?}"
-export PGPASSWORD="$(cat "$secrets/postgres_password")"
-export AWS_ACCESS_KEY_ID="$(cat "$secrets/backup_s3_access_key")"
-export AWS_SECRET_ACCESS_KEY="$(cat "$secrets/backup_s3_secret_key")"
-export AWS_DEFAULT_REGION="${S3_REGION:-us-east-1}"
-user="$(cat "$secrets/postgres_user")"
-database="$(cat "$secrets/postgres_db")"
-s3() { aws ${S3_ENDPOINT:+--endpoint-url "$S3_ENDPOINT"} "$@"; }
+. "$(dirname "$0")/env.sh"
 
 object="${1:-}"
 if [ -z "$object" ]; then
-  object="$(s3 s3 ls "s3://$S3_BUCKET/$S3_PREFIX/" | awk '{print $4}' | grep "^$database-.*\.dump$" | sort | tail -n 1 || true)"
+  object="$(dumps | tail -n 1 || true)"
 fi
 if [ -z "$object" ]; then
   echo "restore: no dump of $database under s3://$S3_BUCKET/$S3_PREFIX/" >&2

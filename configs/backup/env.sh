@@ -1,0 +1,11 @@
+# Sourced by backup.sh and restore.sh: credentials from the Docker secrets, and the aws CLI wrapper.
+secrets="${SECRETS_DIR:-/run/secrets}"
+: "${S3_BUCKET:?}" "${S3_PREFIX:?}" "${POSTGRES_HOST:?}"
+export PGPASSWORD="$(cat "$secrets/postgres_password")"
+export AWS_ACCESS_KEY_ID="$(cat "$secrets/backup_s3_access_key")"
+export AWS_SECRET_ACCESS_KEY="$(cat "$secrets/backup_s3_secret_key")"
+export AWS_DEFAULT_REGION="${S3_REGION:-us-east-1}"
+user="$(cat "$secrets/postgres_user")"
+database="$(cat "$secrets/postgres_db")"
+s3() { aws ${S3_ENDPOINT:+--endpoint-url "$S3_ENDPOINT"} "$@"; }
+dumps() { s3 s3 ls "s3://$S3_BUCKET/$S3_PREFIX/" | awk '{print $4}' | grep "^$database-.*\.dump$" | sort; }
