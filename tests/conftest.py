@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.dockerd import swarm  # noqa: F401  (one session-wide engine for every test module)
 from tests.harness import STACKS, ProgramRun, run_program
 
 # Extra configuration that switches every optional part on, for property tests over "everything".

@@ -17,7 +17,7 @@ from ops.backend import LOCAL_STATE, Backend, OpsError, s3_backend_url
 from ops.deploy import Progress, run, stacks_for
 from ops.preflight import check_docker, check_swarm
 from ops.status import ServiceStatus, State, collect
-from tests.dockerd import LOCAL_IMAGE, swarm  # noqa: F401  (fixture)
+from tests.dockerd import LOCAL_IMAGE
 from tests.harness import ROOT
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import cached_run
-from tests.dockerd import swarm  # noqa: F401  (fixture)
 from tests.harness import ProgramRun
 from tests.swarm_apply import SwarmApplier, nanoseconds
 
@@ -32,7 +31,7 @@ def test_nanoseconds() -> None:
     assert nanoseconds("1m30s") == 90_000_000_000 and nanoseconds("500ms") == 500_000_000
 
 
-def test_all_stacks_deploy_onto_one_real_swarm(swarm: Any, full_run: ProgramRun) -> None:  # noqa: F811
+def test_all_stacks_deploy_onto_one_real_swarm(swarm: Any, full_run: ProgramRun) -> None:
     if swarm.info()["Swarm"]["LocalNodeState"] != "active":
         swarm.swarm.init(advertise_addr="127.0.0.1")
     applier = SwarmApplier(swarm)
@@ -66,7 +65,7 @@ def test_all_stacks_deploy_onto_one_real_swarm(swarm: Any, full_run: ProgramRun)
         _cleanup(swarm)
 
 
-def test_the_engine_refuses_what_is_wrong(swarm: Any) -> None:  # noqa: F811
+def test_the_engine_refuses_what_is_wrong(swarm: Any) -> None:
     """The check above can fail: the engine rejects a clashing port and an invalid policy."""
     import copy
 
