@@ -64,11 +64,21 @@ def check_pulumi(which: Callable[[str], str | None] = shutil.which) -> Check:
     return Check("pulumi", True, f"Pulumi CLI {version}")
 
 
-def check_backend(backend: Backend) -> Check:
+def check_backend(backend: Backend, pulumi: str | None) -> Check:
+    """Credentials and passphrase are there, and (with the CLI) `pulumi whoami` reaches the backend."""
     problems = backend.problems()
     if problems:
-        return Check("backend", False, f"{backend.url}: {problems[0].split(':')[0]}", problems[0].split(": ", 1)[-1])
-    return Check("backend", True, backend.url)
+        what, fix = problems[0].split(": ", 1)
+        return Check("backend", False, f"{backend.url}: {what}", fix)
+    if pulumi is None:
+        return Check("backend", True, f"{backend.url} (not checked without the Pulumi CLI)")
+    env = {**os.environ, **backend.env()}
+    whoami = subprocess.run([pulumi, "whoami", "--verbose"], capture_output=True, text=True, timeout=60, env=env)
+    if whoami.returncode != 0:
+        reason = (whoami.stderr or whoami.stdout).strip().splitlines()[-1:] or ["no answer"]
+        return Check("backend", False, f"{backend.url}: {reason[0]}", "check the URL, the credentials and that the bucket exists")
+    user = next((line.split(":", 1)[1].strip() for line in whoami.stdout.splitlines() if line.startswith("User:")), "?")
+    return Check("backend", True, f"{backend.url} (logged in as {user})")
 
 
 def run_checks(backend: Backend, init_swarm: bool, connect: Callable[[], Any] = docker_client) -> tuple[list[Check], Any]:
@@ -76,5 +86,6 @@ def run_checks(backend: Backend, init_swarm: bool, connect: Callable[[], Any] = 
     checks = [docker_check]
     if client is not None:
         checks.append(check_swarm(client, init_swarm))
-    checks += [check_pulumi(), check_backend(backend)]
+    pulumi_check = check_pulumi()
+    checks += [pulumi_check, check_backend(backend, shutil.which("pulumi") if pulumi_check.ok else None)]
     return checks, client

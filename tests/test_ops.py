@@ -15,7 +15,7 @@ import pytest
 from ops import cli
 from ops.backend import LOCAL_STATE, Backend, OpsError, s3_backend_url
 from ops.deploy import Progress, run, stacks_for
-from ops.preflight import check_docker, check_swarm
+from ops.preflight import check_backend, check_docker, check_swarm
 from ops.status import ServiceStatus, State, collect
 from tests.dockerd import LOCAL_IMAGE
 from tests.harness import ROOT
@@ -120,6 +120,27 @@ def test_destroy_without_a_terminal_needs_yes(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "x")
     monkeypatch.setattr(sys, "stdin", io.StringIO())
     assert cli.main(["destroy", "prod"], out=io.StringIO()) == 2
+
+
+def _fake_pulumi(tmp_path: Any, script: str) -> str:
+    path = tmp_path / "pulumi"
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_preflight_checks_the_backend_with_pulumi_whoami(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "x")
+    backend = Backend(f"file://{tmp_path}/state")
+    answering = _fake_pulumi(tmp_path, 'echo "User: operator"; echo "Backend URL: $PULUMI_BACKEND_URL"')
+    check = check_backend(backend, answering)
+    assert check.ok and check.detail == f"file://{tmp_path}/state (logged in as operator)"
+    failing = _fake_pulumi(tmp_path, 'echo "error: could not access bucket" >&2; exit 255')
+    check = check_backend(backend, failing)
+    assert not check.ok and "could not access bucket" in check.detail and check.fix
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    check = check_backend(backend, answering)
+    assert not check.ok and "PULUMI_CONFIG_PASSPHRASE" in check.fix
 
 
 def test_preflight_reports_a_missing_daemon() -> None:
