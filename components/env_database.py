@@ -38,7 +38,6 @@ from components.swarm import (
     volume_mount,
 )
 
-POSTGRES_UID = "999"
 EXPORTER_RESOURCES = Resources(0.02, 0.10, 32, 64)
 BACKUP_RESOURCES = Resources(0.05, 0.50, 64, 256)
 BACKUP_DIR = "/etc/backup"

@@ -22,7 +22,6 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
-import yaml
 
 from components import images
 from components.core import CLOUDFLARED_METRICS_PORT, TRAEFIK_METRICS_PORT, TRAEFIK_SERVICE, dump_yaml

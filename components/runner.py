@@ -18,7 +18,16 @@ import pulumi
 
 from components import images
 from components.settings import Resources, RunnerSettings
-from components.swarm import DOCKER_SOCKET, Healthcheck, Mounted, ServiceSpec, bind_mount, overlay_network, swarm_secret, swarm_service
+from components.swarm import (
+    DOCKER_SOCKET,
+    Healthcheck,
+    Mounted,
+    ServiceSpec,
+    bind_mount,
+    overlay_network,
+    swarm_secret,
+    swarm_service,
+)
 
 STACK = "runner"
 RUNNER_RESOURCES = Resources(0.50, 2.00, 1024, 4096)

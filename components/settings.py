@@ -72,13 +72,6 @@ class Resources:
             raise ValueError(f"memory reservation must be above 0 and at most the limit (got {memory})")
         return parsed
 
-    def scaled(self, factor: float) -> Resources:
-        return Resources(
-            round(self.cpu_reservation * factor, 3),
-            round(self.cpu_limit * factor, 3),
-            round(self.memory_reservation_mb * factor),
-            round(self.memory_limit_mb * factor),
-        )
 
 
 @dataclass(frozen=True)

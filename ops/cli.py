@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from ops.backend import Backend, OpsError
 from ops.deploy import STACK_ORDER, run, stacks_for
 from ops.preflight import Check, docker_client, run_checks
-from ops.status import State, ServiceStatus, collect
+from ops.status import ServiceStatus, State, collect
 
 TARGETS = (*STACK_ORDER, "all")
 PLATFORM_STACKS = ("core", "shared", "runner")

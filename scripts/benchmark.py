@@ -76,7 +76,7 @@ def main() -> None:
     run_program("dev")  # warm the imports
     for stack in ("dev", "stg", "prod"):
         count = len(run_program(stack).resources)
-        print(f"| `{stack}` | {count} | {median_seconds(lambda: run_program(stack), 5):.2f} |")
+        print(f"| `{stack}` | {count} | {median_seconds(lambda stack=stack: run_program(stack), 5):.2f} |")
     count = len(run_program("dev", FULL, FULL_SECRETS).resources)
     print(f"| `dev` + managed tunnel + runners | {count} | {median_seconds(lambda: run_program('dev', FULL, FULL_SECRETS), 5):.2f} |")
 

@@ -3,6 +3,7 @@ and a local busybox image (images cannot be pulled here, so it is imported from 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -64,10 +65,8 @@ def swarm() -> Iterator[Any]:
         yield client
     finally:
         if client is not None:
-            try:
+            with contextlib.suppress(Exception):
                 client.swarm.leave(force=True)
-            except Exception:
-                pass
         process.terminate()
         try:
             process.wait(30)

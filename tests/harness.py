@@ -94,6 +94,11 @@ class Resource:
     def swarm_name(self) -> str:
         return str(self.inputs.get("name", ""))
 
+    @property
+    def labels(self) -> dict[str, str]:
+        """Resource labels (a list of {label, value} on the wire) as a dict."""
+        return {item["label"]: item["value"] for item in self.inputs.get("labels") or []}
+
 
 class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:

@@ -10,7 +10,7 @@ import re
 import bcrypt
 
 from components.swarm import STACK_LABEL, is_pinned
-from tests.harness import CONFIG, SECRET, SERVICE, ProgramRun, Resource
+from tests.harness import CONFIG, SECRET, ProgramRun, Resource
 
 DOCKER_SOCKET_ALLOWED = {"core_traefik", "shared_alloy", "shared_cadvisor", "runner_github-runner"}
 
@@ -62,7 +62,7 @@ def test_stateful_services_stop_first_and_stateless_start_first(any_run: Program
 
 def test_traefik_labels_only_on_routed_services_and_complete(any_run: ProgramRun) -> None:
     for service in any_run.services:
-        labels = {l["label"]: l["value"] for l in service.inputs["labels"]}
+        labels = service.labels
         assert labels[STACK_LABEL]
         traefik = {k: v for k, v in labels.items() if k.startswith("traefik.")}
         if not traefik:
@@ -150,7 +150,7 @@ def test_service_names_are_unique_and_stack_prefixed(any_run: ProgramRun) -> Non
     names = [s.swarm_name for s in any_run.services]
     assert len(names) == len(set(names))
     for service in any_run.services:
-        labels = {l["label"]: l["value"] for l in service.inputs["labels"]}
+        labels = service.labels
         assert service.swarm_name.startswith(labels[STACK_LABEL] + "_")
 
 

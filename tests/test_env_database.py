@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from components.env_database import render_postgres_conf
-
 from tests.harness import VOLUME, ProgramRun, run_program
 
 # (postgres published port, redis published port, postgres cpus, postgres memory MiB, config file, restarts)
@@ -72,7 +71,7 @@ def test_postgres_image_credentials_and_init(stack_run: ProgramRun) -> None:
 def test_redis_arguments_per_environment(stack_run: ProgramRun) -> None:
     env = stack_run.stack
     args = stack_run.service(f"{env}_redis").inputs["taskSpec"]["containerSpec"]["args"]
-    options = dict(zip(args[1::2], args[2::2]))
+    options = dict(zip(args[1::2], args[2::2], strict=True))
     assert options["--maxmemory"] == ("256mb" if env == "prod" else "128mb")
     assert options["--maxmemory-policy"] == "noeviction" and options["--appendonly"] == "yes"
     assert options.get("--appendfsync") == ("everysec" if env == "prod" else None)

@@ -93,7 +93,7 @@ def test_scrape_targets_are_configurable_per_stack() -> None:
 
 
 def test_prometheus_is_reached_at_prometheus_localhost_only() -> None:
-    labels = {l["label"]: l["value"] for l in shared_run().service("shared_prometheus").inputs["labels"]}
+    labels = shared_run().service("shared_prometheus").labels
     assert labels["traefik.http.routers.prometheus.rule"] == "Host(`prometheus.localhost`)"
 
 
@@ -140,7 +140,7 @@ def test_alloy_ships_logs_with_swarm_labels_from_every_node() -> None:
     assert 'url = "http://shared_loki:3100/loki/api/v1/push"' in text
     # The labels Alloy reads are set on every container by the program.
     for service in run.services:
-        labels = {l["label"] for l in service.inputs["taskSpec"]["containerSpec"]["labels"]}
+        labels = {item["label"] for item in service.inputs["taskSpec"]["containerSpec"]["labels"]}
         assert {"com.docker.stack.namespace", "nextcandle.image"} <= labels
 
 
@@ -155,7 +155,7 @@ def test_grafana_admin_from_secrets_and_datasources_provisioned() -> None:
     by_type = {s["type"]: s for s in sources["datasources"]}
     assert by_type["prometheus"]["url"] == "http://shared_prometheus:9090" and by_type["prometheus"]["isDefault"]
     assert by_type["loki"]["url"] == "http://shared_loki:3100"
-    labels = {l["label"]: l["value"] for l in grafana.inputs["labels"]}
+    labels = grafana.labels
     assert labels["traefik.http.routers.grafana.rule"] == "Host(`grafana.nextcandle.io`)"
 
 

@@ -20,7 +20,7 @@ def violations(resource: Resource, props: dict[str, Any] | None = None) -> dict[
         args = ResourceValidationArgs(
             resource.typ, props if props is not None else resource.inputs, f"urn:{resource.name}", resource.name, None, None  # type: ignore[arg-type]
         )
-        policy.validate(args, lambda message, urn=None: messages.append(message))  # type: ignore[misc, operator]
+        policy.validate(args, lambda message, urn=None, found=messages: found.append(message))  # type: ignore[misc, operator]
         if messages:
             found[policy.name] = messages
     return found

@@ -13,7 +13,7 @@ def container(run: ProgramRun, service: str) -> dict:
 
 
 def routers(run: ProgramRun, service: str) -> dict[str, str]:
-    return {l["label"]: l["value"] for l in run.service(service).inputs["labels"] if l["label"].startswith("traefik.")}
+    return {k: v for k, v in run.service(service).labels.items() if k.startswith("traefik.")}
 
 
 def test_object_storage_credentials_from_secrets_and_routed() -> None:
