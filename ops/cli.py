@@ -5,6 +5,8 @@
   python -m ops preview dev|...|all     show what would change (--policy runs the policy pack)
   python -m ops destroy dev|...|all     remove a stack (asks first; --yes for scripts)
   python -m ops status [dev|...|all]    replicas and health of every service; exit 1 if any is not ok
+  python -m ops backup dev|stg|prod     back up the environment's database now
+  python -m ops restore prod [DUMP]     restore the newest (or the given) dump; asks first
 
 Errors are one line on stderr with what to do; the exit code is 2 for them.
 """
@@ -18,8 +20,9 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from ops.backend import Backend, OpsError
+from ops.backups import run_script
 from ops.deploy import STACK_ORDER, run, stacks_for
-from ops.preflight import Check, docker_client, run_checks
+from ops.preflight import Check, check_docker, docker_client, run_checks
 from ops.status import ServiceStatus, State, collect
 
 TARGETS = (*STACK_ORDER, "all")
@@ -62,6 +65,16 @@ def print_status(statuses: Sequence[ServiceStatus], out: TextIO) -> bool:
     return not bad
 
 
+def confirm(args: argparse.Namespace, question: str) -> None:
+    """Ask for the stack name unless --yes; without a terminal, --yes is required."""
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise OpsError(f"{args.command} needs confirmation: pass --yes")
+    if input(f"{question} Type the stack name to confirm: ").strip() != args.stack:
+        raise OpsError(f"not confirmed; nothing was done ({args.command})")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m ops", description="Operate the NextCandle platform.")
     p.add_argument("--backend", help="state backend URL (default: local files in .pulumi-state, or PULUMI_BACKEND_URL)")
@@ -76,6 +89,12 @@ def parser() -> argparse.ArgumentParser:
             cmd.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     status = sub.add_parser("status", help="replicas and health of every service")
     status.add_argument("stack", nargs="?", default="all", choices=TARGETS)
+    backup = sub.add_parser("backup", help="back up an environment's database now")
+    backup.add_argument("stack", choices=STACK_ORDER)
+    restore = sub.add_parser("restore", help="restore an environment's database from object storage")
+    restore.add_argument("stack", choices=STACK_ORDER)
+    restore.add_argument("dump", nargs="?", help="object name, e.g. app_x-2026-11-20T03-00-00Z.dump (default: newest)")
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return p
 
 
@@ -94,14 +113,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, connect: A
 
 def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
     backend = Backend.resolve(args.backend)
-    if args.command == "status":
-        from ops.preflight import check_docker
-
+    if args.command in ("status", "backup", "restore"):
         check, client = check_docker(connect)
         if client is None:
             raise OpsError(f"{check.detail}; {check.fix}")
-        stacks = None if args.stack == "all" else [args.stack, *PLATFORM_STACKS]
-        return 0 if print_status(collect(client, stacks), out) else 1
+        if args.command == "status":
+            stacks = None if args.stack == "all" else [args.stack, *PLATFORM_STACKS]
+            return 0 if print_status(collect(client, stacks), out) else 1
+        if args.command == "restore":
+            confirm(args, f"Restore {args.stack}'s database from {args.dump or 'the newest dump'}?")
+        return run_script(client, args.stack, args.command, [args.dump] if getattr(args, "dump", None) else [], out)
 
     checks, _ = run_checks(backend, init_swarm=args.command == "up", connect=connect)
     ready = print_checks(checks, out)
@@ -111,12 +132,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         failed = next(c for c in checks if not c.ok)
         raise OpsError(f"{failed.detail}; fix: {failed.fix}")
 
-    if args.command == "destroy" and not args.yes:
-        if not sys.stdin.isatty():
-            raise OpsError("destroy needs confirmation: pass --yes")
-        answer = input(f"Destroy {args.stack}? Protected data volumes stay. Type the stack name to confirm: ")
-        if answer.strip() != args.stack:
-            raise OpsError("not confirmed; nothing was destroyed")
+    if args.command == "destroy":
+        confirm(args, f"Destroy {args.stack}? Protected data volumes stay.")
 
     for stack in stacks_for(args.stack, destroying=args.command == "destroy"):
         run(args.command, stack, backend, policy=getattr(args, "policy", False), out=out)

@@ -197,3 +197,32 @@ def test_status_on_a_real_swarm(swarm: Any) -> None:
     finally:
         for service in (healthy, missing, other):
             service.remove()
+
+
+def test_backup_and_restore_commands_run_the_mounted_scripts(swarm: Any) -> None:
+    if swarm.info()["Swarm"]["LocalNodeState"] != "active":
+        swarm.swarm.init(advertise_addr="127.0.0.1")
+    from docker.types import ConfigReference
+
+    assert cli.main(["backup", "stg"], out=io.StringIO(), connect=lambda: swarm) == 2, "no backup service yet"
+    scripts = {
+        "restore": swarm.configs.create(name="probe-restore", data=b'echo "restore: $1 restored"\n'),
+        "backup": swarm.configs.create(name="probe-backup", data=b'echo "backup: failed" >&2\nexit 3\n'),
+    }
+    service = swarm.services.create(
+        LOCAL_IMAGE, ["sleep", "3600"], name="stg_postgres-backup", labels={"com.docker.stack.namespace": "stg"},
+        configs=[ConfigReference(c.id, c.name, filename=f"/etc/backup/{name}.sh") for name, c in scripts.items()],
+    )
+    try:
+        _wait(lambda: bool(swarm.containers.list(filters={"label": "com.docker.swarm.service.name=stg_postgres-backup"})))
+        out = io.StringIO()
+        assert cli.main(["restore", "stg", "app_x-2026-11-20T03-00-00Z.dump", "--yes"], out=out, connect=lambda: swarm) == 0
+        assert out.getvalue() == "restore: app_x-2026-11-20T03-00-00Z.dump restored\n"
+        out = io.StringIO()
+        assert cli.main(["backup", "stg"], out=out, connect=lambda: swarm) == 3, "the script's exit code"
+        assert "backup: failed" in out.getvalue()
+    finally:
+        service.remove()
+        _wait(lambda: not swarm.containers.list(filters={"label": "com.docker.swarm.service.name=stg_postgres-backup"}))
+        for config in scripts.values():
+            config.remove()
