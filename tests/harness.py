@@ -177,6 +177,14 @@ class ProgramRun:
         (found,) = [r for r in self.resources if mock_id(r.typ, r.name) == resource_id]
         return found
 
+    def network_names(self, service: Resource) -> set[str]:
+        """Names of the networks a service joins: its own stack's, or others' looked up by name."""
+        names = set()
+        for network in service.inputs["taskSpec"].get("networksAdvanceds", []):
+            network_id = network["id"]
+            names.add(network_id.removesuffix("-existing-id") if network_id.endswith("-existing-id") else self.by_id(network_id).inputs["name"])
+        return names
+
     def mounted_secret(self, service: Resource, file_name: str) -> str:
         """The plain text of the Docker secret a service mounts at `file_name`."""
         (mount,) = [s for s in service.inputs["taskSpec"]["containerSpec"]["secrets"] if s["fileName"] == file_name]

@@ -1,0 +1,87 @@
+"""Names that one generated file uses and another declares must agree: a typo here is a silent
+outage (an empty scrape job, a 404 router, a dashboard folder with nothing in it)."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from components.observability import DASHBOARDS_DIR, grafana_dashboard_provider, grafana_datasources
+from tests.conftest import FULL, FULL_SECRETS, cached_run
+from tests.harness import ProgramRun, Resource
+
+
+def everything() -> list[ProgramRun]:
+    return [cached_run("full", "dev", FULL, FULL_SECRETS), cached_run("stg", "stg"), cached_run("prod", "prod")]
+
+
+def all_services() -> dict[str, tuple[ProgramRun, Resource]]:
+    return {s.swarm_name: (run, s) for run in everything() for s in run.services}
+
+
+def networks_of(name: str) -> set[str]:
+    run, service = all_services()[name]
+    return run.network_names(service)
+
+
+def test_every_scrape_target_is_a_declared_service_on_the_monitoring_network() -> None:
+    run = everything()[0]
+    config = yaml.safe_load(run.mounted_config(run.service("shared_prometheus"), "/etc/prometheus/prometheus.yml"))
+    services = all_services()
+    for job in config["scrape_configs"]:
+        for sd in job.get("dns_sd_configs", []):
+            for name in sd["names"]:
+                service = name.removeprefix("tasks.")
+                assert service in services, f"job {job['job_name']} scrapes {service}, which no stack declares"
+                assert "monitoring" in networks_of(service), f"{service} is not on the monitoring network"
+    (alertmanagers,) = config["alerting"]["alertmanagers"]
+    assert alertmanagers["static_configs"][0]["targets"] == ["shared_alertmanager:9093"]
+    assert "shared_alertmanager" in services
+
+
+def test_every_middleware_a_router_uses_is_defined() -> None:
+    run = everything()[0]
+    traefik = run.service("core_traefik")
+    static = yaml.safe_load(run.mounted_config(traefik, "/etc/traefik/traefik.yml"))
+    dynamic = yaml.safe_load(run.mounted_config(traefik, "/etc/traefik/dynamic.yml"))
+    defined = {f"{name}@file" for name in dynamic["http"]["middlewares"]}
+    used = {m for entry in static["entryPoints"].values() for m in entry.get("http", {}).get("middlewares", [])}
+    for service in run.services:
+        for label, value in service.labels.items():
+            if label.endswith(".middlewares"):
+                used |= set(value.split(","))
+    assert used and used <= defined
+    for router in dynamic["http"]["routers"].values():
+        assert set(router["middlewares"]) <= set(dynamic["http"]["middlewares"])
+        assert set(router["entryPoints"]) <= set(static["entryPoints"])
+
+
+def test_routed_services_name_their_own_routers() -> None:
+    for name, (_, service) in all_services().items():
+        labels = service.labels
+        routers = {k.split(".")[3] for k in labels if k.startswith("traefik.http.routers.")}
+        services = {k.split(".")[3] for k in labels if k.startswith("traefik.http.services.")}
+        assert routers <= services, f"{name}: every router has its own load-balancer port"
+
+
+def test_grafana_reads_dashboards_where_they_are_mounted() -> None:
+    (provider,) = grafana_dashboard_provider()["providers"]
+    assert provider["options"]["path"] == DASHBOARDS_DIR
+    sources = grafana_datasources()["datasources"]
+    for source in sources:
+        host = re.match(r"http://([^:]+):", source["url"])
+        assert host and host[1] in all_services(), source["url"]
+    for source in sources:
+        target = re.match(r"http://([^:]+):", source["url"])[1]  # type: ignore[index]
+        assert networks_of("shared_grafana") & networks_of(target), f"Grafana cannot reach {source['url']}"
+
+
+def test_backup_reaches_the_database_and_the_object_storage() -> None:
+    for env in ("dev", "stg", "prod"):
+        _, backup = all_services()[f"{env}_postgres-backup"]
+        env_vars = backup.inputs["taskSpec"]["containerSpec"]["env"]
+        storage = re.match(r"http://([^:]+):", env_vars["S3_ENDPOINT"])[1]  # type: ignore[index]
+        backup_networks = networks_of(f"{env}_postgres-backup")
+        assert backup_networks & networks_of(env_vars["POSTGRES_HOST"]), f"{env}: backup cannot reach PostgreSQL"
+        assert backup_networks & networks_of(storage), f"{env}: backup cannot reach {storage}"
