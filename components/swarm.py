@@ -59,9 +59,9 @@ class Healthcheck:
     start_period: str = "30s"
 
 
-def http_check(url: str, **kwargs: str | int) -> Healthcheck:
+def http_check(url: str, start_period: str = "30s") -> Healthcheck:
     """A health check with busybox/alpine wget, which the pinned images ship."""
-    return Healthcheck(["CMD", "wget", "-q", "--spider", url], **kwargs)  # type: ignore[arg-type]
+    return Healthcheck(["CMD", "wget", "-q", "--spider", url], start_period=start_period)
 
 
 @dataclass(frozen=True)
