@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -106,9 +107,22 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, connect: A
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # one clear line, never a traceback
-        message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
+
+
+GENERIC = ("update failed", "preview failed", "destroy failed", "refresh failed")
+
+
+def one_line(error: BaseException) -> str:
+    """The most telling line of an error: Pulumi's first specific `error:` line, else the last line."""
+    # CommandError text is "code: N / stdout: ... / stderr: ..."; drop those prefixes.
+    lines = [re.sub(r"^(code|stdout|stderr):\s*", "", line.strip()) for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    reported = [line.removeprefix("error:").strip() for line in lines if line.startswith("error:")]
+    specific = [line for line in reported if line not in GENERIC]
+    return (specific or reported or lines[-1:])[0]
 
 
 def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:

@@ -41,7 +41,9 @@ class Progress:
             print(f"  [{self.steps:>3}] {op:<8} {kind:<16} {name}", file=self.out, flush=True)
         diagnostic = getattr(event, "diagnostic_event", None)
         if diagnostic is not None and diagnostic.severity == "error":
-            self.failures.append(diagnostic.message.strip())
+            message = diagnostic.message.strip()
+            self.failures.append(message)
+            print(f"  error: {message}", file=self.out, flush=True)
         summary = getattr(event, "summary_event", None)
         if summary is not None:
             changes = ", ".join(f"{count} {op}" for op, count in sorted(summary.resource_changes.items()))

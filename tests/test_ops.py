@@ -115,6 +115,19 @@ def test_errors_are_one_line_without_traceback() -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def test_pulumi_errors_are_reduced_to_their_telling_line() -> None:
+    from pulumi.automation.errors import CommandError
+
+    from ops.cli import one_line
+
+    failed = CommandError("\n code: 255\n stdout: Updating (dev)\n stderr: "
+                          "error: Docker is not reachable: Cannot connect to the Docker daemon\nerror: update failed\n")
+    assert one_line(failed) == "Docker is not reachable: Cannot connect to the Docker daemon"
+    assert one_line(CommandError("\n code: 1\n stdout: \n stderr: error: update failed\n")) == "update failed"
+    assert one_line(OpsError("no service dev_postgres-backup")) == "no service dev_postgres-backup"
+    assert one_line(RuntimeError()) == "RuntimeError"
+
+
 def test_destroy_without_a_terminal_needs_yes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "run_checks", lambda *a, **k: ([], None))
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "x")
