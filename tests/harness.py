@@ -89,6 +89,8 @@ class Resource:
     has_secret_input: bool
     protect: bool = False
     retain_on_delete: bool = False
+    parent: str = ""
+    """URN of the parent resource."""
 
     @property
     def swarm_name(self) -> str:
@@ -142,10 +144,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
-        self.options: dict[tuple[str, str], tuple[bool, bool]] = {}
+        self.options: dict[tuple[str, str], tuple[bool, bool, str]] = {}
 
     def RegisterResource(self, request: Any) -> Any:
-        self.options[(request.type, request.name)] = (bool(request.protect), bool(request.retainOnDelete))
+        self.options[(request.type, request.name)] = (bool(request.protect), bool(request.retainOnDelete), request.parent)
         return super().RegisterResource(request)
 
 
@@ -277,7 +279,9 @@ def run_program(
         collect()
 
     for resource in mocks.resources:
-        resource.protect, resource.retain_on_delete = monitor.options.get((resource.typ, resource.name), (False, False))
+        resource.protect, resource.retain_on_delete, resource.parent = monitor.options.get(
+            (resource.typ, resource.name), (False, False, "")
+        )
     return ProgramRun(stack, mocks.resources, outputs, mocks.random_values, secret_values)
 
 

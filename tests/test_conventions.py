@@ -185,3 +185,20 @@ def test_placement_for_many_nodes() -> None:
     assert {s.swarm_name for s in run.services if s.inputs["mode"].get("global")} == {
         "shared_alloy", "shared_cadvisor", "shared_node-exporter"
     }
+
+
+def test_components_own_their_resources(any_run: ProgramRun) -> None:
+    """Every resource is a child of one of our components, whose type token is
+    nextcandle:<module>:<Type> with the module under components/."""
+    from tests.harness import ROOT
+
+    components = [r for r in any_run.resources if r.typ.startswith("nextcandle:")]
+    assert {r.typ for r in components} >= {"nextcandle:env_database:EnvDatabaseStack"}
+    for component in components:
+        _, module, kind = component.typ.split(":")
+        source = ROOT / "components" / f"{module}.py"
+        assert source.is_file() and f"class {kind}(pulumi.ComponentResource)" in source.read_text()
+        assert component.parent.endswith("pulumi:pulumi:Stack::nextcandle-" + any_run.stack)
+    for resource in any_run.resources:
+        if not resource.typ.startswith("nextcandle:"):
+            assert "$nextcandle:" in resource.parent, f"{resource.typ} {resource.name} is not inside a component"
