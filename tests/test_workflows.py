@@ -55,3 +55,12 @@ def test_tests_workflow_runs_the_readme_test_command() -> None:
     assert "bash scripts/run-tests.sh" in commands
     assert "bash scripts/run-tests.sh" in (ROOT / "README.md").read_text()
     assert "scripts/run-tests.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_preview_runs_on_our_own_runners() -> None:
+    """Preview needs the swarm's Docker API: the job must land on the runners RunnerStack registers."""
+    from components.settings import declared_config
+
+    preview = yaml.safe_load((ROOT / ".github/workflows/preview.yml").read_text())
+    runner_labels = set(declared_config()["runnerLabels"]["default"].split(","))
+    assert set(preview["jobs"]["preview"]["runs-on"]) <= runner_labels
