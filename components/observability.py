@@ -265,7 +265,7 @@ class SharedObservability(pulumi.ComponentResource):
                 configs=[Mounted(config("prometheus", dump_yaml(prometheus_config(settings))), "/etc/prometheus/prometheus.yml"), *rules],
                 mounts=[volume_mount(prometheus_volume.name, "/prometheus")],
                 placement=platform.stateful_placement,
-                labels=traefik_router_labels("prometheus", platform.hostnames.prometheus, 9090, PUBLIC_NETWORK),
+                labels=traefik_router_labels("prometheus", platform.hostnames.routed(platform.hostnames.prometheus), 9090, PUBLIC_NETWORK),
             ),
             child,
         )
@@ -425,7 +425,7 @@ class SharedObservability(pulumi.ComponentResource):
                 ],
                 mounts=[volume_mount(grafana_volume.name, "/var/lib/grafana")],
                 placement=platform.stateful_placement,
-                labels=traefik_router_labels("grafana", platform.hostnames.grafana, 3000, PUBLIC_NETWORK),
+                labels=traefik_router_labels("grafana", platform.hostnames.routed(platform.hostnames.grafana), 3000, PUBLIC_NETWORK),
             ),
             child,
         )

@@ -151,10 +151,18 @@ class Hostnames:
     s3_console: str
     prometheus: str
     extra_public: tuple[str, ...]
+    local_aliases: bool
+    """Routed services also answer at <first label>.localhost."""
 
     @property
     def public(self) -> tuple[str, ...]:
         return (self.grafana, self.n8n, self.s3_console, self.s3, *self.extra_public)
+
+    def routed(self, host: str) -> tuple[str, ...]:
+        """Every hostname Traefik routes to the service whose main hostname is `host`."""
+        if not self.local_aliases or host.endswith(".localhost"):
+            return (host,)
+        return (host, f"{host.split('.', 1)[0]}.localhost")
 
 
 @dataclass(frozen=True)
@@ -290,6 +298,7 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         s3_console=f"minio.{domain}",
         prometheus="prometheus.localhost",
         extra_public=extra_public,
+        local_aliases=read.boolean("localAliases"),
     )
 
     core = CoreSettings(

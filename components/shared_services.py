@@ -89,8 +89,8 @@ class SharedServices(pulumi.ComponentResource):
         )
         storage_volume = data_volume(f"{name}-object-storage-data", f"{STACK}_seaweedfs_data", STACK, data)
         routes = {
-            **traefik_router_labels("s3", platform.hostnames.s3, S3_PORT, PUBLIC_NETWORK),
-            **traefik_router_labels("s3-console", platform.hostnames.s3_console, FILER_PORT, PUBLIC_NETWORK),
+            **traefik_router_labels("s3", platform.hostnames.routed(platform.hostnames.s3), S3_PORT, PUBLIC_NETWORK),
+            **traefik_router_labels("s3-console", platform.hostnames.routed(platform.hostnames.s3_console), FILER_PORT, PUBLIC_NETWORK),
             # The file browser has no login of its own: reuse the dashboard's basic auth.
             "traefik.http.routers.s3-console.middlewares": "dashboard-auth@file",
             "traefik.http.routers.s3.service": "s3",
@@ -160,7 +160,7 @@ class SharedServices(pulumi.ComponentResource):
                 secrets=[Mounted(key_secret, "n8n_encryption_key", uid="1000", gid="1000", mode=0o400)],
                 mounts=[volume_mount(n8n_volume.name, "/home/node/.n8n")],
                 placement=platform.stateful_placement,
-                labels=traefik_router_labels("n8n", host, N8N_PORT, PUBLIC_NETWORK),
+                labels=traefik_router_labels("n8n", platform.hostnames.routed(host), N8N_PORT, PUBLIC_NETWORK),
             ),
             child,
         )

@@ -278,11 +278,11 @@ def bind_mount(source: str, target: str, read_only: bool = True) -> docker.Servi
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 
-def traefik_router_labels(name: str, host: str, port: int, network: str) -> dict[str, str]:
-    """Labels that route `host` to the service's `port` through Traefik's Swarm provider."""
+def traefik_router_labels(name: str, hosts: Sequence[str], port: int, network: str) -> dict[str, str]:
+    """Labels that route `hosts` to the service's `port` through Traefik's Swarm provider."""
     return {
         "traefik.enable": "true",
-        f"traefik.http.routers.{name}.rule": f"Host(`{host}`)",
+        f"traefik.http.routers.{name}.rule": " || ".join(f"Host(`{host}`)" for host in hosts),
         f"traefik.http.routers.{name}.entrypoints": "web",
         f"traefik.http.services.{name}.loadbalancer.server.port": str(port),
         # Services on several networks: tell Traefik which one reaches them (traefik.docker.* is deprecated).

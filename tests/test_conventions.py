@@ -71,7 +71,8 @@ def test_traefik_labels_only_on_routed_services_and_complete(any_run: ProgramRun
         routers = {k.split(".")[3] for k in traefik if k.startswith("traefik.http.routers.")}
         assert routers, f"{service.swarm_name} has Traefik labels but no router"
         for router in routers:
-            assert re.fullmatch(r"Host\(`[a-z0-9.-]+`\)", traefik[f"traefik.http.routers.{router}.rule"])
+            host = r"Host\(`[a-z0-9.-]+`\)"
+            assert re.fullmatch(rf"{host}( \|\| {host})*", traefik[f"traefik.http.routers.{router}.rule"])
             port = traefik.get(f"traefik.http.services.{router}.loadbalancer.server.port")
             assert port and port.isdigit(), f"{router}: Swarm services need an explicit port"
         assert traefik["traefik.swarm.network"] == "traefik-public"

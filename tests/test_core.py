@@ -128,9 +128,8 @@ def test_every_routed_public_hostname_has_ingress_and_dns(full_run: ProgramRun) 
     routed = set()
     for service in full_run.services:
         for label in service.inputs["labels"]:
-            match = re.fullmatch(r"Host\(`([^`]+)`\)", label["value"])
-            if label["label"].endswith(".rule") and match and not match[1].endswith(".localhost"):
-                routed.add(match[1])
+            if label["label"].endswith(".rule"):
+                routed |= {h for h in re.findall(r"Host\(`([^`]+)`\)", label["value"]) if not h.endswith(".localhost")}
     (config,) = full_run.of_type(TUNNEL_CONFIG)
     ingress_hosts = {i.get("hostname") for i in config.inputs["config"]["ingresses"]}
     dns_hosts = {r.inputs["name"] for r in full_run.of_type(DNS_RECORD)}

@@ -42,7 +42,7 @@ CHANGES: dict[str, str] = {
     "rateLimitAverage": "10",
     "rateLimitBurst": "20",
 }
-BOOLEAN_FLIPS = {"traefikPublishPorts", "allowPublishedDatabasePorts", "backupEnabled", "runnerEphemeral", "ownShared"}
+BOOLEAN_FLIPS = {"localAliases", "traefikPublishPorts", "allowPublishedDatabasePorts", "backupEnabled", "runnerEphemeral", "ownShared"}
 # Not "settings that change": which environment a stack is, what it owns, and the deliberate
 # switches that unprotect data (they are the documented way to let data go).
 EXCLUDED = {"environment", "ownCore", "ownRunner", "protectData", "protectSharedData", "tunnelMode",

@@ -156,7 +156,7 @@ def test_grafana_admin_from_secrets_and_datasources_provisioned() -> None:
     assert by_type["prometheus"]["url"] == "http://shared_prometheus:9090" and by_type["prometheus"]["isDefault"]
     assert by_type["loki"]["url"] == "http://shared_loki:3100"
     labels = grafana.labels
-    assert labels["traefik.http.routers.grafana.rule"] == "Host(`grafana.nextcandle.io`)"
+    assert labels["traefik.http.routers.grafana.rule"] == "Host(`grafana.nextcandle.io`) || Host(`grafana.localhost`)"
 
 
 def test_node_agents_run_on_every_node() -> None:

@@ -28,9 +28,9 @@ def test_object_storage_credentials_from_secrets_and_routed() -> None:
     assert credentials["accessKey"] == run.outputs["s3_access_key"][0]
     assert "Admin" in root["actions"]
     labels = routers(run, "shared_seaweedfs")
-    assert labels["traefik.http.routers.s3.rule"] == "Host(`s3.nextcandle.io`)"
+    assert labels["traefik.http.routers.s3.rule"] == "Host(`s3.nextcandle.io`) || Host(`s3.localhost`)"
     assert labels["traefik.http.services.s3.loadbalancer.server.port"] == "8333"
-    assert labels["traefik.http.routers.s3-console.rule"] == "Host(`minio.nextcandle.io`)"
+    assert labels["traefik.http.routers.s3-console.rule"] == "Host(`minio.nextcandle.io`) || Host(`minio.localhost`)"
     assert labels["traefik.http.routers.s3-console.middlewares"] == "dashboard-auth@file"
     assert not container(run, "shared_seaweedfs")["image"].startswith("minio/"), "MinIO images are gone from Docker Hub"
 
@@ -46,7 +46,14 @@ def test_n8n_is_pinned_2x_in_seoul_with_an_encryption_key_secret() -> None:
     assert len(key) == 48 and "\n" not in key, "n8n reads the file verbatim: no trailing newline"
     assert not [k for k in env if k.startswith("N8N_BASIC_AUTH")], "n8n removed basic auth in 1.0"
     assert env["WEBHOOK_URL"] == "https://n8n.nextcandle.io/"
-    assert routers(run, "shared_n8n")["traefik.http.routers.n8n.rule"] == "Host(`n8n.nextcandle.io`)"
+    assert routers(run, "shared_n8n")["traefik.http.routers.n8n.rule"] == "Host(`n8n.nextcandle.io`) || Host(`n8n.localhost`)"
+
+
+def test_local_aliases_only_where_configured() -> None:
+    """dev answers at <name>.localhost for a laptop without a tunnel; a stack without aliases does not."""
+    without = run_program("dev", {"localAliases": "false"})
+    rules = [v for s in without.services for k, v in s.labels.items() if k.endswith(".rule")]
+    assert rules and not [r for r in rules if ".localhost" in r and "prometheus.localhost" not in r]
 
 
 def test_runners_replicas_placement_and_ephemeral(full_run: ProgramRun) -> None:
