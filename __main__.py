@@ -12,7 +12,7 @@ A stack that does not own the core joins its networks by name.
 import pulumi
 
 from components.core import CoreStack, CoreStackArgs
-from components.env_database import BackupTarget, EnvDatabaseStack, EnvDatabaseStackArgs
+from components.env_database import EnvDatabaseStack, EnvDatabaseStackArgs, backup_target
 from components.observability import SharedObservability, SharedObservabilityArgs, SharedPlatform
 from components.runner import RunnerStack, RunnerStackArgs
 from components.settings import MONITORING_NETWORK, PUBLIC_NETWORK, load_settings
@@ -65,15 +65,7 @@ if settings.own_shared:
     pulumi.export("s3_access_key", services.s3_access_key)
     pulumi.export("s3_secret_key", services.s3_secret_key)
 
-backup = settings.database.backup
-backup_target = None
-if backup is not None:
-    # Settings guarantee credentials: configured ones, or those of the object storage this stack owns.
-    access_key = backup.access_key or (services.s3_access_key if services else None)
-    secret_key = backup.secret_key or (services.s3_secret_key if services else None)
-    assert access_key is not None and secret_key is not None
-    backup_target = BackupTarget(settings=backup, access_key=access_key, secret_key=secret_key)
-
+owned_storage = (services.s3_access_key, services.s3_secret_key) if services else None
 db = EnvDatabaseStack(
     settings.environment,
     EnvDatabaseStackArgs(
@@ -84,7 +76,7 @@ db = EnvDatabaseStack(
         protect_data=settings.protect_data,
         stateful_placement=settings.stateful_placement,
         allow_published_ports=settings.allow_published_database_ports,
-        backup=backup_target,
+        backup=backup_target(settings.database.backup, owned_storage),
     ),
 )
 pulumi.export("network", db.network_name)

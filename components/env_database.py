@@ -50,6 +50,19 @@ class BackupTarget:
     settings: BackupSettings
     access_key: pulumi.Input[str]
     secret_key: pulumi.Input[str]
+
+
+def backup_target(
+    settings: BackupSettings | None, owned_storage: tuple[pulumi.Input[str], pulumi.Input[str]] | None
+) -> BackupTarget | None:
+    """Backups go to the configured S3 credentials, else to the object storage this stack owns."""
+    if settings is None:
+        return None
+    access_key = settings.access_key or (owned_storage[0] if owned_storage else None)
+    secret_key = settings.secret_key or (owned_storage[1] if owned_storage else None)
+    if access_key is None or secret_key is None:
+        raise ValueError("backups need S3 credentials; settings validation requires them")
+    return BackupTarget(settings=settings, access_key=access_key, secret_key=secret_key)
 PG_CONF_DIR = "/etc/postgresql"
 
 
