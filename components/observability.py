@@ -319,6 +319,8 @@ class SharedObservability(pulumi.ComponentResource):
             ),
             child,
         )
+        # Read positions survive restarts (a local volume on each node), so no log is shipped twice or missed.
+        alloy_volume = data_volume(f"{name}-alloy-data", f"{STACK}_alloy_data", STACK, data)
         self.alloy = swarm_service(
             f"{name}-alloy",
             ServiceSpec(
@@ -333,9 +335,10 @@ class SharedObservability(pulumi.ComponentResource):
                 resources=AGENT_RESOURCES,
                 restart_max_attempts=attempts,
                 global_mode=True,
+                stateful=True,
                 networks=[internal.id, monitoring],
                 configs=[Mounted(config("alloy", alloy_config()), "/etc/alloy/config.alloy")],
-                mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET)],
+                mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET), volume_mount(alloy_volume.name, "/var/lib/alloy/data")],
             ),
             child,
         )
