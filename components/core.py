@@ -33,6 +33,7 @@ from components.swarm import (
     Mounted,
     ServiceSpec,
     bind_mount,
+    dump_yaml,
     overlay_network,
     swarm_config,
     swarm_secret,
@@ -112,10 +113,6 @@ def traefik_dynamic_config(settings: CoreSettings) -> dict[str, Any]:
 
 def htpasswd_line(user: str, bcrypt_hash: str) -> str:
     return f"{user}:{bcrypt_hash}\n"
-
-
-def dump_yaml(data: dict[str, Any]) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 
 class CoreStack(pulumi.ComponentResource):

@@ -24,7 +24,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components import images
-from components.core import CLOUDFLARED_METRICS_PORT, TRAEFIK_METRICS_PORT, TRAEFIK_SERVICE, dump_yaml
+from components.core import CLOUDFLARED_METRICS_PORT, TRAEFIK_METRICS_PORT, TRAEFIK_SERVICE
 from components.settings import CONFIGS, PUBLIC_NETWORK, Hostnames, ObservabilitySettings, Resources
 from components.swarm import (
     DOCKER_SOCKET,
@@ -33,6 +33,7 @@ from components.swarm import (
     ServiceSpec,
     bind_mount,
     data_volume,
+    dump_yaml,
     http_check,
     overlay_network,
     swarm_config,

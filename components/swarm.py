@@ -14,9 +14,11 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
+import yaml
 
 from components.settings import Resources
 
@@ -44,6 +46,11 @@ def is_pinned(image: str) -> bool:
 def b64(value: str) -> str:
     """Standard base64, which is what the Docker provider decodes for secret data."""
     return base64.b64encode(value.encode()).decode()
+
+
+def dump_yaml(data: Mapping[str, Any]) -> str:
+    """Structured config files are built as data and written with PyYAML, keys in our order."""
+    return yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=False)
 
 
 def content_hash(content: str) -> str:
