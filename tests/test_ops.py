@@ -239,3 +239,20 @@ def test_backup_and_restore_commands_run_the_mounted_scripts(swarm: Any) -> None
         _wait(lambda: not swarm.containers.list(filters={"label": "com.docker.swarm.service.name=stg_postgres-backup"}))
         for config in scripts.values():
             config.remove()
+
+
+def test_up_stops_at_a_failed_preflight_and_runs_stacks_in_order(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    from ops.preflight import Check
+
+    ran: list[tuple[str, str]] = []
+    monkeypatch.setattr(cli, "run", lambda command, stack, *a, **k: ran.append((command, stack)))
+    failing = [Check("docker", True, "Docker 28"), Check("pulumi", False, "the Pulumi CLI is not installed", "install it")]
+    monkeypatch.setattr(cli, "run_checks", lambda *a, **k: (failing, None))
+    assert cli.main(["up", "all"], out=io.StringIO()) == 2
+    assert capsys.readouterr().err == "error: the Pulumi CLI is not installed; fix: install it\n"
+    assert ran == []
+
+    monkeypatch.setattr(cli, "run_checks", lambda *a, **k: ([Check("docker", True, "Docker 28")], None))
+    assert cli.main(["up", "all"], out=io.StringIO()) == 0
+    assert cli.main(["destroy", "all", "--yes"], out=io.StringIO()) == 0
+    assert ran == [("up", "dev"), ("up", "stg"), ("up", "prod"), ("destroy", "prod"), ("destroy", "stg"), ("destroy", "dev")]
