@@ -16,4 +16,8 @@ if ((${#missing[@]})); then
 fi
 
 python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+# The tools pip just installed (ruff, check-jsonschema, moto_server, aws) live beside the interpreter,
+# which is not on PATH under pyenv and similar setups.
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+export PATH
 exec python3 -m pytest "$@"

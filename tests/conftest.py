@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import os
 import shutil
+import sysconfig
 from collections.abc import Callable
 
 import pytest
 
 from tests.dockerd import swarm  # noqa: F401  (one session-wide engine for every test module)
 from tests.harness import STACKS, ProgramRun, run_program
+
+# Console scripts of the test dependencies (ruff, moto_server, aws, ...) sit beside the interpreter.
+os.environ["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), os.environ.get("PATH", "")])
 
 # Extra configuration that switches every optional part on, for property tests over "everything".
 FULL = {
