@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from ops.backend import ROOT, Backend
@@ -26,24 +26,21 @@ class Progress:
 
     out: TextIO = sys.stdout
     steps: int = 0
-    failures: list[str] = field(default_factory=list)
 
     def __call__(self, event: Any) -> None:
         pre = getattr(event, "resource_pre_event", None)
         if pre is not None:
             meta = pre.metadata
-            if str(meta.op) in ("same", "OpType.SAME") or getattr(meta.op, "value", "") == "same":
+            op = getattr(meta.op, "value", str(meta.op))
+            if op == "same":
                 return
             self.steps += 1
             kind = meta.type.rsplit(":", 1)[-1]
             name = meta.urn.rsplit("::", 1)[-1]
-            op = getattr(meta.op, "value", str(meta.op))
             print(f"  [{self.steps:>3}] {op:<8} {kind:<16} {name}", file=self.out, flush=True)
         diagnostic = getattr(event, "diagnostic_event", None)
         if diagnostic is not None and diagnostic.severity == "error":
-            message = diagnostic.message.strip()
-            self.failures.append(message)
-            print(f"  error: {message}", file=self.out, flush=True)
+            print(f"  error: {diagnostic.message.strip()}", file=self.out, flush=True)
         summary = getattr(event, "summary_event", None)
         if summary is not None:
             changes = ", ".join(f"{count} {op}" for op, count in sorted(summary.resource_changes.items()))

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import runpy
+import socket
 import string
 import sys
 from collections.abc import Iterator, Mapping
@@ -65,6 +66,13 @@ def unwrap(value: Any) -> tuple[Any, bool]:
         items = [unwrap(item) for item in value]
         return [item for item, _ in items], any(secret for _, secret in items)
     return value, False
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def mock_id(typ: str, name: str) -> str:

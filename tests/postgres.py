@@ -7,23 +7,17 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.harness import ProgramRun
+from tests.harness import ProgramRun, free_port
 
 pgserver = pytest.importorskip("pgserver", reason="pip install pgserver (requirements-dev.txt)")
 BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
 RUN_AS = "pgserver"  # PostgreSQL refuses to run as root; pgserver's own unprivileged user.
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
@@ -35,7 +29,7 @@ class Server:
         self.init_sql = run.mounted_config(postgres, "/docker-entrypoint-initdb.d/10-extensions.sql")
         conf = run.mounted_config(postgres, "/etc/postgresql/postgresql.conf")
         hba = run.mounted_config(postgres, "/etc/postgresql/pg_hba.conf")
-        self.base, self.data, self.port = base, base / "data", _free_port()
+        self.base, self.data, self.port = base, base / "data", free_port()
         (base / "pg_hba.conf").write_text(hba)
         (base / "postgresql.conf").write_text(conf.replace("/etc/postgresql/pg_hba.conf", str(base / "pg_hba.conf")))
         (base / "pwfile").write_text(self.password)

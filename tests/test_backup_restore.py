@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -16,16 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import cached_run
-from tests.harness import ProgramRun
+from tests.harness import ProgramRun, free_port
 from tests.postgres import BIN, Server
 
 BACKUP = "dev_postgres-backup"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +27,7 @@ def s3() -> Iterator[str]:
     server = shutil.which("moto_server")
     if server is None or shutil.which("aws") is None:
         pytest.fail("moto_server and aws are installed from requirements-dev.txt")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -11,17 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import cached_run, require_tool
-from tests.harness import STACKS
+from tests.harness import STACKS, free_port
 
 redis_server = require_tool("redis-server")
 redis_cli = require_tool("redis-cli")
 SECRETS = "/run/secrets/"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Redis:
@@ -33,7 +27,7 @@ class Redis:
         (base / "redis_auth.conf").write_text(run.mounted_secret(self.service, "redis_auth.conf"))
         (base / "redis_password").write_text(self.password)
         (base / "data").mkdir()
-        self.base, self.port = base, _free_port()
+        self.base, self.port = base, free_port()
         self.args = [a.replace(SECRETS, f"{base}/").replace("/data", str(base / "data")) for a in container["args"]]
         self.health = container["healthcheck"]["tests"]
 
