@@ -196,11 +196,14 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 mounts=[
                     volume_mount(postgres_volume.name, "/var/lib/postgresql/data"),
                     # Swarm has no shm_size; parallel workers need more than Docker's 64 MB /dev/shm.
+                    # Mode 0o777, not 0o1777: the provider reads the mode back without the sticky
+                    # bit (Perm()), which would show as a change in every preview; only the
+                    # postgres user writes here.
                     docker.ServiceTaskSpecContainerSpecMountArgs(
                         type="tmpfs",
                         target="/dev/shm",
                         tmpfs_options=docker.ServiceTaskSpecContainerSpecMountTmpfsOptionsArgs(
-                            size_bytes=mebibytes(settings.postgres_shm_size_mb), mode=0o1777
+                            size_bytes=mebibytes(settings.postgres_shm_size_mb), mode=0o777
                         ),
                     ),
                 ],

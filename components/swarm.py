@@ -14,6 +14,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pulumi
@@ -35,6 +36,45 @@ def nano_cpus(cpus: float) -> int:
 
 def mebibytes(mb: int) -> int:
     return mb * 1024 * 1024
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_NANOSECONDS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+
+
+def _decimal_text(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _go_duration_string(ns: int) -> str:
+    """Go's time.Duration.String()."""
+    if ns == 0:
+        return "0s"
+    if ns < 10**9:
+        unit, size = ("ns", 1) if ns < 10**3 else ("µs", 10**3) if ns < 10**6 else ("ms", 10**6)
+        return _decimal_text(Decimal(ns) / size) + unit
+    hours, rest = divmod(ns, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    seconds = _decimal_text(Decimal(rest) / 10**9) + "s"
+    if hours:
+        return f"{hours}h{minutes}m{seconds}"
+    return f"{minutes}m{seconds}" if minutes else seconds
+
+
+def provider_duration(value: str) -> str:
+    """A Go duration written the way the Docker provider reads it back from Swarm.
+
+    The provider stores Go's Duration.String() with a trailing "m0s" cut to "m" and "h0m" to "h"
+    (kreuzwerker's shortDur), and nothing suppresses the difference: written as "60s", a duration
+    reads back as "1m" and every preview shows the service changing.
+    """
+    parts = _DURATION_PART.findall(value)
+    if not parts or "".join(number + unit for number, unit in parts) != value:
+        raise ValueError(f"not a Go duration: {value!r}")
+    text = _go_duration_string(int(sum(Decimal(number) * _NANOSECONDS[unit] for number, unit in parts)))
+    text = text[:-2] if text.endswith("m0s") else text
+    return text[:-2] if text.endswith("h0m") else text
 
 
 def is_pinned(image: str) -> bool:
@@ -135,17 +175,17 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
                 env=dict(spec.env) or None,
                 user=spec.user,
                 hostname=spec.hostname,
-                stop_grace_period=spec.stop_grace_period,
+                stop_grace_period=provider_duration(spec.stop_grace_period),
                 labels=[
                     docker.ServiceTaskSpecContainerSpecLabelArgs(label=STACK_LABEL, value=spec.stack),
                     docker.ServiceTaskSpecContainerSpecLabelArgs(label=IMAGE_LABEL, value=spec.image),
                 ],
                 healthcheck=docker.ServiceTaskSpecContainerSpecHealthcheckArgs(
                     tests=list(spec.healthcheck.tests),
-                    interval=spec.healthcheck.interval,
-                    timeout=spec.healthcheck.timeout,
+                    interval=provider_duration(spec.healthcheck.interval),
+                    timeout=provider_duration(spec.healthcheck.timeout),
                     retries=spec.healthcheck.retries,
-                    start_period=spec.healthcheck.start_period,
+                    start_period=provider_duration(spec.healthcheck.start_period),
                 ),
                 secrets=[
                     docker.ServiceTaskSpecContainerSpecSecretArgs(
@@ -188,9 +228,9 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
             # delay and window are explicit: the daemon echoes them back, so previews stay clean.
             restart_policy=docker.ServiceTaskSpecRestartPolicyArgs(
                 condition=spec.restart_condition,
-                delay="5s",
+                delay=provider_duration("5s"),
                 max_attempts=spec.restart_max_attempts,
-                window="120s",
+                window=provider_duration("120s"),
             ),
             log_driver=docker.ServiceTaskSpecLogDriverArgs(
                 name="json-file", options={"max-size": "10m", "max-file": "3"}
@@ -198,10 +238,12 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
         ),
         # A task that fails its health check within `monitor` fails the update, and Swarm rolls back.
         update_config=docker.ServiceUpdateConfigArgs(
-            parallelism=1, order=order, failure_action="rollback", monitor="60s", delay="10s", max_failure_ratio="0"
+            parallelism=1, order=order, failure_action="rollback", monitor=provider_duration("60s"),
+            delay=provider_duration("10s"), max_failure_ratio="0",
         ),
         rollback_config=docker.ServiceRollbackConfigArgs(
-            parallelism=1, order=order, failure_action="pause", monitor="60s", delay="5s", max_failure_ratio="0"
+            parallelism=1, order=order, failure_action="pause", monitor=provider_duration("60s"),
+            delay=provider_duration("5s"), max_failure_ratio="0",
         ),
         endpoint_spec=docker.ServiceEndpointSpecArgs(
             mode="vip",

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import runpy
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from ops.backend import ROOT, Backend
+from ops.engine import Engine
 
 # dev owns the platform (networks, Traefik, shared services), so it goes up first and down last.
 STACK_ORDER = ("dev", "stg", "prod")
 POLICY_PACK = str(ROOT / "policy")
+PROJECT = "nextcandle"
 
 
 def stacks_for(target: str, destroying: bool = False) -> list[str]:
@@ -47,11 +51,25 @@ class Progress:
             print(f"  done in {summary.duration_seconds}s: {changes or 'no changes'}", file=self.out, flush=True)
 
 
-def select_stack(name: str, backend: Backend) -> Any:
+def run_program() -> None:
+    """The program, run in this process (Automation API inline program): no language host needed."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
+def select_stack(name: str, backend: Backend, work_dir: Path = ROOT) -> Any:
+    """The stack, with Pulumi.yaml and Pulumi.<stack>.yaml from work_dir and the pinned engine."""
     from pulumi import automation as auto
 
-    options = auto.LocalWorkspaceOptions(work_dir=str(ROOT), env_vars=backend.env(), secrets_provider="passphrase")
-    return auto.create_or_select_stack(stack_name=name, work_dir=str(ROOT), opts=options)
+    engine = Engine.locate()
+    options = auto.LocalWorkspaceOptions(
+        work_dir=str(work_dir),
+        env_vars={**backend.env(), **engine.env()},
+        secrets_provider="passphrase",
+        pulumi_command=engine.command(),
+    )
+    return auto.create_or_select_stack(stack_name=name, project_name=PROJECT, program=run_program, opts=options)
 
 
 def run(
@@ -59,6 +77,7 @@ def run(
     stack_name: str,
     backend: Backend,
     policy: bool = False,
+    refresh: bool = False,
     select: Callable[[str, Backend], Any] = select_stack,
     out: TextIO = sys.stdout,
 ) -> Any:
@@ -67,9 +86,9 @@ def run(
     print(f"{command} {stack_name} ({backend.url})", file=out, flush=True)
     packs = [POLICY_PACK] if policy else None
     if command == "up":
-        return stack.up(on_event=progress, policy_packs=packs, color="never")
+        return stack.up(on_event=progress, policy_packs=packs, color="never", refresh=refresh)
     if command == "preview":
-        return stack.preview(on_event=progress, policy_packs=packs, color="never", diff=True)
+        return stack.preview(on_event=progress, policy_packs=packs, color="never", diff=True, refresh=refresh)
     if command == "destroy":
         return stack.destroy(on_event=progress, color="never")
     raise ValueError(command)
