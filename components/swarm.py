@@ -155,6 +155,14 @@ class ServiceSpec:
     hostname: str | None = None
 
 
+def named(opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+    """Options for a resource with a fixed Swarm name whose replacement the provider may force
+    (a service's name, mode or networks; a network's driver or labels): the old one must go first,
+    or Docker refuses the new one's name. Never for volumes: a volume "replaced" under the same
+    name would be the same volume, then deleted."""
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True))
+
+
 def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOptions) -> docker.Service:
     if not is_pinned(spec.image):
         raise ValueError(f"{spec.name}: image {spec.image!r} must be pinned to a tag other than latest")
@@ -255,7 +263,7 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
             ]
             or None,
         ),
-        opts=opts,
+        opts=named(opts),
     )
 
 
@@ -297,7 +305,7 @@ def overlay_network(resource_name: str, name: str, stack: str, opts: pulumi.Reso
         driver="overlay",
         attachable=True,
         labels=[docker.NetworkLabelArgs(label=STACK_LABEL, value=stack)],
-        opts=opts,
+        opts=named(opts),
     )
 
 

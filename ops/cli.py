@@ -2,7 +2,8 @@
 
   python -m ops preflight               check Docker, the swarm, the Pulumi CLI and the state backend
   python -m ops up dev|stg|prod|all     deploy (initialises the swarm on a fresh machine)
-  python -m ops preview dev|...|all     show what would change (--policy runs the policy pack)
+  python -m ops preview dev|...|all     show what would change (--policy runs the policy pack,
+                                        --refresh reads the swarm first, --expect-no-changes fails on drift)
   python -m ops destroy dev|...|all     remove a stack (asks first; --yes for scripts)
   python -m ops status [dev|...|all]    replicas and health of every service; exit 1 if any is not ok
   python -m ops backup dev|stg|prod     back up the environment's database now
@@ -86,6 +87,9 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("stack", choices=TARGETS)
         if name != "destroy":
             cmd.add_argument("--policy", action="store_true", help="run the policy pack in policy/")
+            cmd.add_argument("--refresh", action="store_true", help="read the swarm first, so changes made outside Pulumi show")
+        if name == "preview":
+            cmd.add_argument("--expect-no-changes", action="store_true", help="exit 2 if anything would change (drift check)")
         else:
             cmd.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     status = sub.add_parser("status", help="replicas and health of every service")
@@ -150,5 +154,6 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         confirm(args, f"Destroy {args.stack}? Protected data volumes stay.")
 
     for stack in stacks_for(args.stack, destroying=args.command == "destroy"):
-        run(args.command, stack, backend, policy=getattr(args, "policy", False), out=out)
+        run(args.command, stack, backend, policy=getattr(args, "policy", False), refresh=getattr(args, "refresh", False),
+            expect_no_changes=getattr(args, "expect_no_changes", False), out=out)
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import runpy
 import sys
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ops.backend import ROOT, Backend
+from ops.backend import ROOT, Backend, OpsError
 from ops.engine import Engine
 
 # dev owns the platform (networks, Traefik, shared services), so it goes up first and down last.
@@ -58,10 +59,17 @@ def run_program() -> None:
     runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
 
-def select_stack(name: str, backend: Backend, work_dir: Path = ROOT) -> Any:
-    """The stack, with Pulumi.yaml and Pulumi.<stack>.yaml from work_dir and the pinned engine."""
+def project_dir() -> Path:
+    """Where Pulumi.yaml and the stack files are read (and a new stack's encryption salt written):
+    this checkout, or NEXTCANDLE_PROJECT_DIR (the tests use a copy)."""
+    return Path(os.environ.get("NEXTCANDLE_PROJECT_DIR") or ROOT)
+
+
+def select_stack(name: str, backend: Backend) -> Any:
+    """The stack, with the project's settings files and the pinned engine."""
     from pulumi import automation as auto
 
+    work_dir = project_dir()
     engine = Engine.locate()
     options = auto.LocalWorkspaceOptions(
         work_dir=str(work_dir),
@@ -72,12 +80,24 @@ def select_stack(name: str, backend: Backend, work_dir: Path = ROOT) -> Any:
     return auto.create_or_select_stack(stack_name=name, project_name=PROJECT, program=run_program, opts=options)
 
 
+def refuse_protected(stack_name: str, stack: Any) -> None:
+    """Refuse before anything is deleted: Pulumi would delete the rest and stop at the protected data."""
+    resources = stack.export_stack().deployment.get("resources") or []
+    protected = [r["urn"].rsplit("::", 1)[-1] for r in resources if r.get("protect")]
+    if protected:
+        raise OpsError(
+            f"{stack_name} holds protected data ({', '.join(sorted(protected))}); nothing was destroyed. "
+            f"To remove it on purpose: pulumi state unprotect --all -s {stack_name}, then destroy again"
+        )
+
+
 def run(
     command: str,
     stack_name: str,
     backend: Backend,
     policy: bool = False,
     refresh: bool = False,
+    expect_no_changes: bool = False,
     select: Callable[[str, Backend], Any] = select_stack,
     out: TextIO = sys.stdout,
 ) -> Any:
@@ -88,7 +108,9 @@ def run(
     if command == "up":
         return stack.up(on_event=progress, policy_packs=packs, color="never", refresh=refresh)
     if command == "preview":
-        return stack.preview(on_event=progress, policy_packs=packs, color="never", diff=True, refresh=refresh)
+        return stack.preview(on_event=progress, policy_packs=packs, color="never", diff=True, refresh=refresh,
+                             expect_no_changes=expect_no_changes)
     if command == "destroy":
+        refuse_protected(stack_name, stack)
         return stack.destroy(on_event=progress, color="never")
     raise ValueError(command)

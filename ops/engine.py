@@ -6,8 +6,12 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ops.backend import ROOT, OpsError
+
+if TYPE_CHECKING:
+    from pulumi.automation import PulumiCommand
 
 ENGINE_SCRIPT = ROOT / "scripts" / "engine.sh"
 
@@ -37,7 +41,7 @@ class Engine:
         """The CLI finds plugins on PATH before it would try to download them."""
         return {"PATH": os.pathsep.join([str(self.bin_dir), os.environ.get("PATH", "")]), "PULUMI_SKIP_UPDATE_CHECK": "true"}
 
-    def command(self) -> object:
+    def command(self) -> PulumiCommand:
         from pulumi import automation as auto
 
         return auto.PulumiCommand(root=str(self.bin_dir.parent))

@@ -4,13 +4,13 @@ and a usable state backend."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ops.backend import Backend
+from ops.backend import Backend, OpsError
+from ops.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,14 @@ def check_swarm(client: Any, init: bool) -> Check:
     return Check("swarm", True, "swarm initialised on this node (docker swarm init)")
 
 
-def check_pulumi(which: Callable[[str], str | None] = shutil.which) -> Check:
-    path = which("pulumi")
-    if path is None:
-        return Check("pulumi", False, "the Pulumi CLI is not installed", "install it: https://www.pulumi.com/docs/install/")
-    version = subprocess.run([path, "version"], capture_output=True, text=True, timeout=30).stdout.strip()
-    return Check("pulumi", True, f"Pulumi CLI {version}")
+def check_pulumi(locate: Callable[[], Engine] = Engine.locate) -> tuple[Check, str | None]:
+    """The pinned CLI: installed, downloaded or built from Go modules by scripts/engine.sh."""
+    try:
+        engine = locate()
+    except OpsError as error:
+        return Check("pulumi", False, str(error), "install Go, or the Pulumi CLI version in requirements.txt"), None
+    version = subprocess.run([str(engine.pulumi), "version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    return Check("pulumi", True, f"Pulumi CLI {version} ({engine.bin_dir})"), str(engine.pulumi)
 
 
 def check_backend(backend: Backend, pulumi: str | None) -> Check:
@@ -86,6 +88,6 @@ def run_checks(backend: Backend, init_swarm: bool, connect: Callable[[], Any] = 
     checks = [docker_check]
     if client is not None:
         checks.append(check_swarm(client, init_swarm))
-    pulumi_check = check_pulumi()
-    checks += [pulumi_check, check_backend(backend, shutil.which("pulumi") if pulumi_check.ok else None)]
+    pulumi_check, pulumi = check_pulumi()
+    checks += [pulumi_check, check_backend(backend, pulumi)]
     return checks, client

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.dockerd import swarm  # noqa: F401  (one session-wide engine for every test module)
+from tests.engine import engine_bin, operator  # noqa: F401  (the real Pulumi engine)
 from tests.harness import STACKS, ProgramRun, run_program
 
 # Console scripts of the test dependencies (ruff, moto_server, aws, ...) sit beside the interpreter.

@@ -33,6 +33,28 @@ def _busybox_tar(path: Path) -> Path:
     return archive
 
 
+def ensure_swarm(client: Any) -> None:
+    if client.info()["Swarm"]["LocalNodeState"] != "active":
+        client.swarm.init(advertise_addr="127.0.0.1")
+
+
+def remove_everything(client: Any) -> None:
+    """Leave the swarm as a test found it: no services, secrets, configs, networks or volumes."""
+    for service in client.services.list():
+        service.remove()
+    deadline = time.monotonic() + 60
+    while client.containers.list(all=True) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for kind in (client.secrets, client.configs):
+        for item in kind.list():
+            item.remove()
+    for network in client.networks.list():
+        if network.attrs.get("Scope") == "swarm" and network.name != "ingress":
+            network.remove()
+    for volume in client.volumes.list():
+        volume.remove(force=True)
+
+
 @pytest.fixture(scope="session")
 def swarm() -> Iterator[Any]:
     """A docker SDK client on a fresh single-node swarm."""
@@ -62,6 +84,7 @@ def swarm() -> Iterator[Any]:
             pytest.fail("dockerd did not start: " + (base / "log").read_text()[-2000:])
         with _busybox_tar(base).open("rb") as image:
             client.images.client.api.import_image_from_data(image.read(), repository="local/busybox", tag="1")
+        client.docker_host = f"unix://{socket}"  # for programs that talk to this engine themselves
         yield client
     finally:
         if client is not None:

@@ -1,0 +1,97 @@
+"""The real Pulumi engine for tests: the CLI and provider plugins from scripts/engine.sh, driven
+through the operator command (`python -m ops`, the Automation API path users take), with a local
+file backend and a copy of the project's settings files in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import ROOT
+
+_STEP = re.compile(r"^\s+\[\s*\d+\]\s+(\S+)\s+(\S+)\s+(\S+)$")
+
+
+@pytest.fixture(scope="session")
+def engine_bin() -> Path:
+    """The engine scripts/run-tests.sh provided (NEXTCANDLE_ENGINE_BIN); under CI it must be there."""
+    found = os.environ.get("NEXTCANDLE_ENGINE_BIN")
+    if found and (Path(found) / "pulumi").exists():
+        return Path(found)
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI runs the engine tests: scripts/run-tests.sh builds the engine and sets NEXTCANDLE_ENGINE_BIN")
+    pytest.skip("no Pulumi engine: bash scripts/run-tests.sh builds one when Go is installed (scripts/engine.sh)")
+
+
+@dataclass
+class Operator:
+    """Runs `python -m ops` and the pinned `pulumi` CLI against one temporary project and backend."""
+
+    project: Path
+    env: dict[str, str]
+
+    def ops(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "ops", *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
+                                timeout=900)
+        if ok:
+            assert result.returncode == 0, f"ops {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def pulumi(self, *args: str) -> str:
+        result = subprocess.run(["pulumi", *args, "--cwd", str(self.project), "--non-interactive"], env=self.env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"pulumi {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def set_config(self, stack: str, key: str, value: str, secret: bool = False) -> None:
+        self.pulumi("config", "set", *(["--secret"] if secret else []), f"nextcandle:{key}", value, "-s", stack)
+
+    def output(self, stack: str, name: str) -> str:
+        return self.pulumi("stack", "output", name, "--show-secrets", "-s", stack).strip()
+
+    def resources(self, stack: str) -> list[dict[str, Any]]:
+        state = json.loads(self.pulumi("stack", "export", "-s", stack))
+        resources: list[dict[str, Any]] = state["deployment"]["resources"]
+        return resources
+
+    def urn(self, stack: str, typ: str, swarm_name: str) -> str:
+        (found,) = [r["urn"] for r in self.resources(stack) if r["type"] == typ and r.get("outputs", {}).get("name") == swarm_name]
+        return str(found)
+
+
+def steps(output: str) -> set[tuple[str, str, str]]:
+    """(operation, type, resource name) for every step `ops up/preview` printed."""
+    return {(m.group(1), m.group(2), m.group(3)) for line in output.splitlines() if (m := _STEP.match(line))}
+
+
+@pytest.fixture(scope="module")
+def operator(engine_bin: Path, swarm: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    base = tmp_path_factory.mktemp("engine")
+    project = base / "project"
+    project.mkdir()
+    for settings_file in ROOT.glob("Pulumi*.yaml"):
+        shutil.copy(settings_file, project)
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(engine_bin), os.environ["PATH"]]),
+        "NEXTCANDLE_ENGINE_BIN": str(engine_bin),
+        "NEXTCANDLE_PROJECT_DIR": str(project),
+        "PULUMI_BACKEND_URL": f"file://{base / 'state'}",
+        "PULUMI_HOME": str(base / "pulumi-home"),
+        "PULUMI_CONFIG_PASSPHRASE": "engine-tests",
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "DOCKER_HOST": swarm.docker_host,
+        "NO_COLOR": "1",
+    }
+    (base / "state").mkdir()
+    yield Operator(project, env)
