@@ -2,8 +2,10 @@
 # Provides the pinned Pulumi engine: the `pulumi` CLI and the docker and random resource plugins.
 # Prints the directory that holds them (put it first on PATH; Pulumi finds plugins there).
 #
-#   scripts/engine.sh            use a matching installed CLI, else build from Go modules (cached)
-#   scripts/engine.sh --build    always use the Go-module build (what the tests use)
+#   scripts/engine.sh            a matching installed CLI, else the official release (needs the
+#                                internet; it fetches the official plugins itself), else a build
+#                                from Go modules (cached)
+#   scripts/engine.sh --build    always the Go-module build
 #   scripts/engine.sh --tidy     after changing a pin: resolve scripts/engine/go.mod and go.sum again
 #
 # Versions: the CLI is github.com/pulumi/pulumi/pkg/v3 at the `pulumi` version in requirements.txt;
@@ -25,8 +27,25 @@ if [ -z "$mode" ] && command -v pulumi >/dev/null 2>&1 \
   exit 0
 fi
 
-command -v go >/dev/null || { log "needs Go (https://go.dev/dl/) or the Pulumi CLI v$cli_version"; exit 1; }
 cache="${NEXTCANDLE_ENGINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nextcandle-engine}"
+release="$cache/release-v$cli_version"
+if [ -z "$mode" ]; then
+  if [ -x "$release/bin/pulumi" ]; then echo "$release/bin"; exit 0; fi
+  case "$(uname -m)" in x86_64) arch=x64 ;; aarch64 | arm64) arch=arm64 ;; *) arch="" ;; esac
+  url="https://github.com/pulumi/pulumi/releases/download/v$cli_version/pulumi-v$cli_version-$(uname -s | tr A-Z a-z)-$arch.tar.gz"
+  if [ -n "$arch" ] && command -v curl >/dev/null && mkdir -p "$release" \
+     && curl -fsSL --connect-timeout 10 --max-time 300 "$url" | tar -xz -C "$release" --strip-components=1 -f - 2>/dev/null \
+     && [ -x "$release/pulumi" ]; then
+    mkdir -p "$release/bin" && mv "$release"/pulumi* "$release/bin/" 2>/dev/null || true
+    log "downloaded the official Pulumi CLI v$cli_version"
+    echo "$release/bin"
+    exit 0
+  fi
+  rm -rf "$release"
+  log "no official release reachable; building from Go modules instead"
+fi
+
+command -v go >/dev/null || { log "needs Go (https://go.dev/dl/), the internet, or the Pulumi CLI v$cli_version"; exit 1; }
 key="$( (go version; echo "$cli_version $docker_version $random_version";
          cd "$here/engine" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)"
 out="$cache/$key"
@@ -74,5 +93,7 @@ export GOFLAGS="-mod=readonly -trimpath"
   && go build -tags no_compose -o "$out/bin/pulumi-resource-docker" -ldflags "-X main.version=$docker_version" ./cmd/pulumi-resource-docker \
   && go build -o "$out/bin/pulumi-resource-random" -ldflags "-X main.version=$random_version" ./cmd/pulumi-resource-random)
 rm -rf "$src"
+# Builds for other pins or sources are no longer needed.
+find "$cache" -mindepth 1 -maxdepth 1 -type d -regextype posix-extended -regex '.*/[0-9a-f]{16}' ! -name "$key" -exec rm -rf {} +
 log "built in $((SECONDS - started)) s"
 echo "$out/bin"
