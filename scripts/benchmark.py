@@ -1,16 +1,22 @@
 """Speed and blast-radius figures for the README (a benchmark, not a test).
 
-    python scripts/benchmark.py            # prints a Markdown report
+    python scripts/benchmark.py                 # prints a Markdown report
+    python scripts/benchmark.py --engine        # adds the real engine: up, no-op previews, warm engine
+    python scripts/benchmark.py --cold-build    # adds a Go-module build of the engine from empty caches
 
 Measures: the import cost of each SDK and of the program, the time to evaluate the program for each
-stack under Pulumi mocks, and how many resources an update touches for typical changes.
+stack under Pulumi mocks, and how many resources an update touches for typical changes. With
+--engine (root, dockerd): `ops up dev` on an empty swarm, then no-op previews per stack and for all.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -64,7 +70,49 @@ def blast_radius(before: Callable[[], ProgramRun], after: Callable[[], ProgramRu
     return len(changed), len(second.resources), names
 
 
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def engine_figures() -> None:
+    from tests.dockerd import ensure_swarm, running_dockerd
+    from tests.engine import init_stack, make_operator
+
+    warm = timed(lambda: subprocess.run(["bash", "scripts/engine.sh", "--build"], cwd=ROOT, check=True, capture_output=True))
+    engine_bin = Path(subprocess.run(["bash", "scripts/engine.sh", "--build"], cwd=ROOT, check=True, capture_output=True,
+                                     text=True).stdout.strip())
+    print(f"\n| real engine (Go-module build) | seconds |\n|---|---|\n| `scripts/engine.sh`, cached | {warm:.2f} |")
+    with running_dockerd() as client, tempfile.TemporaryDirectory() as base:
+        ensure_swarm(client)
+        operator = make_operator(engine_bin, client.docker_host, Path(base))
+        init_stack(operator, "dev")
+        print(f"| `ops up dev` on an empty swarm | {timed(lambda: operator.ops('up', 'dev')):.1f} |")
+        for stack in ("stg", "prod"):
+            init_stack(operator, stack)
+            operator.ops("up", stack)
+        for stack in ("dev", "stg", "prod"):
+            seconds = median_seconds(lambda stack=stack: operator.ops("preview", stack, "--expect-no-changes"), 3)
+            print(f"| no-op `ops preview {stack}` | {seconds:.1f} |")
+        seconds = median_seconds(lambda: operator.ops("preview", "all", "--expect-no-changes"), 3)
+        print(f"| no-op `ops preview all` | {seconds:.1f} |")
+
+
+def cold_build() -> None:
+    with tempfile.TemporaryDirectory() as empty:
+        env = {**os.environ, "GOMODCACHE": f"{empty}/mod", "GOCACHE": f"{empty}/build", "NEXTCANDLE_ENGINE_CACHE": f"{empty}/engine"}
+        seconds = timed(lambda: subprocess.run(["bash", "scripts/engine.sh", "--build"], cwd=ROOT, env=env, check=True,
+                                               capture_output=True))
+        subprocess.run(["chmod", "-R", "u+w", empty], check=False)  # the module cache is read-only
+    print(f"| `scripts/engine.sh --build`, empty Go caches | {seconds:.0f} |")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", action="store_true", help="also measure the real engine on a local dockerd")
+    parser.add_argument("--cold-build", action="store_true", help="also build the engine from empty Go caches")
+    options = parser.parse_args()
     print("## Benchmark\n")
     print(f"Python {sys.version.split()[0]}; medians of 5 runs.\n")
     print("| import | seconds |\n|---|---|")
@@ -110,6 +158,11 @@ def main() -> None:
     for title, before, after in cases:
         touched, total, names = blast_radius(before, after)
         print(f"| {title} | {touched} | {total} | {names} |")
+
+    if options.engine:
+        engine_figures()
+    if options.cold_build:
+        cold_build()
 
 
 if __name__ == "__main__":

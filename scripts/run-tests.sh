@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what the tests need (Debian tools that check our generated files, Python packages) and run them.
+# Install what the tests need (Debian tools that check our generated files, Python packages, the
+# Pulumi engine) and run them. Arguments go to pytest, e.g. `-m "not engine"` for a quick run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,19 @@ if ((${#missing[@]})); then
 fi
 
 python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+
+# The real Pulumi engine for the engine tests (-m engine): installed, downloaded, or built from Go
+# modules and cached outside the repository (first build: see README). Under CI it must be there.
+if [ -z "${NEXTCANDLE_ENGINE_BIN:-}" ]; then
+  if engine_bin="$(bash scripts/engine.sh)"; then
+    export NEXTCANDLE_ENGINE_BIN="$engine_bin"
+  elif [ "${CI:-}" = true ]; then
+    echo "error: CI runs the engine tests, and scripts/engine.sh could not provide the engine" >&2
+    exit 1
+  else
+    echo "warning: no Pulumi engine (install Go or the Pulumi CLI); the engine tests will be skipped" >&2
+  fi
+fi
 # The tools pip just installed (ruff, check-jsonschema, moto_server, aws) live beside the interpreter,
 # which is not on PATH under pyenv and similar setups.
 PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"

@@ -22,7 +22,7 @@ LOCAL_IMAGE = "local/busybox:1"
 def _busybox_tar(path: Path) -> Path:
     busybox = shutil.which("busybox")
     if busybox is None:
-        pytest.fail("busybox is not installed; scripts/run-tests.sh installs busybox-static")
+        raise RuntimeError("busybox is not installed; scripts/run-tests.sh installs busybox-static")
     archive = path / "busybox.tar"
     with tarfile.open(archive, "w") as tar:
         tar.add(busybox, arcname="bin/busybox")
@@ -55,11 +55,10 @@ def remove_everything(client: Any) -> None:
         volume.remove(force=True)
 
 
-@pytest.fixture(scope="session")
-def swarm() -> Iterator[Any]:
-    """A docker SDK client on a fresh single-node swarm."""
-    if os.geteuid() != 0 or shutil.which("dockerd") is None:
-        pytest.skip("needs root and dockerd (scripts/run-tests.sh installs docker.io in CI)")
+@contextlib.contextmanager
+def running_dockerd() -> Iterator[Any]:
+    """A docker SDK client on its own dockerd (vfs storage, own socket), with busybox imported;
+    `client.docker_host` is the address for programs that talk to this engine themselves."""
     import docker
 
     # Not under pytest's tmp dir: dockerd leaves mounts behind that pytest could not clean up.
@@ -81,10 +80,10 @@ def swarm() -> Iterator[Any]:
             except Exception:
                 time.sleep(0.25)
         else:
-            pytest.fail("dockerd did not start: " + (base / "log").read_text()[-2000:])
+            raise RuntimeError("dockerd did not start: " + (base / "log").read_text()[-2000:])
         with _busybox_tar(base).open("rb") as image:
             client.images.client.api.import_image_from_data(image.read(), repository="local/busybox", tag="1")
-        client.docker_host = f"unix://{socket}"  # for programs that talk to this engine themselves
+        client.docker_host = f"unix://{socket}"
         yield client
     finally:
         if client is not None:
@@ -99,3 +98,12 @@ def swarm() -> Iterator[Any]:
         for mounted in ("exec", "root"):  # dockerd bind-mounts its directories
             subprocess.run(["umount", "-R", "-l", str(base / mounted)], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def swarm() -> Iterator[Any]:
+    """A docker SDK client on a fresh single-node swarm."""
+    if os.geteuid() != 0 or shutil.which("dockerd") is None:
+        pytest.skip("needs root and dockerd (scripts/run-tests.sh installs docker.io in CI)")
+    with running_dockerd() as client:
+        yield client

@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,14 @@ from typing import Any
 import pytest
 
 from tests.harness import ROOT
+
+# dev with every optional part that needs no Cloudflare API: tunnel token, runners, alert webhook.
+DEV_CONFIG = {"ownRunner": "true", "runnerOwner": "nextcandle", "tunnelMode": "token"}
+DEV_SECRETS = {
+    "runnerAccessToken": "ghp_enginetest0123456789",
+    "cloudflareTunnelToken": "eyJhIjoiZW5naW5lLXRlc3QifQ",
+    "alertWebhookUrl": "https://hooks.example.com/services/T0/B0/x",
+}
 
 _STEP = re.compile(r"^\s+\[\s*\d+\]\s+(\S+)\s+(\S+)\s+(\S+)$")
 
@@ -69,18 +76,32 @@ class Operator:
         return str(found)
 
 
+def init_stack(operator: Operator, stack: str) -> None:
+    """Create the stack and set what an operator sets by hand: dev's optional parts; for stg and
+    prod, the backup credentials from dev's outputs (so dev must be up)."""
+    operator.pulumi("stack", "init", stack, "--secrets-provider", "passphrase")
+    if stack == "dev":
+        for key, value in DEV_CONFIG.items():
+            operator.set_config(stack, key, value)
+        for key, value in DEV_SECRETS.items():
+            operator.set_config(stack, key, value, secret=True)
+        return
+    operator.set_config(stack, "backupS3AccessKey", operator.output("dev", "s3_access_key"), secret=True)
+    operator.set_config(stack, "backupS3SecretKey", operator.output("dev", "s3_secret_key"), secret=True)
+
+
 def steps(output: str) -> set[tuple[str, str, str]]:
     """(operation, type, resource name) for every step `ops up/preview` printed."""
     return {(m.group(1), m.group(2), m.group(3)) for line in output.splitlines() if (m := _STEP.match(line))}
 
 
-@pytest.fixture(scope="module")
-def operator(engine_bin: Path, swarm: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    base = tmp_path_factory.mktemp("engine")
+def make_operator(engine_bin: Path, docker_host: str, base: Path) -> Operator:
+    """An operator with its own copy of the settings files, file backend and Pulumi home under base."""
     project = base / "project"
-    project.mkdir()
+    project.mkdir(parents=True)
     for settings_file in ROOT.glob("Pulumi*.yaml"):
         shutil.copy(settings_file, project)
+    (base / "state").mkdir()
     env = {
         **os.environ,
         "PATH": os.pathsep.join([str(engine_bin), os.environ["PATH"]]),
@@ -90,8 +111,12 @@ def operator(engine_bin: Path, swarm: Any, tmp_path_factory: pytest.TempPathFact
         "PULUMI_HOME": str(base / "pulumi-home"),
         "PULUMI_CONFIG_PASSPHRASE": "engine-tests",
         "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "DOCKER_HOST": swarm.docker_host,
+        "DOCKER_HOST": docker_host,
         "NO_COLOR": "1",
     }
-    (base / "state").mkdir()
-    yield Operator(project, env)
+    return Operator(project, env)
+
+
+@pytest.fixture(scope="module")
+def operator(engine_bin: Path, swarm: Any, tmp_path_factory: pytest.TempPathFactory) -> Operator:
+    return make_operator(engine_bin, swarm.docker_host, tmp_path_factory.mktemp("engine"))

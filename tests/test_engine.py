@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import cached_run
 from tests.dockerd import ensure_swarm, remove_everything
-from tests.engine import Operator, steps
+from tests.engine import DEV_CONFIG, DEV_SECRETS, Operator, init_stack, steps
 from tests.harness import ROOT
 
 pytestmark = pytest.mark.engine
@@ -25,28 +25,14 @@ pytestmark = pytest.mark.engine
 SERVICE = "docker:index/service:Service"
 SECONDS = 1_000_000_000
 
-DEV_CONFIG = {"ownRunner": "true", "runnerOwner": "nextcandle", "tunnelMode": "token"}
-DEV_SECRETS = {
-    "runnerAccessToken": "ghp_enginetest0123456789",
-    "cloudflareTunnelToken": "eyJhIjoiZW5naW5lLXRlc3QifQ",
-    "alertWebhookUrl": "https://hooks.example.com/services/T0/B0/x",
-}
 
 
 @pytest.fixture(scope="module")
 def deployed(operator: Operator, swarm: Any) -> Iterator[Operator]:
     """All three stacks up, as an operator would bring them up (`ops up`)."""
     ensure_swarm(swarm)
-    operator.pulumi("stack", "init", "dev", "--secrets-provider", "passphrase")
-    for key, value in DEV_CONFIG.items():
-        operator.set_config("dev", key, value)
-    for key, value in DEV_SECRETS.items():
-        operator.set_config("dev", key, value, secret=True)
-    operator.ops("up", "dev")
-    for stack in ("stg", "prod"):
-        operator.pulumi("stack", "init", stack, "--secrets-provider", "passphrase")
-        operator.set_config(stack, "backupS3AccessKey", operator.output("dev", "s3_access_key"), secret=True)
-        operator.set_config(stack, "backupS3SecretKey", operator.output("dev", "s3_secret_key"), secret=True)
+    for stack in ("dev", "stg", "prod"):
+        init_stack(operator, stack)
         operator.ops("up", stack)
     volumes = {v.name: v.attrs["CreatedAt"] for v in swarm.volumes.list()}
     try:
