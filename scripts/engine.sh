@@ -10,7 +10,7 @@
 #
 # Versions: the CLI is github.com/pulumi/pulumi/pkg/v3 at the `pulumi` version in requirements.txt;
 # the plugins answer for the pulumi_docker / pulumi_random versions there. Builds are cached in
-# $NEXTCANDLE_ENGINE_CACHE (default ~/.cache/nextcandle-engine), keyed by scripts/engine/ and Go.
+# $NEXTCANDLE_ENGINE_CACHE (default ~/.cache/nextcandle-engine), keyed by this script, scripts/engine/ and Go.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -28,6 +28,18 @@ if [ -z "$mode" ] && command -v pulumi >/dev/null 2>&1 \
 fi
 
 cache="${NEXTCANDLE_ENGINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nextcandle-engine}"
+out=""
+if command -v go >/dev/null; then
+  key="$( (go version; echo "$cli_version $docker_version $random_version";
+           sha256sum "$here/engine.sh"; cd "$here/engine" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)"
+  out="$cache/$key"
+fi
+built() { [ -n "$out" ] && [ -x "$out/bin/pulumi" ] && [ -x "$out/bin/pulumi-resource-docker" ] && [ -x "$out/bin/pulumi-resource-random" ]; }
+if [ "$mode" != --tidy ] && built; then
+  echo "$out/bin"
+  exit 0
+fi
+
 release="$cache/release-v$cli_version"
 if [ -z "$mode" ]; then
   if [ -x "$release/bin/pulumi" ]; then echo "$release/bin"; exit 0; fi
@@ -45,14 +57,7 @@ if [ -z "$mode" ]; then
   log "no official release reachable; building from Go modules instead"
 fi
 
-command -v go >/dev/null || { log "needs Go (https://go.dev/dl/), the internet, or the Pulumi CLI v$cli_version"; exit 1; }
-key="$( (go version; echo "$cli_version $docker_version $random_version";
-         cd "$here/engine" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)"
-out="$cache/$key"
-if [ "$mode" != --tidy ] && [ -x "$out/bin/pulumi" ] && [ -x "$out/bin/pulumi-resource-docker" ] && [ -x "$out/bin/pulumi-resource-random" ]; then
-  echo "$out/bin"
-  exit 0
-fi
+[ -n "$out" ] || { log "needs Go (https://go.dev/dl/), the internet, or the Pulumi CLI v$cli_version"; exit 1; }
 
 started=$SECONDS
 log "building Pulumi v$cli_version, docker plugin $docker_version, random plugin $random_version into $out (first time: several minutes)"
