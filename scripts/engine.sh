@@ -31,7 +31,7 @@ cache="${NEXTCANDLE_ENGINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nextcandle-eng
 out=""
 if command -v go >/dev/null; then
   key="$( (go version; echo "$cli_version $docker_version $random_version";
-           sha256sum "$here/engine.sh"; cd "$here/engine" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)"
+           sha256sum < "$here/engine.sh"; cd "$here/engine" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)"
   out="$cache/$key"
 fi
 built() { [ -n "$out" ] && [ -x "$out/bin/pulumi" ] && [ -x "$out/bin/pulumi-resource-docker" ] && [ -x "$out/bin/pulumi-resource-random" ]; }
