@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from dataclasses import dataclass
@@ -23,12 +24,13 @@ class Engine:
     bin_dir: Path
 
     @staticmethod
-    def locate(environ: dict[str, str] | None = None) -> Engine:
-        """NEXTCANDLE_ENGINE_BIN if set, else whatever scripts/engine.sh provides (it may build)."""
-        env = dict(os.environ if environ is None else environ)
-        if env.get("NEXTCANDLE_ENGINE_BIN"):
-            return Engine(Path(env["NEXTCANDLE_ENGINE_BIN"]))
-        found = subprocess.run(["bash", str(ENGINE_SCRIPT)], stdout=subprocess.PIPE, text=True, env=env)
+    @functools.cache
+    def locate() -> Engine:
+        """NEXTCANDLE_ENGINE_BIN if set, else whatever scripts/engine.sh provides (it may build);
+        looked up once per process (preflight and every stack of `up all` share it)."""
+        if os.environ.get("NEXTCANDLE_ENGINE_BIN"):
+            return Engine(Path(os.environ["NEXTCANDLE_ENGINE_BIN"]))
+        found = subprocess.run(["bash", str(ENGINE_SCRIPT)], stdout=subprocess.PIPE, text=True)
         if found.returncode != 0 or not found.stdout.strip():
             raise OpsError("no Pulumi engine: scripts/engine.sh could neither download nor build it (see its messages above)")
         return Engine(Path(found.stdout.strip().splitlines()[-1]))
