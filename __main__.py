@@ -1,100 +1,126 @@
-"""NextCandle on Docker Swarm.
+"""NextCandle on Docker Swarm. The stack name says what a stack deploys:
 
-Deploys, as the stack's configuration says it owns them:
-- CoreStack: traefik-public and monitoring networks, Traefik, cloudflared (ownCore);
-- SharedObservability and SharedServices: Prometheus, Alertmanager, Grafana, Loki, Alloy, exporters,
-  object storage and n8n (ownShared);
-- EnvDatabaseStack: this environment's PostgreSQL + pgvector, Redis and their backups (always);
-- RunnerStack: GitHub Actions runners (ownRunner).
-A stack that does not own the core joins its networks by name.
+- `platform`: CoreStack (traefik-public and monitoring networks, Traefik, cloudflared),
+  SharedObservability (Prometheus, Alertmanager, Grafana, Loki, Alloy, exporters), SharedServices
+  (object storage, n8n) and, when enabled, RunnerStack (GitHub Actions runners);
+- `dev`, `stg`, `prod`: that environment's EnvDatabaseStack (PostgreSQL + pgvector, Redis, exporters,
+  backups), reading the platform's networks and object storage through a StackReference.
 """
 
 import pulumi
 
 from components.core import CoreStack, CoreStackArgs
-from components.env_database import EnvDatabaseStack, EnvDatabaseStackArgs, backup_target
-from components.observability import SharedObservability, SharedObservabilityArgs, SharedPlatform
+from components.env_database import EnvDatabaseStack, EnvDatabaseStackArgs, ObjectStorage, backup_target
+from components.observability import SharedObservability, SharedObservabilityArgs
 from components.runner import RunnerStack, RunnerStackArgs
-from components.settings import MONITORING_NETWORK, PUBLIC_NETWORK, load_settings
+from components.settings import EnvironmentSettings, PlatformSettings, Settings, load_settings
 from components.shared_services import SharedServices, SharedServicesArgs
-from components.swarm import existing_network_id
+from components.swarm import SharedPlatform
+from names import PlatformOutputs
 
-settings = load_settings()
 
-if settings.own_core:
+def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
     core = CoreStack(
         "core",
-        CoreStackArgs(settings=settings.core, hostnames=settings.hostnames, restart_max_attempts=settings.restart_max_attempts),
+        CoreStackArgs(
+            settings=platform.core,
+            hostnames=platform.hostnames,
+            restart_max_attempts=settings.restart_max_attempts,
+            stopped=settings.stopped,
+        ),
     )
-    public_network_id, monitoring_network_id = core.public_network_id, core.monitoring_network_id
-    pulumi.export("traefik_dashboard_url", "http://traefik.localhost:8080/dashboard/")
-    pulumi.export("traefik_dashboard_user", settings.core.dashboard_user)
-    pulumi.export("traefik_dashboard_password", core.dashboard_password)
-    if core.tunnel_id is not None:
-        pulumi.export("cloudflare_tunnel_id", core.tunnel_id)
-else:
-    public_network_id = existing_network_id(PUBLIC_NETWORK)
-    monitoring_network_id = existing_network_id(MONITORING_NETWORK)
-
-services = None
-if settings.own_shared:
-    platform = SharedPlatform(
-        hostnames=settings.hostnames,
-        public_network_id=public_network_id,
-        monitoring_network_id=monitoring_network_id,
+    shared = SharedPlatform(
+        hostnames=platform.hostnames,
+        public_network_id=core.public_network_id,
+        monitoring_network_id=core.monitoring_network_id,
         restart_max_attempts=settings.restart_max_attempts,
-        protect_data=settings.protect_shared_data,
+        protect_data=settings.protect_data,
         stateful_placement=settings.stateful_placement,
+        stopped=settings.stopped,
     )
     observability = SharedObservability(
         "shared",
         SharedObservabilityArgs(
-            platform=platform, settings=settings.observability, alert_webhook_url=settings.observability.alert_webhook_url
+            platform=shared, settings=platform.observability, alert_webhook_url=platform.observability.alert_webhook_url
         ),
     )
     services = SharedServices(
         "shared-services",
-        SharedServicesArgs(platform=platform, timezone=settings.timezone, internal_network_id=observability.internal_network_id),
+        SharedServicesArgs(platform=shared, timezone=platform.timezone, internal_network_id=observability.internal_network_id),
     )
-    pulumi.export("grafana_url", f"https://{settings.hostnames.grafana}/")
+    if platform.runner is not None:
+        RunnerStack(
+            "runner",
+            RunnerStackArgs(settings=platform.runner, restart_max_attempts=settings.restart_max_attempts, stopped=settings.stopped),
+        )
+
+    # What environments read through their StackReference.
+    pulumi.export(PlatformOutputs.PUBLIC_NETWORK_ID, core.public_network_id)
+    pulumi.export(PlatformOutputs.MONITORING_NETWORK_ID, core.monitoring_network_id)
+    pulumi.export(PlatformOutputs.OBJECT_STORAGE_ENDPOINT, services.s3_internal_endpoint)
+    pulumi.export(PlatformOutputs.S3_ACCESS_KEY, services.s3_access_key)
+    pulumi.export(PlatformOutputs.S3_SECRET_KEY, services.s3_secret_key)
+    hostnames = platform.hostnames
+    pulumi.export(
+        PlatformOutputs.HOSTNAMES,
+        {"grafana": hostnames.grafana, "n8n": hostnames.n8n, "s3": hostnames.s3, "prometheus": hostnames.prometheus},
+    )
+    # For operators.
+    pulumi.export("traefik_dashboard_url", "http://traefik.localhost:8080/dashboard/")
+    pulumi.export("traefik_dashboard_user", platform.core.dashboard_user)
+    pulumi.export("traefik_dashboard_password", core.dashboard_password)
+    if core.tunnel_id is not None:
+        pulumi.export("cloudflare_tunnel_id", core.tunnel_id)
+    pulumi.export("grafana_url", f"https://{hostnames.grafana}/")
     pulumi.export("grafana_admin_user", observability.grafana_admin_user)
     pulumi.export("grafana_admin_password", observability.grafana_admin_password)
-    pulumi.export("prometheus_url", f"http://{settings.hostnames.prometheus}/")
-    pulumi.export("n8n_url", f"https://{settings.hostnames.n8n}/")
-    pulumi.export("s3_endpoint", f"https://{settings.hostnames.s3}")
-    pulumi.export("s3_access_key", services.s3_access_key)
-    pulumi.export("s3_secret_key", services.s3_secret_key)
+    pulumi.export("prometheus_url", f"http://{hostnames.prometheus}/")
+    pulumi.export("n8n_url", f"https://{hostnames.n8n}/")
+    pulumi.export("s3_endpoint", f"https://{hostnames.s3}")
 
-owned_storage = (services.s3_access_key, services.s3_secret_key) if services else None
-db = EnvDatabaseStack(
-    settings.environment,
-    EnvDatabaseStackArgs(
-        environment=settings.environment,
-        settings=settings.database,
-        monitoring_network_id=monitoring_network_id,
-        restart_max_attempts=settings.restart_max_attempts,
-        protect_data=settings.protect_data,
-        stateful_placement=settings.stateful_placement,
-        allow_published_ports=settings.allow_published_database_ports,
-        backup=backup_target(settings.database.backup, owned_storage),
-    ),
-)
-pulumi.export("network", db.network_name)
-pulumi.export("postgres_host", db.postgres_host)
-pulumi.export("postgres_published_port", settings.database.postgres_port)
-pulumi.export("postgres_database", db.postgres_database)
-pulumi.export("postgres_user", db.postgres_user)
-pulumi.export("postgres_password", db.postgres_password)
-pulumi.export(
-    "postgres_url",
-    pulumi.Output.format(
-        "postgresql://{0}:{1}@{2}:5432/{3}", db.postgres_user, db.postgres_password, db.postgres_host, db.postgres_database
-    ),
-)
-pulumi.export("redis_host", db.redis_host)
-pulumi.export("redis_published_port", settings.database.redis_port)
-pulumi.export("redis_password", db.redis_password)
-pulumi.export("redis_url", pulumi.Output.format("redis://:{0}@{1}:6379/0", db.redis_password, db.redis_host))
 
-if settings.own_runner:
-    RunnerStack("runner", RunnerStackArgs(settings=settings.runner, restart_max_attempts=settings.restart_max_attempts))
+def deploy_environment(settings: Settings, environment: EnvironmentSettings) -> None:
+    platform = pulumi.StackReference("platform", stack_name=environment.platform_stack)
+    storage = ObjectStorage(
+        endpoint=platform.require_output(PlatformOutputs.OBJECT_STORAGE_ENDPOINT),
+        access_key=platform.require_output(PlatformOutputs.S3_ACCESS_KEY),
+        secret_key=platform.require_output(PlatformOutputs.S3_SECRET_KEY),
+    )
+    db = EnvDatabaseStack(
+        environment.name,
+        EnvDatabaseStackArgs(
+            environment=environment.name,
+            settings=environment.database,
+            monitoring_network_id=platform.require_output(PlatformOutputs.MONITORING_NETWORK_ID),
+            restart_max_attempts=settings.restart_max_attempts,
+            protect_data=settings.protect_data,
+            stateful_placement=settings.stateful_placement,
+            allow_published_ports=environment.allow_published_database_ports,
+            backup=backup_target(environment.database.backup, storage),
+            stopped=settings.stopped,
+        ),
+    )
+    database = environment.database
+    pulumi.export("network", db.network_name)
+    pulumi.export("postgres_host", db.postgres_host)
+    pulumi.export("postgres_published_port", database.postgres_port)
+    pulumi.export("postgres_database", db.postgres_database)
+    pulumi.export("postgres_user", db.postgres_user)
+    pulumi.export("postgres_password", db.postgres_password)
+    pulumi.export(
+        "postgres_url",
+        pulumi.Output.format(
+            "postgresql://{0}:{1}@{2}:5432/{3}", db.postgres_user, db.postgres_password, db.postgres_host, db.postgres_database
+        ),
+    )
+    pulumi.export("redis_host", db.redis_host)
+    pulumi.export("redis_published_port", database.redis_port)
+    pulumi.export("redis_password", db.redis_password)
+    pulumi.export("redis_url", pulumi.Output.format("redis://:{0}@{1}:6379/0", db.redis_password, db.redis_host))
+
+
+settings = load_settings()
+if settings.platform is not None:
+    deploy_platform(settings, settings.platform)
+if settings.environment is not None:
+    deploy_environment(settings, settings.environment)

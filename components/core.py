@@ -15,20 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_docker as docker
 import pulumi_random as random
-import yaml
 
 from components import images
-from components.settings import (
-    CONFIGS,
-    MONITORING_NETWORK,
-    PUBLIC_NETWORK,
-    CoreSettings,
-    Hostnames,
-    Resources,
-)
+from components.settings import CoreSettings, Hostnames, Resources
 from components.swarm import (
-    DOCKER_SOCKET,
     Healthcheck,
     Mounted,
     ServiceSpec,
@@ -39,15 +31,24 @@ from components.swarm import (
     swarm_secret,
     swarm_service,
 )
+from names import (
+    CLOUDFLARED,
+    CLOUDFLARED_METRICS_PORT,
+    CORE,
+    DOCKER_SOCKET,
+    MONITORING_NETWORK,
+    PUBLIC_NETWORK,
+    TRAEFIK,
+    TRAEFIK_METRICS_PORT,
+    TRAEFIK_WEB_PORT,
+)
 
-STACK = "core"
-TRAEFIK_SERVICE = f"{STACK}_traefik"
-TRAEFIK_ORIGIN = f"http://{TRAEFIK_SERVICE}:80"
+TRAEFIK_ORIGIN = f"http://{TRAEFIK}:{TRAEFIK_WEB_PORT}"
 DASHBOARD_USERS_FILE = "/run/secrets/traefik_dashboard_users"
+DASHBOARD_AUTH = "dashboard-auth"
+"""The basic-auth middleware other routers reuse as `dashboard-auth@file`."""
 TRAEFIK_RESOURCES = Resources(0.10, 0.50, 64, 256)
 CLOUDFLARED_RESOURCES = Resources(0.05, 0.20, 64, 128)
-CLOUDFLARED_METRICS_PORT = 20241
-TRAEFIK_METRICS_PORT = 8082
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +56,7 @@ class CoreStackArgs:
     settings: CoreSettings
     hostnames: Hostnames
     restart_max_attempts: int
+    stopped: bool
 
 
 def traefik_static_config() -> dict[str, Any]:
@@ -66,7 +68,7 @@ def traefik_static_config() -> dict[str, Any]:
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "entryPoints": {
             "web": {
-                "address": ":80",
+                "address": f":{TRAEFIK_WEB_PORT}",
                 "forwardedHeaders": {"trustedIPs": private_ranges},
                 "http": {"middlewares": edge_middlewares},
             },
@@ -101,14 +103,43 @@ def traefik_static_config() -> dict[str, Any]:
 
 
 def traefik_dynamic_config(settings: CoreSettings) -> dict[str, Any]:
-    """configs/traefik/dynamic.yml with the stack's rate limit applied."""
-    dynamic: dict[str, Any] = yaml.safe_load((CONFIGS / "traefik" / "dynamic.yml").read_text())
-    middlewares = dynamic["http"]["middlewares"]
-    middlewares["rate-limit"]["rateLimit"].update(
-        average=settings.rate_limit_average, burst=settings.rate_limit_burst
-    )
-    middlewares["dashboard-auth"]["basicAuth"]["usersFile"] = DASHBOARD_USERS_FILE
-    return dynamic
+    """Traefik's dynamic configuration (file provider): the edge middlewares and the dashboard router."""
+    return {
+        "http": {
+            "middlewares": {
+                "security-headers": {
+                    "headers": {
+                        "frameDeny": True,
+                        "contentTypeNosniff": True,
+                        "browserXssFilter": True,
+                        "referrerPolicy": "strict-origin-when-cross-origin",
+                        "stsSeconds": 31536000,
+                        "stsIncludeSubdomains": True,
+                        "stsPreload": True,
+                        "permissionsPolicy": "camera=(), microphone=(), geolocation=()",
+                        "customResponseHeaders": {"X-Powered-By": "", "Server": ""},
+                    }
+                },
+                "rate-limit": {
+                    "rateLimit": {
+                        "average": settings.rate_limit_average,
+                        "burst": settings.rate_limit_burst,
+                        "period": "1s",
+                        "sourceCriterion": {"requestHeaderName": "CF-Connecting-IP"},
+                    }
+                },
+                DASHBOARD_AUTH: {"basicAuth": {"usersFile": DASHBOARD_USERS_FILE, "realm": "traefik", "removeHeader": True}},
+            },
+            "routers": {
+                "dashboard": {
+                    "rule": "PathPrefix(`/api`) || PathPrefix(`/dashboard`)",
+                    "entryPoints": ["traefik"],
+                    "service": "api@internal",
+                    "middlewares": [DASHBOARD_AUTH],
+                }
+            },
+        }
+    }
 
 
 def htpasswd_line(user: str, bcrypt_hash: str) -> str:
@@ -123,32 +154,47 @@ class CoreStack(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CoreStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:core:CoreStack", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        settings = args.settings
+        self._name, self._args = name, args
+        self._child = pulumi.ResourceOptions(parent=self)
 
-        public = overlay_network(f"{name}-traefik-public", PUBLIC_NETWORK, STACK, child)
-        monitoring = overlay_network(f"{name}-monitoring", MONITORING_NETWORK, STACK, child)
+        public = overlay_network(f"{name}-traefik-public", PUBLIC_NETWORK, CORE, self._child)
+        monitoring = overlay_network(f"{name}-monitoring", MONITORING_NETWORK, CORE, self._child)
         self.public_network_id = public.id
         self.monitoring_network_id = monitoring.id
+        networks = [public.id, monitoring.id]
 
+        self.traefik = self._traefik(networks)
+        self.tunnel_id = None
+        tunnel_token = self._tunnel_token(name, args, self._child)
+        self.cloudflared = self._cloudflared(tunnel_token, networks) if tunnel_token is not None else None
+
+        self.register_outputs(
+            {
+                "public_network_id": self.public_network_id,
+                "monitoring_network_id": self.monitoring_network_id,
+                "dashboard_password": self.dashboard_password,
+            }
+        )
+
+    def _traefik(self, networks: list[pulumi.Output[str]]) -> docker.Service:
+        name, args, child = self._name, self._args, self._child
         dashboard_password = random.RandomPassword(f"{name}-dashboard-password", length=24, special=False, opts=child)
         self.dashboard_password = pulumi.Output.secret(dashboard_password.result)
         users = swarm_secret(
             f"{name}-dashboard-users",
-            dashboard_password.bcrypt_hash.apply(lambda h: htpasswd_line(settings.dashboard_user, h)),
-            STACK,
+            dashboard_password.bcrypt_hash.apply(lambda h: htpasswd_line(args.settings.dashboard_user, h)),
+            CORE,
             child,
         )
-        static = swarm_config(f"{name}-traefik-static", "traefik-static", dump_yaml(traefik_static_config()), STACK, child)
+        static = swarm_config(f"{name}-traefik-static", "traefik-static", dump_yaml(traefik_static_config()), CORE, child)
         dynamic = swarm_config(
-            f"{name}-traefik-dynamic", "traefik-dynamic", dump_yaml(traefik_dynamic_config(settings)), STACK, child
+            f"{name}-traefik-dynamic", "traefik-dynamic", dump_yaml(traefik_dynamic_config(args.settings)), CORE, child
         )
-
-        self.traefik = swarm_service(
+        return swarm_service(
             f"{name}-traefik",
             ServiceSpec(
-                name=TRAEFIK_SERVICE,
-                stack=STACK,
+                name=TRAEFIK,
+                stack=CORE,
                 image=images.TRAEFIK,
                 args=["--configFile=/etc/traefik/traefik.yml"],
                 healthcheck=Healthcheck(
@@ -157,53 +203,43 @@ class CoreStack(pulumi.ComponentResource):
                 ),
                 resources=TRAEFIK_RESOURCES,
                 restart_max_attempts=args.restart_max_attempts,
-                networks=[public.id, monitoring.id],
-                configs=[
-                    Mounted(static, "/etc/traefik/traefik.yml"),
-                    Mounted(dynamic, "/etc/traefik/dynamic.yml"),
-                ],
+                networks=networks,
+                configs=[Mounted(static, "/etc/traefik/traefik.yml"), Mounted(dynamic, "/etc/traefik/dynamic.yml")],
                 secrets=[Mounted(users, "traefik_dashboard_users", mode=0o400)],
                 # The Swarm provider reads the manager's API: manager placement, socket read-only.
                 mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET)],
                 placement=["node.role==manager"],
-                ports=[(80, 80), (443, 443), (8080, 8080)] if settings.publish_ports else [],
+                ports=[(80, TRAEFIK_WEB_PORT), (443, 443), (8080, 8080)] if args.settings.publish_ports else [],
+                stopped=args.stopped,
             ),
             child,
         )
 
-        self.tunnel_id = None
-        tunnel_token = self._tunnel_token(name, args, child)
-        if tunnel_token is not None:
-            token_secret = swarm_secret(f"{name}-tunnel-token", tunnel_token, STACK, child)
-            self.cloudflared = swarm_service(
-                f"{name}-cloudflared",
-                ServiceSpec(
-                    name=f"{STACK}_cloudflared",
-                    stack=STACK,
-                    image=images.CLOUDFLARED,
-                    args=[
-                        "tunnel", "--no-autoupdate", "--metrics", f"0.0.0.0:{CLOUDFLARED_METRICS_PORT}",
-                        "run", "--token-file", "/run/secrets/cloudflared_token",
-                    ],
-                    healthcheck=Healthcheck(
-                        ["CMD", "cloudflared", "tunnel", "--metrics", f"localhost:{CLOUDFLARED_METRICS_PORT}", "ready"],
-                        interval="15s", timeout="5s", retries=3, start_period="20s",
-                    ),
-                    resources=CLOUDFLARED_RESOURCES,
-                    restart_max_attempts=args.restart_max_attempts,
-                    networks=[public.id, monitoring.id],
-                    secrets=[Mounted(token_secret, "cloudflared_token")],
-                    replicas=2,
+    def _cloudflared(self, tunnel_token: pulumi.Output[str], networks: list[pulumi.Output[str]]) -> docker.Service:
+        name, child = self._name, self._child
+        token_secret = swarm_secret(f"{name}-tunnel-token", tunnel_token, CORE, child)
+        return swarm_service(
+            f"{name}-cloudflared",
+            ServiceSpec(
+                name=CLOUDFLARED,
+                stack=CORE,
+                image=images.CLOUDFLARED,
+                args=[
+                    "tunnel", "--no-autoupdate", "--metrics", f"0.0.0.0:{CLOUDFLARED_METRICS_PORT}",
+                    "run", "--token-file", "/run/secrets/cloudflared_token",
+                ],
+                healthcheck=Healthcheck(
+                    ["CMD", "cloudflared", "tunnel", "--metrics", f"localhost:{CLOUDFLARED_METRICS_PORT}", "ready"],
+                    interval="15s", timeout="5s", retries=3, start_period="20s",
                 ),
-                child,
-            )
-
-        self.register_outputs(
-            {
-                "public_network_id": self.public_network_id,
-                "monitoring_network_id": self.monitoring_network_id,
-                "dashboard_password": self.dashboard_password,
-            }
+                resources=CLOUDFLARED_RESOURCES,
+                restart_max_attempts=self._args.restart_max_attempts,
+                networks=networks,
+                secrets=[Mounted(token_secret, "cloudflared_token")],
+                replicas=2,
+                stopped=self._args.stopped,
+            ),
+            child,
         )
 
     def _tunnel_token(self, name: str, args: CoreStackArgs, child: pulumi.ResourceOptions) -> pulumi.Output[str] | None:

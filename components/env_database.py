@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
@@ -24,7 +25,6 @@ import pulumi_random as random
 from components import images
 from components.settings import CONFIGS, BackupSettings, DatabaseSettings, Resources
 from components.swarm import (
-    ALLOW_PUBLISHED_PORT_LABEL,
     Healthcheck,
     Mounted,
     ServiceSpec,
@@ -37,33 +37,52 @@ from components.swarm import (
     swarm_service,
     volume_mount,
 )
+from names import (
+    ALLOW_PUBLISHED_PORT_LABEL,
+    POSTGRES_EXPORTER_PORT,
+    POSTGRES_PORT,
+    REDIS_EXPORTER_PORT,
+    REDIS_PORT,
+    env_network,
+    env_service,
+)
 
 EXPORTER_RESOURCES = Resources(0.02, 0.10, 32, 64)
 BACKUP_RESOURCES = Resources(0.05, 0.50, 64, 256)
 BACKUP_DIR = "/etc/backup"
+PG_CONF_DIR = "/etc/postgresql"
+RUN_SECRETS = "/run/secrets"
 
 
 @dataclass(frozen=True, kw_only=True)
-class BackupTarget:
-    """Where the environment's PostgreSQL dumps go."""
+class ObjectStorage:
+    """An S3 service the dumps go to: the platform's object storage, or an off-site one."""
 
-    settings: BackupSettings
+    endpoint: pulumi.Input[str]
     access_key: pulumi.Input[str]
     secret_key: pulumi.Input[str]
 
 
-def backup_target(
-    settings: BackupSettings | None, owned_storage: tuple[pulumi.Input[str], pulumi.Input[str]] | None
-) -> BackupTarget | None:
-    """Backups go to the configured S3 credentials, else to the object storage this stack owns."""
+@dataclass(frozen=True, kw_only=True)
+class BackupTarget:
+    """Where the environment's PostgreSQL dumps go, and when."""
+
+    settings: BackupSettings
+    storage: ObjectStorage
+
+
+def backup_target(settings: BackupSettings | None, platform_storage: ObjectStorage) -> BackupTarget | None:
+    """Backups go to the configured off-site S3 service, else to the platform's object storage."""
     if settings is None:
         return None
-    access_key = settings.access_key or (owned_storage[0] if owned_storage else None)
-    secret_key = settings.secret_key or (owned_storage[1] if owned_storage else None)
-    if access_key is None or secret_key is None:
-        raise ValueError("backups need S3 credentials; settings validation requires them")
-    return BackupTarget(settings=settings, access_key=access_key, secret_key=secret_key)
-PG_CONF_DIR = "/etc/postgresql"
+    if not settings.endpoint:
+        return BackupTarget(settings=settings, storage=platform_storage)
+    if settings.access_key is None or settings.secret_key is None:
+        raise ValueError("off-site backups need S3 credentials; settings validation requires them")
+    return BackupTarget(
+        settings=settings,
+        storage=ObjectStorage(endpoint=settings.endpoint, access_key=settings.access_key, secret_key=settings.secret_key),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +96,7 @@ class EnvDatabaseStackArgs:
     allow_published_ports: bool
     """Mark the database services so the policy pack accepts their published ports (prod)."""
     backup: BackupTarget | None
+    stopped: bool
 
 
 def render_postgres_conf(file_name: str, hba_file: str) -> str:
@@ -103,6 +123,21 @@ def redis_auth_conf(password: str) -> str:
     return f"requirepass {password}\n"
 
 
+@dataclass(frozen=True)
+class _DatabaseSecrets:
+    """The Docker secrets the environment's services mount."""
+
+    postgres_db: docker.Secret
+    postgres_user: docker.Secret
+    postgres_password: docker.Secret
+    redis_password: docker.Secret
+    redis_auth: docker.Secret
+
+    def postgres_login(self, with_database: bool = True) -> list[Mounted]:
+        login = [Mounted(self.postgres_user, "postgres_user"), Mounted(self.postgres_password, "postgres_password")]
+        return [Mounted(self.postgres_db, "postgres_db"), *login] if with_database else login
+
+
 class EnvDatabaseStack(pulumi.ComponentResource):
     network_name: str
     postgres_host: str
@@ -114,174 +149,24 @@ class EnvDatabaseStack(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EnvDatabaseStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:env_database:EnvDatabaseStack", name, None, opts)
-        env, settings = args.environment, args.settings
-        child = pulumi.ResourceOptions(parent=self)
+        self._name, self._args, self._env = name, args, args.environment
+        self._child = pulumi.ResourceOptions(parent=self)
         # A replaced volume or password secret means lost data or a database nobody can log in to.
-        data = pulumi.ResourceOptions(parent=self, protect=args.protect_data, retain_on_delete=args.protect_data)
-        secret_opts = pulumi.ResourceOptions(parent=self, protect=args.protect_data)
+        self._data = pulumi.ResourceOptions(parent=self, protect=args.protect_data, retain_on_delete=args.protect_data)
+        self._secret_opts = pulumi.ResourceOptions(parent=self, protect=args.protect_data)
 
-        self.network_name = f"{env}_internal"
-        internal = overlay_network(f"{name}-internal", self.network_name, env, child)
-
-        database = random.RandomString(f"{name}-postgres-db", length=10, special=False, upper=False, numeric=False, opts=secret_opts)
-        user = random.RandomString(f"{name}-postgres-user", length=10, special=False, upper=False, numeric=False, opts=secret_opts)
-        password = random.RandomPassword(f"{name}-postgres-password", length=32, special=False, opts=secret_opts)
-        redis_password = random.RandomPassword(f"{name}-redis-password", length=32, special=False, opts=secret_opts)
-        self.postgres_database = database.result.apply(lambda r: f"app_{r}")
-        self.postgres_user = user.result.apply(lambda r: f"u_{r}")
-        # Marked secret here, not only by the provider, so no export of them can ever be plain.
-        self.postgres_password = pulumi.Output.secret(password.result)
-        self.redis_password = pulumi.Output.secret(redis_password.result)
-
-        db_secret = swarm_secret(f"{name}-postgres-db", self.postgres_database, env, secret_opts)
-        user_secret = swarm_secret(f"{name}-postgres-user", self.postgres_user, env, secret_opts)
-        password_secret = swarm_secret(f"{name}-postgres-password", password.result, env, secret_opts)
-        redis_password_secret = swarm_secret(f"{name}-redis-password", redis_password.result, env, secret_opts)
-        redis_auth_secret = swarm_secret(
-            f"{name}-redis-auth", redis_password.result.apply(redis_auth_conf), env, secret_opts
-        )
-
-        pg_conf = swarm_config(
-            f"{name}-postgresql-conf",
-            f"{env}-postgresql-conf",
-            render_postgres_conf(settings.postgres_config_file, hba_file=f"{PG_CONF_DIR}/pg_hba.conf"),
-            env,
-            child,
-        )
-        pg_hba = swarm_config(f"{name}-pg-hba", f"{env}-pg-hba", (CONFIGS / "postgres" / "pg_hba.conf").read_text(), env, child)
-        init_sql = swarm_config(
-            f"{name}-postgres-init", f"{env}-postgres-init", (CONFIGS / "postgres" / "init" / "10-extensions.sql").read_text(), env, child
-        )
-        postgres_volume = data_volume(f"{name}-postgres-data", f"{env}_postgres_data", env, data)
-        redis_volume = data_volume(f"{name}-redis-data", f"{env}_redis_data", env, data)
-
-        exception = {ALLOW_PUBLISHED_PORT_LABEL: "true"} if args.allow_published_ports else {}
-        self.postgres_host = f"{env}_postgres"
-        self.redis_host = f"{env}_redis"
-        run_secrets = "/run/secrets"
-        self.postgres = swarm_service(
-            f"{name}-postgres",
-            ServiceSpec(
-                name=self.postgres_host,
-                stack=env,
-                image=images.POSTGRES,
-                args=["postgres", "-c", f"config_file={PG_CONF_DIR}/postgresql.conf"],
-                env={
-                    "POSTGRES_DB_FILE": f"{run_secrets}/postgres_db",
-                    "POSTGRES_USER_FILE": f"{run_secrets}/postgres_user",
-                    "POSTGRES_PASSWORD_FILE": f"{run_secrets}/postgres_password",
-                    "POSTGRES_INITDB_ARGS": "--auth-host=scram-sha-256 --auth-local=scram-sha-256",
-                },
-                healthcheck=Healthcheck(
-                    [
-                        "CMD-SHELL",
-                        f'pg_isready -h 127.0.0.1 -U "$(cat {run_secrets}/postgres_user)" -d "$(cat {run_secrets}/postgres_db)"',
-                    ],
-                    interval="10s", timeout="5s", retries=5, start_period="60s",
-                ),
-                resources=settings.postgres_resources,
-                restart_max_attempts=args.restart_max_attempts,
-                stateful=True,
-                networks=[internal.id],
-                secrets=[
-                    Mounted(db_secret, "postgres_db"),
-                    Mounted(user_secret, "postgres_user"),
-                    Mounted(password_secret, "postgres_password"),
-                ],
-                configs=[
-                    Mounted(pg_conf, f"{PG_CONF_DIR}/postgresql.conf"),
-                    Mounted(pg_hba, f"{PG_CONF_DIR}/pg_hba.conf"),
-                    Mounted(init_sql, "/docker-entrypoint-initdb.d/10-extensions.sql"),
-                ],
-                mounts=[
-                    volume_mount(postgres_volume.name, "/var/lib/postgresql/data"),
-                    # Swarm has no shm_size; parallel workers need more than Docker's 64 MB /dev/shm.
-                    # Mode 0o777, not 0o1777: the provider reads the mode back without the sticky
-                    # bit (Perm()), which would show as a change in every preview; only the
-                    # postgres user writes here.
-                    docker.ServiceTaskSpecContainerSpecMountArgs(
-                        type="tmpfs",
-                        target="/dev/shm",
-                        tmpfs_options=docker.ServiceTaskSpecContainerSpecMountTmpfsOptionsArgs(
-                            size_bytes=mebibytes(settings.postgres_shm_size_mb), mode=0o777
-                        ),
-                    ),
-                ],
-                ports=[(settings.postgres_port, 5432)] if settings.postgres_port else [],
-                placement=args.stateful_placement,
-                labels=exception if settings.postgres_port else {},
-                stop_grace_period="60s",
-            ),
-            child,
-        )
-
-        self.redis = swarm_service(
-            f"{name}-redis",
-            ServiceSpec(
-                name=self.redis_host,
-                stack=env,
-                image=images.REDIS,
-                args=redis_args(settings, f"{run_secrets}/redis_auth.conf"),
-                healthcheck=Healthcheck(
-                    ["CMD-SHELL", f'REDISCLI_AUTH="$(cat {run_secrets}/redis_password)" redis-cli ping | grep -q PONG'],
-                    interval="10s", timeout="5s", retries=5, start_period="20s",
-                ),
-                resources=settings.redis_resources,
-                restart_max_attempts=args.restart_max_attempts,
-                stateful=True,
-                networks=[internal.id],
-                secrets=[Mounted(redis_auth_secret, "redis_auth.conf"), Mounted(redis_password_secret, "redis_password")],
-                mounts=[volume_mount(redis_volume.name, "/data")],
-                ports=[(settings.redis_port, 6379)] if settings.redis_port else [],
-                placement=args.stateful_placement,
-                labels=exception if settings.redis_port else {},
-                stop_grace_period="30s",
-            ),
-            child,
-        )
-
-        exporter_networks = [internal.id, args.monitoring_network_id]
-        self.postgres_exporter = swarm_service(
-            f"{name}-postgres-exporter",
-            ServiceSpec(
-                name=f"{env}_postgres-exporter",
-                stack=env,
-                image=images.POSTGRES_EXPORTER,
-                env={
-                    "DATA_SOURCE_URI": f"{self.postgres_host}:5432/postgres?sslmode=disable",
-                    "DATA_SOURCE_USER_FILE": f"{run_secrets}/postgres_user",
-                    "DATA_SOURCE_PASS_FILE": f"{run_secrets}/postgres_password",
-                },
-                healthcheck=http_check("http://127.0.0.1:9187/", start_period="20s"),
-                resources=EXPORTER_RESOURCES,
-                restart_max_attempts=args.restart_max_attempts,
-                networks=exporter_networks,
-                secrets=[Mounted(user_secret, "postgres_user"), Mounted(password_secret, "postgres_password")],
-            ),
-            child,
-        )
-        self.redis_exporter = swarm_service(
-            f"{name}-redis-exporter",
-            ServiceSpec(
-                name=f"{env}_redis-exporter",
-                stack=env,
-                image=images.REDIS_EXPORTER,
-                # The exporter has no *_FILE variable; read the secret at start instead of storing it in env.
-                commands=["/bin/sh", "-c", f'REDIS_PASSWORD="$(cat {run_secrets}/redis_password)" exec /redis_exporter'],
-                env={"REDIS_ADDR": f"redis://{self.redis_host}:6379"},
-                healthcheck=http_check("http://127.0.0.1:9121/health", start_period="20s"),
-                resources=EXPORTER_RESOURCES,
-                restart_max_attempts=args.restart_max_attempts,
-                networks=exporter_networks,
-                secrets=[Mounted(redis_password_secret, "redis_password")],
-            ),
-            child,
-        )
-
+        self.network_name = env_network(self._env)
+        internal = overlay_network(f"{name}-internal", self.network_name, self._env, self._child)
+        self.postgres_host = env_service(self._env, "postgres")
+        self.redis_host = env_service(self._env, "redis")
+        secrets = self._secrets()
+        self.postgres = self._postgres(secrets, [internal.id])
+        self.redis = self._redis(secrets, [internal.id])
+        with_monitoring = [internal.id, args.monitoring_network_id]
+        self.postgres_exporter = self._postgres_exporter(secrets, with_monitoring)
+        self.redis_exporter = self._redis_exporter(secrets, with_monitoring)
         if args.backup is not None:
-            self._backup(name, env, args.backup, [internal.id, args.monitoring_network_id], args.restart_max_attempts,
-                         [Mounted(db_secret, "postgres_db"), Mounted(user_secret, "postgres_user"),
-                          Mounted(password_secret, "postgres_password")])
+            self.backup = self._backup(args.backup, secrets, with_monitoring)
 
         self.register_outputs(
             {
@@ -294,50 +179,192 @@ class EnvDatabaseStack(pulumi.ComponentResource):
             }
         )
 
-    def _backup(
-        self,
-        name: str,
-        env: str,
-        target: BackupTarget,
-        networks: list[pulumi.Input[str]],
-        restart_max_attempts: int,
-        database_secrets: list[Mounted],
-    ) -> None:
+    def _common(self) -> dict[str, Any]:
+        """ServiceSpec fields every service of the environment shares."""
+        return {"stack": self._env, "restart_max_attempts": self._args.restart_max_attempts, "stopped": self._args.stopped}
+
+    def _published(self, port: int, target: int) -> dict[str, Any]:
+        """Ports and the policy exception label of a database published on the host (port 0: none)."""
+        if not port:
+            return {}
+        exception = {ALLOW_PUBLISHED_PORT_LABEL: "true"} if self._args.allow_published_ports else {}
+        return {"ports": [(port, target)], "labels": exception}
+
+    def _secrets(self) -> _DatabaseSecrets:
+        name, env, opts = self._name, self._env, self._secret_opts
+        database = random.RandomString(f"{name}-postgres-db", length=10, special=False, upper=False, numeric=False, opts=opts)
+        user = random.RandomString(f"{name}-postgres-user", length=10, special=False, upper=False, numeric=False, opts=opts)
+        password = random.RandomPassword(f"{name}-postgres-password", length=32, special=False, opts=opts)
+        redis_password = random.RandomPassword(f"{name}-redis-password", length=32, special=False, opts=opts)
+        self.postgres_database = database.result.apply(lambda r: f"app_{r}")
+        self.postgres_user = user.result.apply(lambda r: f"u_{r}")
+        # Marked secret here, not only by the provider, so no export of them can ever be plain.
+        self.postgres_password = pulumi.Output.secret(password.result)
+        self.redis_password = pulumi.Output.secret(redis_password.result)
+        return _DatabaseSecrets(
+            postgres_db=swarm_secret(f"{name}-postgres-db", self.postgres_database, env, opts),
+            postgres_user=swarm_secret(f"{name}-postgres-user", self.postgres_user, env, opts),
+            postgres_password=swarm_secret(f"{name}-postgres-password", password.result, env, opts),
+            redis_password=swarm_secret(f"{name}-redis-password", redis_password.result, env, opts),
+            redis_auth=swarm_secret(f"{name}-redis-auth", redis_password.result.apply(redis_auth_conf), env, opts),
+        )
+
+    def _postgres(self, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
+        name, env, settings, child = self._name, self._env, self._args.settings, self._child
+        conf = render_postgres_conf(settings.postgres_config_file, hba_file=f"{PG_CONF_DIR}/pg_hba.conf")
+        pg_conf = swarm_config(f"{name}-postgresql-conf", f"{env}-postgresql-conf", conf, env, child)
+        pg_hba = swarm_config(f"{name}-pg-hba", f"{env}-pg-hba", (CONFIGS / "postgres" / "pg_hba.conf").read_text(), env, child)
+        init_sql = (CONFIGS / "postgres" / "init" / "10-extensions.sql").read_text()
+        init = swarm_config(f"{name}-postgres-init", f"{env}-postgres-init", init_sql, env, child)
+        volume = data_volume(f"{name}-postgres-data", f"{env}_postgres_data", env, self._data)
+        return swarm_service(
+            f"{name}-postgres",
+            ServiceSpec(
+                name=self.postgres_host,
+                image=images.POSTGRES,
+                args=["postgres", "-c", f"config_file={PG_CONF_DIR}/postgresql.conf"],
+                env={
+                    "POSTGRES_DB_FILE": f"{RUN_SECRETS}/postgres_db",
+                    "POSTGRES_USER_FILE": f"{RUN_SECRETS}/postgres_user",
+                    "POSTGRES_PASSWORD_FILE": f"{RUN_SECRETS}/postgres_password",
+                    "POSTGRES_INITDB_ARGS": "--auth-host=scram-sha-256 --auth-local=scram-sha-256",
+                },
+                healthcheck=Healthcheck(
+                    [
+                        "CMD-SHELL",
+                        f'pg_isready -h 127.0.0.1 -U "$(cat {RUN_SECRETS}/postgres_user)" -d "$(cat {RUN_SECRETS}/postgres_db)"',
+                    ],
+                    interval="10s", timeout="5s", retries=5, start_period="60s",
+                ),
+                resources=settings.postgres_resources,
+                stateful=True,
+                networks=networks,
+                secrets=secrets.postgres_login(),
+                configs=[
+                    Mounted(pg_conf, f"{PG_CONF_DIR}/postgresql.conf"),
+                    Mounted(pg_hba, f"{PG_CONF_DIR}/pg_hba.conf"),
+                    Mounted(init, "/docker-entrypoint-initdb.d/10-extensions.sql"),
+                ],
+                mounts=[
+                    volume_mount(volume.name, "/var/lib/postgresql/data"),
+                    # Swarm has no shm_size; parallel workers need more than Docker's 64 MB /dev/shm.
+                    # Mode 0o777, not 0o1777: the provider reads the mode back without the sticky
+                    # bit (Perm()), which would show as a change in every preview; only the
+                    # postgres user writes here.
+                    docker.ServiceTaskSpecContainerSpecMountArgs(
+                        type="tmpfs",
+                        target="/dev/shm",
+                        tmpfs_options=docker.ServiceTaskSpecContainerSpecMountTmpfsOptionsArgs(
+                            size_bytes=mebibytes(settings.postgres_shm_size_mb), mode=0o777
+                        ),
+                    ),
+                ],
+                placement=self._args.stateful_placement,
+                stop_grace_period="60s",
+                **self._published(settings.postgres_port, POSTGRES_PORT),
+                **self._common(),
+            ),
+            child,
+        )
+
+    def _redis(self, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
+        name, env, settings = self._name, self._env, self._args.settings
+        volume = data_volume(f"{name}-redis-data", f"{env}_redis_data", env, self._data)
+        return swarm_service(
+            f"{name}-redis",
+            ServiceSpec(
+                name=self.redis_host,
+                image=images.REDIS,
+                args=redis_args(settings, f"{RUN_SECRETS}/redis_auth.conf"),
+                healthcheck=Healthcheck(
+                    ["CMD-SHELL", f'REDISCLI_AUTH="$(cat {RUN_SECRETS}/redis_password)" redis-cli ping | grep -q PONG'],
+                    interval="10s", timeout="5s", retries=5, start_period="20s",
+                ),
+                resources=settings.redis_resources,
+                stateful=True,
+                networks=networks,
+                secrets=[Mounted(secrets.redis_auth, "redis_auth.conf"), Mounted(secrets.redis_password, "redis_password")],
+                mounts=[volume_mount(volume.name, "/data")],
+                placement=self._args.stateful_placement,
+                stop_grace_period="30s",
+                **self._published(settings.redis_port, REDIS_PORT),
+                **self._common(),
+            ),
+            self._child,
+        )
+
+    def _postgres_exporter(self, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
+        return swarm_service(
+            f"{self._name}-postgres-exporter",
+            ServiceSpec(
+                name=env_service(self._env, "postgres-exporter"),
+                image=images.POSTGRES_EXPORTER,
+                env={
+                    "DATA_SOURCE_URI": f"{self.postgres_host}:{POSTGRES_PORT}/postgres?sslmode=disable",
+                    "DATA_SOURCE_USER_FILE": f"{RUN_SECRETS}/postgres_user",
+                    "DATA_SOURCE_PASS_FILE": f"{RUN_SECRETS}/postgres_password",
+                },
+                healthcheck=http_check(f"http://127.0.0.1:{POSTGRES_EXPORTER_PORT}/", start_period="20s"),
+                resources=EXPORTER_RESOURCES,
+                networks=networks,
+                secrets=secrets.postgres_login(with_database=False),
+                **self._common(),
+            ),
+            self._child,
+        )
+
+    def _redis_exporter(self, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
+        return swarm_service(
+            f"{self._name}-redis-exporter",
+            ServiceSpec(
+                name=env_service(self._env, "redis-exporter"),
+                image=images.REDIS_EXPORTER,
+                # The exporter has no *_FILE variable; read the secret at start instead of storing it in env.
+                commands=["/bin/sh", "-c", f'REDIS_PASSWORD="$(cat {RUN_SECRETS}/redis_password)" exec /redis_exporter'],
+                env={"REDIS_ADDR": f"redis://{self.redis_host}:{REDIS_PORT}"},
+                healthcheck=http_check(f"http://127.0.0.1:{REDIS_EXPORTER_PORT}/health", start_period="20s"),
+                resources=EXPORTER_RESOURCES,
+                networks=networks,
+                secrets=[Mounted(secrets.redis_password, "redis_password")],
+                **self._common(),
+            ),
+            self._child,
+        )
+
+    def _backup(self, target: BackupTarget, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
         """Scheduled pg_dump to object storage with retention; configs/backup/restore.sh restores."""
-        child = pulumi.ResourceOptions(parent=self)
-        backup = target.settings
-        access_key = swarm_secret(f"{name}-backup-s3-access-key", target.access_key, env, child)
-        secret_key = swarm_secret(f"{name}-backup-s3-secret-key", target.secret_key, env, child)
+        name, env, child = self._name, self._env, self._child
+        backup, storage = target.settings, target.storage
+        access_key = swarm_secret(f"{name}-backup-s3-access-key", storage.access_key, env, child)
+        secret_key = swarm_secret(f"{name}-backup-s3-secret-key", storage.secret_key, env, child)
         scripts = [
             Mounted(swarm_config(f"{name}-backup-{script}", f"{env}-backup-{script}", (CONFIGS / "backup" / f"{script}.sh").read_text(), env, child),
                     f"{BACKUP_DIR}/{script}.sh", mode=0o555)
             for script in ("env", "backup", "restore")
         ]
-        env_vars = {
+        env_vars: dict[str, pulumi.Input[str]] = {
             "SCHEDULE": backup.schedule,
             "BACKUP_KEEP_DAYS": str(backup.retention_days),
             "S3_BUCKET": backup.bucket,
             "S3_PREFIX": env,
             "POSTGRES_HOST": self.postgres_host,
-            "POSTGRES_PORT": "5432",
+            "POSTGRES_PORT": str(POSTGRES_PORT),
+            "S3_ENDPOINT": storage.endpoint,
         }
-        if backup.endpoint:
-            env_vars["S3_ENDPOINT"] = backup.endpoint
-        self.backup = swarm_service(
+        return swarm_service(
             f"{name}-postgres-backup",
             ServiceSpec(
-                name=f"{env}_postgres-backup",
-                stack=env,
+                name=env_service(env, "postgres-backup"),
                 image=images.POSTGRES_BACKUP,
                 # The image brings pg_dump 17, the aws CLI and go-cron; the scripts are ours.
                 commands=["/bin/sh", "-c", f'exec go-cron "$SCHEDULE" /bin/sh {BACKUP_DIR}/backup.sh'],
                 env=env_vars,
                 healthcheck=Healthcheck(["CMD-SHELL", "pgrep go-cron >/dev/null"], start_period="10s"),
                 resources=BACKUP_RESOURCES,
-                restart_max_attempts=restart_max_attempts,
                 networks=networks,
-                secrets=[*database_secrets, Mounted(access_key, "backup_s3_access_key"), Mounted(secret_key, "backup_s3_secret_key")],
+                secrets=[*secrets.postgres_login(), Mounted(access_key, "backup_s3_access_key"), Mounted(secret_key, "backup_s3_secret_key")],
                 configs=scripts,
+                **self._common(),
             ),
             child,
         )

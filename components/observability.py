@@ -24,13 +24,12 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components import images
-from components.core import CLOUDFLARED_METRICS_PORT, TRAEFIK_METRICS_PORT, TRAEFIK_SERVICE
-from components.settings import CONFIGS, PUBLIC_NETWORK, Hostnames, ObservabilitySettings, Resources
+from components.settings import CONFIGS, ObservabilitySettings, Resources
 from components.swarm import (
-    DOCKER_SOCKET,
     Healthcheck,
     Mounted,
     ServiceSpec,
+    SharedPlatform,
     bind_mount,
     data_volume,
     dump_yaml,
@@ -42,36 +41,39 @@ from components.swarm import (
     traefik_router_labels,
     volume_mount,
 )
+from names import (
+    ALERTMANAGER,
+    ALLOY,
+    CADVISOR,
+    CLOUDFLARED,
+    CLOUDFLARED_METRICS_PORT,
+    DOCKER_SOCKET,
+    GRAFANA,
+    LOKI,
+    N8N,
+    N8N_PORT,
+    NODE_EXPORTER,
+    OBJECT_STORAGE,
+    OBJECT_STORAGE_METRICS_PORT,
+    POSTGRES_EXPORTER_PORT,
+    PROMETHEUS,
+    PUBLIC_NETWORK,
+    REDIS_EXPORTER_PORT,
+    SHARED,
+    SHARED_INTERNAL_NETWORK,
+    TRAEFIK,
+    TRAEFIK_METRICS_PORT,
+    env_service,
+)
 
-STACK = "shared"
+STACK = SHARED
 RULES_DIR = "/etc/prometheus/rules"
 DASHBOARDS_DIR = "/etc/grafana/dashboards"
-PROMETHEUS = f"{STACK}_prometheus"
-ALERTMANAGER = f"{STACK}_alertmanager"
-LOKI = f"{STACK}_loki"
-GRAFANA = f"{STACK}_grafana"
-CADVISOR = f"{STACK}_cadvisor"
-NODE_EXPORTER = f"{STACK}_node-exporter"
-ALLOY = f"{STACK}_alloy"
-OBJECT_STORAGE = f"{STACK}_seaweedfs"
-N8N = f"{STACK}_n8n"
 
 MONITORING_RESOURCES = Resources(0.05, 0.30, 64, 256)
 PROMETHEUS_RESOURCES = Resources(0.10, 0.50, 128, 512)
 GRAFANA_RESOURCES = Resources(0.10, 0.50, 128, 256)
 AGENT_RESOURCES = Resources(0.05, 0.20, 32, 128)
-
-
-@dataclass(frozen=True, kw_only=True)
-class SharedPlatform:
-    """What the shared components (observability, shared services) take from the platform."""
-
-    hostnames: Hostnames
-    public_network_id: pulumi.Input[str]
-    monitoring_network_id: pulumi.Input[str]
-    restart_max_attempts: int
-    protect_data: bool
-    stateful_placement: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,14 +100,14 @@ def prometheus_config(settings: ObservabilitySettings, rules_dir: str = RULES_DI
     envs = list(settings.monitored_environments)
     jobs = [
         {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]},
-        _dns_job("traefik", [TRAEFIK_SERVICE], TRAEFIK_METRICS_PORT),
-        _dns_job("cloudflared", ["core_cloudflared"], CLOUDFLARED_METRICS_PORT),
+        _dns_job("traefik", [TRAEFIK], TRAEFIK_METRICS_PORT),
+        _dns_job("cloudflared", [CLOUDFLARED], CLOUDFLARED_METRICS_PORT),
         _dns_job("cadvisor", [CADVISOR], 8080),
         _dns_job("node-exporter", [NODE_EXPORTER], 9100),
-        _dns_job("redis", [f"{env}_redis-exporter" for env in envs], 9121),
-        _dns_job("postgres", [f"{env}_postgres-exporter" for env in envs], 9187),
-        _dns_job("object-storage", [OBJECT_STORAGE], 9324),
-        _dns_job("n8n", [N8N], 5678),
+        _dns_job("redis", [env_service(env, "redis-exporter") for env in envs], REDIS_EXPORTER_PORT),
+        _dns_job("postgres", [env_service(env, "postgres-exporter") for env in envs], POSTGRES_EXPORTER_PORT),
+        _dns_job("object-storage", [OBJECT_STORAGE], OBJECT_STORAGE_METRICS_PORT),
+        _dns_job("n8n", [N8N], N8N_PORT),
         _dns_job("loki", [LOKI], 3100),
         _dns_job("alertmanager", [ALERTMANAGER], 9093),
     ]
@@ -226,31 +228,55 @@ def rule_files() -> list[Path]:
 
 
 class SharedObservability(pulumi.ComponentResource):
+    grafana_admin_user: pulumi.Output[str]
     grafana_admin_password: pulumi.Output[str]
     internal_network_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: SharedObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:observability:SharedObservability", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        platform, settings = args.platform, args.settings
-        data = pulumi.ResourceOptions(parent=self, protect=platform.protect_data, retain_on_delete=platform.protect_data)
-        attempts = platform.restart_max_attempts
+        self._name, self._platform, self._settings = name, args.platform, args.settings
+        self._child = pulumi.ResourceOptions(parent=self)
+        protect = args.platform.protect_data
+        self._data = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
 
-        internal = overlay_network(f"{name}-internal", f"{STACK}_internal", STACK, child)
+        internal = overlay_network(f"{name}-internal", SHARED_INTERNAL_NETWORK, STACK, self._child)
         self.internal_network_id = internal.id
-        monitoring, public = platform.monitoring_network_id, platform.public_network_id
+        monitoring, public = args.platform.monitoring_network_id, args.platform.public_network_id
 
-        def config(key: str, content: str) -> docker.ServiceConfig:
-            return swarm_config(f"{name}-{key}", key, content, STACK, child)
+        self.prometheus = self._prometheus([monitoring, public])
+        self.alertmanager = self._alertmanager(args.alert_webhook_url, [monitoring])
+        self.loki = self._loki([internal.id, monitoring])
+        self.alloy = self._alloy([internal.id, monitoring])
+        self.cadvisor = self._cadvisor([monitoring])
+        self.node_exporter = self._node_exporter([monitoring])
+        self.grafana = self._grafana([internal.id, monitoring, public])
 
-        # Prometheus
-        rules = [Mounted(config(f"rules-{p.stem}", p.read_text()), f"{RULES_DIR}/{p.name}") for p in rule_files()]
-        prometheus_volume = data_volume(f"{name}-prometheus-data", f"{STACK}_prometheus_data", STACK, data)
-        self.prometheus = swarm_service(
-            f"{name}-prometheus",
+        self.register_outputs(
+            {"grafana_admin_user": self.grafana_admin_user, "grafana_admin_password": self.grafana_admin_password}
+        )
+
+    def _config(self, key: str, content: str) -> docker.ServiceConfig:
+        return swarm_config(f"{self._name}-{key}", key, content, STACK, self._child)
+
+    def _volume(self, key: str) -> docker.Volume:
+        return data_volume(f"{self._name}-{key}-data", f"{STACK}_{key}_data", STACK, self._data)
+
+    def _service(self, key: str, spec: ServiceSpec) -> docker.Service:
+        return swarm_service(f"{self._name}-{key}", spec, self._child)
+
+    def _common(self) -> dict[str, Any]:
+        """ServiceSpec fields every service here shares."""
+        return {"stack": STACK, "restart_max_attempts": self._platform.restart_max_attempts, "stopped": self._platform.stopped}
+
+    def _prometheus(self, networks: list[pulumi.Input[str]]) -> docker.Service:
+        platform, settings = self._platform, self._settings
+        rules = [Mounted(self._config(f"rules-{p.stem}", p.read_text()), f"{RULES_DIR}/{p.name}") for p in rule_files()]
+        config = self._config("prometheus", dump_yaml(prometheus_config(settings)))
+        volume = self._volume("prometheus")
+        return self._service(
+            "prometheus",
             ServiceSpec(
                 name=PROMETHEUS,
-                stack=STACK,
                 image=images.PROMETHEUS,
                 args=[
                     "--config.file=/etc/prometheus/prometheus.yml",
@@ -260,73 +286,72 @@ class SharedObservability(pulumi.ComponentResource):
                 ],
                 healthcheck=http_check("http://127.0.0.1:9090/-/healthy"),
                 resources=PROMETHEUS_RESOURCES,
-                restart_max_attempts=attempts,
                 stateful=True,
-                networks=[monitoring, public],
-                configs=[Mounted(config("prometheus", dump_yaml(prometheus_config(settings))), "/etc/prometheus/prometheus.yml"), *rules],
-                mounts=[volume_mount(prometheus_volume.name, "/prometheus")],
+                networks=networks,
+                configs=[Mounted(config, "/etc/prometheus/prometheus.yml"), *rules],
+                mounts=[volume_mount(volume.name, "/prometheus")],
                 placement=platform.stateful_placement,
                 labels=traefik_router_labels("prometheus", platform.hostnames.routed(platform.hostnames.prometheus), 9090, PUBLIC_NETWORK),
+                **self._common(),
             ),
-            child,
         )
 
-        # Alertmanager: its config is a secret, as the webhook URL carries a token.
-        webhook = args.alert_webhook_url or pulumi.Output.from_input("")
-        alertmanager_yml = swarm_secret(
-            f"{name}-alertmanager-config",
+    def _alertmanager(self, webhook_url: pulumi.Output[str] | None, networks: list[pulumi.Input[str]]) -> docker.Service:
+        # Its config is a secret, as the webhook URL carries a token.
+        webhook = webhook_url or pulumi.Output.from_input("")
+        config = swarm_secret(
+            f"{self._name}-alertmanager-config",
             webhook.apply(lambda url: dump_yaml(alertmanager_config(url or None))),
             STACK,
-            child,
+            self._child,
         )
-        alertmanager_volume = data_volume(f"{name}-alertmanager-data", f"{STACK}_alertmanager_data", STACK, data)
-        self.alertmanager = swarm_service(
-            f"{name}-alertmanager",
+        volume = self._volume("alertmanager")
+        return self._service(
+            "alertmanager",
             ServiceSpec(
                 name=ALERTMANAGER,
-                stack=STACK,
                 image=images.ALERTMANAGER,
                 args=["--config.file=/run/secrets/alertmanager.yml", "--storage.path=/alertmanager"],
                 healthcheck=http_check("http://127.0.0.1:9093/-/healthy"),
                 resources=AGENT_RESOURCES,
-                restart_max_attempts=attempts,
                 stateful=True,
-                networks=[monitoring],
-                secrets=[Mounted(alertmanager_yml, "alertmanager.yml", uid="65534", mode=0o400)],
-                mounts=[volume_mount(alertmanager_volume.name, "/alertmanager")],
-                placement=platform.stateful_placement,
+                networks=networks,
+                secrets=[Mounted(config, "alertmanager.yml", uid="65534", mode=0o400)],
+                mounts=[volume_mount(volume.name, "/alertmanager")],
+                placement=self._platform.stateful_placement,
+                **self._common(),
             ),
-            child,
         )
 
-        # Loki and the log shipper
-        loki_volume = data_volume(f"{name}-loki-data", f"{STACK}_loki_data", STACK, data)
-        self.loki = swarm_service(
-            f"{name}-loki",
+    def _loki(self, networks: list[pulumi.Input[str]]) -> docker.Service:
+        config = self._config("loki", dump_yaml(loki_config(self._settings.loki_retention_hours)))
+        volume = self._volume("loki")
+        return self._service(
+            "loki",
             ServiceSpec(
                 name=LOKI,
-                stack=STACK,
                 image=images.LOKI,
                 args=["-config.file=/etc/loki/loki.yml"],
                 # The image has no shell or wget; Loki checks its own /ready.
                 healthcheck=Healthcheck(["CMD", "/usr/bin/loki", "-health"], start_period="60s"),
                 resources=MONITORING_RESOURCES,
-                restart_max_attempts=attempts,
                 stateful=True,
-                networks=[internal.id, monitoring],
-                configs=[Mounted(config("loki", dump_yaml(loki_config(settings.loki_retention_hours))), "/etc/loki/loki.yml")],
-                mounts=[volume_mount(loki_volume.name, "/loki")],
-                placement=platform.stateful_placement,
+                networks=networks,
+                configs=[Mounted(config, "/etc/loki/loki.yml")],
+                mounts=[volume_mount(volume.name, "/loki")],
+                placement=self._platform.stateful_placement,
+                **self._common(),
             ),
-            child,
         )
+
+    def _alloy(self, networks: list[pulumi.Input[str]]) -> docker.Service:
+        config = self._config("alloy", alloy_config())
         # Read positions survive restarts (a local volume on each node), so no log is shipped twice or missed.
-        alloy_volume = data_volume(f"{name}-alloy-data", f"{STACK}_alloy_data", STACK, data)
-        self.alloy = swarm_service(
-            f"{name}-alloy",
+        volume = self._volume("alloy")
+        return self._service(
+            "alloy",
             ServiceSpec(
                 name=ALLOY,
-                stack=STACK,
                 image=images.ALLOY,
                 args=["run", "--server.http.listen-addr=0.0.0.0:12345", "--storage.path=/var/lib/alloy/data", "/etc/alloy/config.alloy"],
                 # The image has bash but no curl or wget.
@@ -334,29 +359,26 @@ class SharedObservability(pulumi.ComponentResource):
                     ["CMD", "bash", "-c", 'exec 3<>/dev/tcp/127.0.0.1/12345 && printf "GET /-/ready HTTP/1.0\\r\\n\\r\\n" >&3 && head -1 <&3 | grep -q " 200 "'],
                 ),
                 resources=AGENT_RESOURCES,
-                restart_max_attempts=attempts,
                 global_mode=True,
                 stateful=True,
-                networks=[internal.id, monitoring],
-                configs=[Mounted(config("alloy", alloy_config()), "/etc/alloy/config.alloy")],
-                mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET), volume_mount(alloy_volume.name, "/var/lib/alloy/data")],
+                networks=networks,
+                configs=[Mounted(config, "/etc/alloy/config.alloy")],
+                mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET), volume_mount(volume.name, "/var/lib/alloy/data")],
+                **self._common(),
             ),
-            child,
         )
 
-        # Node agents, on every node
-        self.cadvisor = swarm_service(
-            f"{name}-cadvisor",
+    def _cadvisor(self, networks: list[pulumi.Input[str]]) -> docker.Service:
+        return self._service(
+            "cadvisor",
             ServiceSpec(
                 name=CADVISOR,
-                stack=STACK,
                 image=images.CADVISOR,
                 args=["--docker_only=true", "--housekeeping_interval=30s", "--store_container_labels=true"],
                 healthcheck=http_check("http://127.0.0.1:8080/healthz"),
                 resources=MONITORING_RESOURCES,
-                restart_max_attempts=attempts,
                 global_mode=True,
-                networks=[monitoring],
+                networks=networks,
                 mounts=[
                     bind_mount("/", "/rootfs"),
                     bind_mount("/var/run", "/var/run"),
@@ -364,14 +386,15 @@ class SharedObservability(pulumi.ComponentResource):
                     bind_mount("/var/lib/docker", "/var/lib/docker"),
                     bind_mount("/dev/disk", "/dev/disk"),
                 ],
+                **self._common(),
             ),
-            child,
         )
-        self.node_exporter = swarm_service(
-            f"{name}-node-exporter",
+
+    def _node_exporter(self, networks: list[pulumi.Input[str]]) -> docker.Service:
+        return self._service(
+            "node-exporter",
             ServiceSpec(
                 name=NODE_EXPORTER,
-                stack=STACK,
                 image=images.NODE_EXPORTER,
                 args=[
                     "--path.procfs=/host/proc",
@@ -381,29 +404,26 @@ class SharedObservability(pulumi.ComponentResource):
                 ],
                 healthcheck=http_check("http://127.0.0.1:9100/"),
                 resources=AGENT_RESOURCES,
-                restart_max_attempts=attempts,
                 global_mode=True,
-                networks=[monitoring],
+                networks=networks,
                 hostname="{{.Node.Hostname}}",
                 mounts=[bind_mount("/proc", "/host/proc"), bind_mount("/sys", "/host/sys"), bind_mount("/", "/rootfs")],
+                **self._common(),
             ),
-            child,
         )
 
-        # Grafana
-        admin_user = random.RandomString(f"{name}-grafana-admin-user", length=8, special=False, upper=False, numeric=False, opts=child)
-        admin_password = random.RandomPassword(f"{name}-grafana-admin-password", length=32, special=False, opts=data)
+    def _grafana(self, networks: list[pulumi.Input[str]]) -> docker.Service:
+        name, platform = self._name, self._platform
+        admin_user = random.RandomString(f"{name}-grafana-admin-user", length=8, special=False, upper=False, numeric=False, opts=self._child)
+        admin_password = random.RandomPassword(f"{name}-grafana-admin-password", length=32, special=False, opts=self._data)
         self.grafana_admin_user = admin_user.result.apply(lambda r: f"admin_{r}")
         self.grafana_admin_password = pulumi.Output.secret(admin_password.result)
-        grafana_volume = data_volume(f"{name}-grafana-data", f"{STACK}_grafana_data", STACK, data)
-        dashboards = [
-            Mounted(config(f"dashboard-{p.stem}", p.read_text()), f"{DASHBOARDS_DIR}/{p.name}") for p in dashboard_files()
-        ]
-        self.grafana = swarm_service(
-            f"{name}-grafana",
+        volume = self._volume("grafana")
+        dashboards = [Mounted(self._config(f"dashboard-{p.stem}", p.read_text()), f"{DASHBOARDS_DIR}/{p.name}") for p in dashboard_files()]
+        return self._service(
+            "grafana",
             ServiceSpec(
                 name=GRAFANA,
-                stack=STACK,
                 image=images.GRAFANA,
                 env={
                     "GF_SECURITY_ADMIN_USER__FILE": "/run/secrets/grafana_admin_user",
@@ -415,26 +435,20 @@ class SharedObservability(pulumi.ComponentResource):
                 },
                 healthcheck=http_check("http://127.0.0.1:3000/api/health"),
                 resources=GRAFANA_RESOURCES,
-                restart_max_attempts=attempts,
                 stateful=True,
-                networks=[internal.id, monitoring, public],
+                networks=networks,
                 secrets=[
-                    Mounted(swarm_secret(f"{name}-grafana-admin-user", self.grafana_admin_user, STACK, child), "grafana_admin_user"),
-                    Mounted(swarm_secret(f"{name}-grafana-admin-password", admin_password.result, STACK, data), "grafana_admin_password"),
+                    Mounted(swarm_secret(f"{name}-grafana-admin-user", self.grafana_admin_user, STACK, self._child), "grafana_admin_user"),
+                    Mounted(swarm_secret(f"{name}-grafana-admin-password", admin_password.result, STACK, self._data), "grafana_admin_password"),
                 ],
                 configs=[
-                    Mounted(config("grafana-datasources", dump_yaml(grafana_datasources())), "/etc/grafana/provisioning/datasources/nextcandle.yml"),
-                    Mounted(config("grafana-dashboards", dump_yaml(grafana_dashboard_provider())), "/etc/grafana/provisioning/dashboards/nextcandle.yml"),
+                    Mounted(self._config("grafana-datasources", dump_yaml(grafana_datasources())), "/etc/grafana/provisioning/datasources/nextcandle.yml"),
+                    Mounted(self._config("grafana-dashboards", dump_yaml(grafana_dashboard_provider())), "/etc/grafana/provisioning/dashboards/nextcandle.yml"),
                     *dashboards,
                 ],
-                mounts=[volume_mount(grafana_volume.name, "/var/lib/grafana")],
+                mounts=[volume_mount(volume.name, "/var/lib/grafana")],
                 placement=platform.stateful_placement,
                 labels=traefik_router_labels("grafana", platform.hostnames.routed(platform.hostnames.grafana), 3000, PUBLIC_NETWORK),
+                **self._common(),
             ),
-            child,
         )
-
-        self.register_outputs(
-            {"grafana_admin_user": self.grafana_admin_user, "grafana_admin_password": self.grafana_admin_password}
-        )
-

@@ -19,7 +19,6 @@ import pulumi
 from components import images
 from components.settings import Resources, RunnerSettings
 from components.swarm import (
-    DOCKER_SOCKET,
     Healthcheck,
     Mounted,
     ServiceSpec,
@@ -28,8 +27,9 @@ from components.swarm import (
     swarm_secret,
     swarm_service,
 )
+from names import DOCKER_SOCKET, GITHUB_RUNNER, RUNNER, RUNNER_NETWORK
 
-STACK = "runner"
+STACK = RUNNER
 RUNNER_RESOURCES = Resources(0.50, 2.00, 1024, 4096)
 TOKEN_FILE = "/run/secrets/github_token"
 
@@ -38,6 +38,8 @@ TOKEN_FILE = "/run/secrets/github_token"
 class RunnerStackArgs:
     settings: RunnerSettings
     restart_max_attempts: int
+    stopped: bool
+    """The whole platform is stopped; settings.stopped stops the runners alone."""
 
 
 def runner_command(token_variable: str) -> list[str]:
@@ -61,7 +63,7 @@ class RunnerStack(pulumi.ComponentResource):
         else:
             raise ValueError("RunnerStack needs a token; settings validation requires one")
 
-        network = overlay_network(f"{name}-internal", f"{STACK}_internal", STACK, child)
+        network = overlay_network(f"{name}-internal", RUNNER_NETWORK, STACK, child)
         token_secret = swarm_secret(f"{name}-token", token, STACK, child)
         scope = {"RUNNER_SCOPE": "org", "ORG_NAME": settings.owner} if settings.scope == "org" else {
             "RUNNER_SCOPE": "repo", "REPO_URL": settings.owner,
@@ -78,7 +80,7 @@ class RunnerStack(pulumi.ComponentResource):
         self.runners = swarm_service(
             f"{name}-github-runner",
             ServiceSpec(
-                name=f"{STACK}_github-runner",
+                name=GITHUB_RUNNER,
                 stack=STACK,
                 image=images.GITHUB_RUNNER,
                 commands=runner_command(variable),
@@ -97,6 +99,7 @@ class RunnerStack(pulumi.ComponentResource):
                 # An ephemeral runner exits 0 after its job; Swarm must start a new one.
                 restart_condition="any" if settings.ephemeral else "on-failure",
                 stop_grace_period="5m",
+                stopped=args.stopped or settings.stopped,
             ),
             child,
         )

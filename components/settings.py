@@ -15,15 +15,12 @@ from typing import Any, Literal, cast
 import pulumi
 import yaml
 
+from names import ENVIRONMENTS, PLATFORM, PROJECT, PROTECTED_ENVIRONMENTS, STACKS
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
-PROJECT = "nextcandle"
-ENVIRONMENTS = ("dev", "stg", "prod")
 TUNNEL_MODES = ("none", "token", "managed")
 APPENDFSYNC_VALUES = ("", "always", "everysec", "no")
-
-PUBLIC_NETWORK = "traefik-public"
-MONITORING_NETWORK = "monitoring"
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _CLOUDFLARE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -100,9 +97,10 @@ class BackupSettings:
     retention_days: int
     endpoint: str
     bucket: str
+    """Empty: the platform's object storage."""
     access_key: pulumi.Output[str] | None
     secret_key: pulumi.Output[str] | None
-    """None: use the credentials of the object storage this stack owns."""
+    """Set with an endpoint; None: the platform's object storage credentials."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +135,8 @@ class RunnerSettings:
     owner: str
     labels: tuple[str, ...]
     ephemeral: bool
+    stopped: bool
+    """Scaled to zero (`ops stop runner`) while the rest of the platform runs."""
     registration_token: pulumi.Output[str] | None
     access_token: pulumi.Output[str] | None
 
@@ -166,24 +166,42 @@ class Hostnames:
 
 
 @dataclass(frozen=True)
+class PlatformSettings:
+    """What the platform stack deploys: core, shared observability and services, runners."""
+
+    domain: str
+    hostnames: Hostnames
+    timezone: str
+    core: CoreSettings
+    observability: ObservabilitySettings
+    runner: RunnerSettings | None
+    """None unless runnerEnabled."""
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """What an environment stack deploys, and where it finds the platform."""
+
+    name: Literal["dev", "stg", "prod"]
+    platform_stack: str
+    """The platform's stack reference: `platform`, or organization/project/stack."""
+    database: DatabaseSettings
+    allow_published_database_ports: bool
+
+
+@dataclass(frozen=True)
 class Settings:
     stack: str
-    environment: Literal["dev", "stg", "prod"]
-    domain: str
-    own_core: bool
-    own_shared: bool
-    own_runner: bool
+    """platform, dev, stg or prod: the stack name is what the stack deploys."""
+    stopped: bool
+    """Scale every service of the stack to zero (`ops stop`); volumes, secrets and passwords stay."""
     protect_data: bool
-    protect_shared_data: bool
     stateful_placement: tuple[str, ...]
     restart_max_attempts: int
-    allow_published_database_ports: bool
-    timezone: str
-    hostnames: Hostnames
-    core: CoreSettings
-    database: DatabaseSettings
-    observability: ObservabilitySettings
-    runner: RunnerSettings
+    platform: PlatformSettings | None
+    """Set in the platform stack only."""
+    environment: EnvironmentSettings | None
+    """Set in dev, stg and prod only."""
 
 
 class _Reader:
@@ -205,6 +223,10 @@ class _Reader:
             default = self._declared[key]["default"]
             value = str(default).lower() if isinstance(default, bool) else str(default)
         return value
+
+    def is_set(self, key: str) -> bool:
+        """Whether the stack sets `key` (plain or secret), rather than leaving its default."""
+        return self._config.get(key) is not None
 
     def string(self, key: str, example: str = "<value>") -> str:
         value = self._raw(key)
@@ -283,24 +305,94 @@ class _Reader:
         return value
 
 
+PLATFORM_ONLY_KEYS = (
+    "domain", "traefikPublishPorts", "traefikDashboardUser", "rateLimitAverage", "rateLimitBurst", "tunnelMode",
+    "cloudflareAccountId", "cloudflareZoneId", "localAliases", "extraPublicHostnames", "monitoredEnvironments",
+    "appScrapeTargets", "prometheusRetention", "scrapeInterval", "lokiRetentionHours", "timezone", "runnerEnabled",
+    "runnersStopped", "runnerReplicas", "runnerScope", "runnerOwner", "runnerLabels", "runnerEphemeral",
+)
+ENVIRONMENT_ONLY_KEYS = (
+    "platformStack", "postgresPort", "postgresCpus", "postgresMemory", "postgresConfigFile", "postgresShmSizeMb",
+    "redisPort", "redisCpus", "redisMemory", "redisMaxmemoryMb", "redisAppendfsync", "allowPublishedDatabasePorts",
+    "backupEnabled", "backupS3Endpoint", "backupBucket", "backupSchedule", "backupRetentionDays",
+)
+TRAEFIK_PORTS = {80: "Traefik web", 443: "Traefik websecure", 8080: "Traefik dashboard"}
+"""Published by the platform on every node (traefikPublishPorts), so no environment may take them."""
+
+
 def load_settings(config: pulumi.Config | None = None, stack: str | None = None) -> Settings:
     """Read and validate the stack's configuration; raise SettingsError listing every problem."""
     read = _Reader(config or pulumi.Config(PROJECT), declared_config())
     stack = stack or pulumi.get_stack()
+    if stack not in STACKS:
+        raise SettingsError(
+            f"Stack '{stack}' is not one of {', '.join(STACKS)}: the stack name says what it deploys. "
+            f"Fix: pulumi stack select {ENVIRONMENTS[0]} (or pulumi stack init {PLATFORM})"
+        )
+    environment = read.string("environment")
+    if environment and environment != stack:
+        read.problem(
+            "environment",
+            f"says {environment!r} but this is stack '{stack}' (the stack name is the environment)",
+            f"pulumi config rm {PROJECT}:environment -s {stack}",
+        )
+    settings = Settings(
+        stack=stack,
+        stopped=read.boolean("stopped"),
+        protect_data=_protect_data(read, stack),
+        stateful_placement=read.listing("statefulPlacement", _CONSTRAINT, "node.labels.nextcandle.data==true"),
+        restart_max_attempts=read.integer("restartMaxAttempts", 1, 100),
+        platform=_platform_settings(read) if stack == PLATFORM else None,
+        environment=_environment_settings(read, stack) if stack != PLATFORM else None,
+    )
+    if read.problems:
+        listed = "\n".join(f"  - {problem}" for problem in read.problems)
+        raise SettingsError(f"Invalid configuration for stack '{stack}':\n{listed}")
+    return settings
 
-    environment = read.choice("environment", ENVIRONMENTS)
+
+def _protect_data(read: _Reader, stack: str) -> bool:
+    """stg and prod keep their data protected unless `unprotectData` names the stack itself."""
+    protect = read.boolean("protectData")
+    override = read.string("unprotectData")
+    if override and override != stack:
+        read.problem(
+            "unprotectData",
+            f"is {override!r}; it must name this stack ('{stack}') to take effect, so a copied stack file cannot carry it",
+            f"pulumi config rm {PROJECT}:unprotectData -s {stack}",
+        )
+    if stack not in PROTECTED_ENVIRONMENTS:
+        return protect
+    if override == stack:
+        return False
+    if not protect:
+        read.problem(
+            "protectData",
+            f"cannot be false in {stack}: its data stays protected",
+            f"pulumi config rm {PROJECT}:protectData -s {stack} "
+            f"(to let {stack}'s data go on purpose: pulumi config set {PROJECT}:unprotectData {stack} -s {stack})",
+        )
+    return True
+
+
+def _wrong_stack_keys(read: _Reader, keys: tuple[str, ...], belongs: str, stack: str) -> None:
+    for key in keys:
+        if read.is_set(key):
+            read.problem(key, f"applies to the {belongs} only, not to stack '{stack}'", f"pulumi config rm {PROJECT}:{key} -s {stack}")
+
+
+def _platform_settings(read: _Reader) -> PlatformSettings:
+    _wrong_stack_keys(read, ENVIRONMENT_ONLY_KEYS, "environment stacks (dev, stg, prod)", PLATFORM)
     domain = read.matching("domain", _DOMAIN, "nextcandle.io")
-    extra_public = read.listing("extraPublicHostnames", _DOMAIN, "www.nextcandle.io,stg.nextcandle.io")
     hostnames = Hostnames(
         grafana=f"grafana.{domain}",
         n8n=f"n8n.{domain}",
         s3=f"s3.{domain}",
         s3_console=f"minio.{domain}",
         prometheus="prometheus.localhost",
-        extra_public=extra_public,
+        extra_public=read.listing("extraPublicHostnames", _DOMAIN, "www.nextcandle.io,stg.nextcandle.io"),
         local_aliases=read.boolean("localAliases"),
     )
-
     core = CoreSettings(
         publish_ports=read.boolean("traefikPublishPorts"),
         dashboard_user=read.matching("traefikDashboardUser", re.compile(r"^[A-Za-z0-9_.-]{1,64}$"), "admin"),
@@ -308,7 +400,26 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         rate_limit_burst=read.integer("rateLimitBurst", 1),
         tunnel=_tunnel_settings(read),
     )
+    observability = ObservabilitySettings(
+        monitored_environments=read.listing("monitoredEnvironments", re.compile(r"^(dev|stg|prod)$"), "dev,stg,prod"),
+        app_scrape_targets=read.listing("appScrapeTargets", _TARGET, "dev_auth:8080"),
+        prometheus_retention=read.matching("prometheusRetention", _DURATION, "15d"),
+        scrape_interval=read.matching("scrapeInterval", _DURATION, "15s"),
+        loki_retention_hours=read.integer("lokiRetentionHours", 24),
+        alert_webhook_url=read.secret("alertWebhookUrl"),
+    )
+    return PlatformSettings(
+        domain=domain,
+        hostnames=hostnames,
+        timezone=read.matching("timezone", re.compile(r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$"), "Asia/Seoul"),
+        core=core,
+        observability=observability,
+        runner=_runner_settings(read),
+    )
 
+
+def _environment_settings(read: _Reader, stack: str) -> EnvironmentSettings:
+    _wrong_stack_keys(read, PLATFORM_ONLY_KEYS, f"platform stack ({PLATFORM})", stack)
     postgres_config_file = read.string("postgresConfigFile")
     if not (CONFIGS / "postgres" / postgres_config_file).is_file():
         available = ", ".join(sorted(p.name for p in (CONFIGS / "postgres").glob("*.conf") if p.name != "pg_hba.conf"))
@@ -335,53 +446,13 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
             "memory limit, so the kernel would kill Redis before noeviction applies",
             f"pulumi config set {PROJECT}:redisMaxmemoryMb {database.redis_resources.memory_limit_mb // 2}",
         )
-
-    observability = ObservabilitySettings(
-        monitored_environments=read.listing("monitoredEnvironments", re.compile(r"^(dev|stg|prod)$"), "dev,stg,prod"),
-        app_scrape_targets=read.listing("appScrapeTargets", _TARGET, "dev_auth:8080"),
-        prometheus_retention=read.matching("prometheusRetention", _DURATION, "15d"),
-        scrape_interval=read.matching("scrapeInterval", _DURATION, "15s"),
-        loki_retention_hours=read.integer("lokiRetentionHours", 24),
-        alert_webhook_url=read.secret("alertWebhookUrl"),
-    )
-
-    own_core = read.boolean("ownCore")
-    own_runner = read.boolean("ownRunner")
-    settings = Settings(
-        stack=stack,
-        environment=cast(Literal["dev", "stg", "prod"], environment),
-        domain=domain,
-        own_core=own_core,
-        own_shared=read.boolean("ownShared"),
-        own_runner=own_runner,
-        protect_data=read.boolean("protectData"),
-        protect_shared_data=read.boolean("protectSharedData"),
-        stateful_placement=read.listing("statefulPlacement", _CONSTRAINT, "node.labels.nextcandle.data==true"),
-        restart_max_attempts=read.integer("restartMaxAttempts", 1, 100),
-        allow_published_database_ports=read.boolean("allowPublishedDatabasePorts"),
-        timezone=read.matching("timezone", re.compile(r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$"), "Asia/Seoul"),
-        hostnames=hostnames,
-        core=core,
+    _check_port_clashes(read, database)
+    return EnvironmentSettings(
+        name=cast(Literal["dev", "stg", "prod"], stack),
+        platform_stack=read.matching("platformStack", re.compile(r"^([A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$"), PLATFORM),
         database=database,
-        observability=observability,
-        runner=_runner_settings(read, own_runner),
+        allow_published_database_ports=read.boolean("allowPublishedDatabasePorts"),
     )
-    _check_port_clashes(read, settings)
-    backup = settings.database.backup
-    if backup and not settings.own_shared and (backup.access_key is None or backup.secret_key is None):
-        source = "pulumi stack output {0} -s <stack owning the object storage> --show-secrets"
-        for key, output in (("backupS3AccessKey", "s3_access_key"), ("backupS3SecretKey", "s3_secret_key")):
-            if read.secret(key) is None:
-                read.problem(
-                    key,
-                    "is required for backups when this stack does not own the object storage",
-                    f'pulumi config set --secret {PROJECT}:{key} "$({source.format(output)})" '
-                    f"(or pulumi config set {PROJECT}:backupEnabled false)",
-                )
-    if read.problems:
-        listed = "\n".join(f"  - {problem}" for problem in read.problems)
-        raise SettingsError(f"Invalid configuration for stack '{stack}':\n{listed}")
-    return settings
 
 
 def _tunnel_settings(read: _Reader) -> TunnelSettings:
@@ -410,54 +481,69 @@ def _tunnel_settings(read: _Reader) -> TunnelSettings:
 def _backup_settings(read: _Reader) -> BackupSettings | None:
     schedule = read.matching("backupSchedule", _CRON, '"0 3 * * *"')
     retention_days = read.integer("backupRetentionDays", 1, 3650)
-    endpoint = read.matching("backupS3Endpoint", re.compile(r"^(https?://\S+)?$"), "http://shared_seaweedfs:8333")
+    endpoint = read.matching("backupS3Endpoint", re.compile(r"^(https?://\S+)?$"), "https://s3.eu-central-1.amazonaws.com")
     bucket = read.matching("backupBucket", re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"), "backups")
+    access_key, secret_key = read.secret("backupS3AccessKey"), read.secret("backupS3SecretKey")
     if not read.boolean("backupEnabled"):
         return None
-    return BackupSettings(
-        schedule, retention_days, endpoint, bucket, read.secret("backupS3AccessKey"), read.secret("backupS3SecretKey")
-    )
+    if endpoint:
+        for key, value in (("backupS3AccessKey", access_key), ("backupS3SecretKey", secret_key)):
+            if value is None:
+                read.require_secret(key, f"for backups to {endpoint}", "key of that S3 service")
+    else:
+        for key, value in (("backupS3AccessKey", access_key), ("backupS3SecretKey", secret_key)):
+            if value is not None:
+                read.problem(
+                    key,
+                    "is only used with backupS3Endpoint; backups to the platform's object storage take its keys "
+                    "from the platform stack",
+                    f"pulumi config rm {PROJECT}:{key}",
+                )
+    return BackupSettings(schedule, retention_days, endpoint, bucket, access_key, secret_key)
 
 
-def _runner_settings(read: _Reader, enabled: bool) -> RunnerSettings:
+def _runner_settings(read: _Reader) -> RunnerSettings | None:
     scope = read.choice("runnerScope", ("repo", "org"))
     owner = read.string("runnerOwner")
     registration_token = read.secret("runnerRegistrationToken")
     access_token = read.secret("runnerAccessToken")
     ephemeral = read.boolean("runnerEphemeral")
-    if enabled:
-        if not owner:
-            example = "my-org" if scope == "org" else "https://github.com/my-org/my-repo"
-            read.problem("runnerOwner", "is required when ownRunner is true", f"pulumi config set {PROJECT}:runnerOwner {example}")
-        elif scope == "repo" and not owner.startswith("https://"):
-            read.problem(
-                "runnerOwner",
-                f"{owner!r} must be a repository URL when runnerScope is repo",
-                f"pulumi config set {PROJECT}:runnerOwner https://github.com/my-org/my-repo",
-            )
-        if registration_token is None and access_token is None:
-            read.problem(
-                "runnerRegistrationToken",
-                "a runner token is required when ownRunner is true",
-                f"pulumi config set --secret {PROJECT}:runnerAccessToken <personal access token> "
-                f"(or: pulumi config set --secret {PROJECT}:runnerRegistrationToken <registration token, valid 1 hour>)",
-            )
+    replicas = read.integer("runnerReplicas", 1, 64)
+    labels = read.listing("runnerLabels", re.compile(r"^[A-Za-z0-9_.-]+$"), "self-hosted,linux")
+    stopped = read.boolean("runnersStopped")
+    if not read.boolean("runnerEnabled"):
+        return None
+    if not owner:
+        example = "my-org" if scope == "org" else "https://github.com/my-org/my-repo"
+        read.problem("runnerOwner", "is required when runnerEnabled is true", f"pulumi config set {PROJECT}:runnerOwner {example}")
+    elif scope == "repo" and not owner.startswith("https://"):
+        read.problem(
+            "runnerOwner",
+            f"{owner!r} must be a repository URL when runnerScope is repo",
+            f"pulumi config set {PROJECT}:runnerOwner https://github.com/my-org/my-repo",
+        )
+    if registration_token is None and access_token is None:
+        read.problem(
+            "runnerAccessToken",
+            "a runner token is required when runnerEnabled is true",
+            f"pulumi config set --secret {PROJECT}:runnerAccessToken <personal access token> "
+            f"(or: pulumi config set --secret {PROJECT}:runnerRegistrationToken <registration token, valid 1 hour>)",
+        )
     return RunnerSettings(
-        replicas=read.integer("runnerReplicas", 1, 64),
+        replicas=replicas,
         scope=cast(Literal["repo", "org"], scope),
         owner=owner,
-        labels=read.listing("runnerLabels", re.compile(r"^[A-Za-z0-9_.-]+$"), "self-hosted,linux"),
+        labels=labels,
         ephemeral=ephemeral,
+        stopped=stopped,
         registration_token=registration_token,
         access_token=access_token,
     )
 
 
-def _check_port_clashes(read: _Reader, settings: Settings) -> None:
-    used: dict[int, str] = {}
-    if settings.own_core and settings.core.publish_ports:
-        used = {80: "Traefik web", 443: "Traefik websecure", 8080: "Traefik dashboard"}
-    for key, port in (("postgresPort", settings.database.postgres_port), ("redisPort", settings.database.redis_port)):
+def _check_port_clashes(read: _Reader, database: DatabaseSettings) -> None:
+    used = dict(TRAEFIK_PORTS)
+    for key, port in (("postgresPort", database.postgres_port), ("redisPort", database.redis_port)):
         if port == 0:
             continue
         if port in used:

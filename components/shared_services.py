@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
+import pulumi_docker as docker
 import pulumi_random as random
 
 from components import images
-from components.observability import N8N, OBJECT_STORAGE, SharedPlatform
-from components.settings import PUBLIC_NETWORK, Resources
+from components.settings import Resources
 from components.swarm import (
     Mounted,
     ServiceSpec,
+    SharedPlatform,
     data_volume,
     http_check,
     swarm_secret,
@@ -33,13 +35,22 @@ from components.swarm import (
     traefik_router_labels,
     volume_mount,
 )
+from names import (
+    N8N,
+    N8N_PORT,
+    OBJECT_STORAGE,
+    OBJECT_STORAGE_FILER_PORT,
+    OBJECT_STORAGE_METRICS_PORT,
+    OBJECT_STORAGE_S3_PORT,
+    PUBLIC_NETWORK,
+    SHARED,
+)
 
-STACK = "shared"
-S3_PORT = 8333
-FILER_PORT = 8888
-N8N_PORT = 5678
+STACK = SHARED
 OBJECT_STORAGE_RESOURCES = Resources(0.10, 0.50, 128, 512)
 N8N_RESOURCES = Resources(0.50, 2.00, 512, 2048)
+DASHBOARD_AUTH_MIDDLEWARE = "dashboard-auth@file"
+"""Traefik's basic auth of the dashboard (CoreStack's file provider), reused for the file browser."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,80 +79,99 @@ def s3_identities(access_key: str, secret_key: str) -> str:
 class SharedServices(pulumi.ComponentResource):
     s3_access_key: pulumi.Output[str]
     s3_secret_key: pulumi.Output[str]
+    s3_internal_endpoint: str
 
     def __init__(self, name: str, args: SharedServicesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:shared_services:SharedServices", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._name, self._platform = name, args.platform
+        self._child = pulumi.ResourceOptions(parent=self)
         # The object store and n8n's encryption key hold data every environment relies on.
-        platform = args.platform
-        data = pulumi.ResourceOptions(parent=self, protect=platform.protect_data, retain_on_delete=platform.protect_data)
-        networks = [args.internal_network_id, platform.monitoring_network_id, platform.public_network_id]
+        protect = args.platform.protect_data
+        self._data = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
+        networks = [args.internal_network_id, args.platform.monitoring_network_id, args.platform.public_network_id]
 
-        access_key = random.RandomString(f"{name}-s3-access-key", length=20, special=False, lower=False, opts=data)
-        secret_key = random.RandomPassword(f"{name}-s3-secret-key", length=40, special=False, opts=data)
-        self.s3_access_key = access_key.result
+        self.s3_internal_endpoint = f"http://{OBJECT_STORAGE}:{OBJECT_STORAGE_S3_PORT}"
+        self.object_storage = self._object_storage(networks)
+        self.n8n = self._n8n(args.timezone, networks)
+
+        self.register_outputs({"s3_access_key": self.s3_access_key, "s3_secret_key": self.s3_secret_key})
+
+    def _common(self) -> dict[str, Any]:
+        """ServiceSpec fields both services share."""
+        platform = self._platform
+        return {
+            "stack": STACK,
+            "restart_max_attempts": platform.restart_max_attempts,
+            "stopped": platform.stopped,
+            "stateful": True,
+            "placement": platform.stateful_placement,
+        }
+
+    def _object_storage(self, networks: list[pulumi.Input[str]]) -> docker.Service:
+        name, hostnames = self._name, self._platform.hostnames
+        access_key = random.RandomString(f"{name}-s3-access-key", length=20, special=False, lower=False, opts=self._data)
+        secret_key = random.RandomPassword(f"{name}-s3-secret-key", length=40, special=False, opts=self._data)
+        self.s3_access_key = pulumi.Output.secret(access_key.result)
         self.s3_secret_key = pulumi.Output.secret(secret_key.result)
         identities = swarm_secret(
             f"{name}-s3-identities",
             pulumi.Output.all(access_key.result, secret_key.result).apply(lambda keys: s3_identities(keys[0], keys[1])),
             STACK,
-            data,
+            self._data,
         )
-        storage_volume = data_volume(f"{name}-object-storage-data", f"{STACK}_seaweedfs_data", STACK, data)
+        volume = data_volume(f"{name}-object-storage-data", f"{STACK}_seaweedfs_data", STACK, self._data)
         routes = {
-            **traefik_router_labels("s3", platform.hostnames.routed(platform.hostnames.s3), S3_PORT, PUBLIC_NETWORK),
-            **traefik_router_labels("s3-console", platform.hostnames.routed(platform.hostnames.s3_console), FILER_PORT, PUBLIC_NETWORK),
+            **traefik_router_labels("s3", hostnames.routed(hostnames.s3), OBJECT_STORAGE_S3_PORT, PUBLIC_NETWORK),
+            **traefik_router_labels("s3-console", hostnames.routed(hostnames.s3_console), OBJECT_STORAGE_FILER_PORT, PUBLIC_NETWORK),
             # The file browser has no login of its own: reuse the dashboard's basic auth.
-            "traefik.http.routers.s3-console.middlewares": "dashboard-auth@file",
+            "traefik.http.routers.s3-console.middlewares": DASHBOARD_AUTH_MIDDLEWARE,
             "traefik.http.routers.s3.service": "s3",
             "traefik.http.routers.s3-console.service": "s3-console",
         }
-        self.object_storage = swarm_service(
+        return swarm_service(
             f"{name}-object-storage",
             ServiceSpec(
                 name=OBJECT_STORAGE,
-                stack=STACK,
                 image=images.SEAWEEDFS,
                 args=[
                     "server",
                     "-dir=/data",
                     "-ip.bind=0.0.0.0",
                     "-s3",
-                    f"-s3.port={S3_PORT}",
+                    f"-s3.port={OBJECT_STORAGE_S3_PORT}",
                     "-s3.config=/run/secrets/s3_identities.json",
-                    f"-filer.port={FILER_PORT}",
-                    "-metricsPort=9324",
+                    f"-filer.port={OBJECT_STORAGE_FILER_PORT}",
+                    f"-metricsPort={OBJECT_STORAGE_METRICS_PORT}",
                     "-volume.max=0",
                 ],
                 healthcheck=http_check("http://127.0.0.1:9333/cluster/status", start_period="30s"),
                 resources=OBJECT_STORAGE_RESOURCES,
-                restart_max_attempts=platform.restart_max_attempts,
-                stateful=True,
                 networks=networks,
                 secrets=[Mounted(identities, "s3_identities.json", mode=0o400)],
-                mounts=[volume_mount(storage_volume.name, "/data")],
-                placement=platform.stateful_placement,
+                mounts=[volume_mount(volume.name, "/data")],
                 labels=routes,
                 stop_grace_period="60s",
+                **self._common(),
             ),
-            child,
+            self._child,
         )
 
-        encryption_key = random.RandomPassword(f"{name}-n8n-encryption-key", length=48, special=False, opts=data)
+    def _n8n(self, timezone: str, networks: list[pulumi.Input[str]]) -> docker.Service:
+        name = self._name
+        encryption_key = random.RandomPassword(f"{name}-n8n-encryption-key", length=48, special=False, opts=self._data)
         # Changing this key makes every stored n8n credential undecryptable: protected with the data.
-        key_secret = swarm_secret(f"{name}-n8n-encryption-key", encryption_key.result, STACK, data)
-        n8n_volume = data_volume(f"{name}-n8n-data", f"{STACK}_n8n_data", STACK, data)
-        host = platform.hostnames.n8n
-        self.n8n = swarm_service(
+        key_secret = swarm_secret(f"{name}-n8n-encryption-key", encryption_key.result, STACK, self._data)
+        volume = data_volume(f"{name}-n8n-data", f"{STACK}_n8n_data", STACK, self._data)
+        host = self._platform.hostnames.n8n
+        return swarm_service(
             f"{name}-n8n",
             ServiceSpec(
                 name=N8N,
-                stack=STACK,
                 image=images.N8N,
                 env={
                     "N8N_ENCRYPTION_KEY_FILE": "/run/secrets/n8n_encryption_key",
-                    "GENERIC_TIMEZONE": args.timezone,
-                    "TZ": args.timezone,
+                    "GENERIC_TIMEZONE": timezone,
+                    "TZ": timezone,
                     "N8N_HOST": host,
                     "N8N_PORT": str(N8N_PORT),
                     "N8N_PROTOCOL": "https",
@@ -154,15 +184,11 @@ class SharedServices(pulumi.ComponentResource):
                 },
                 healthcheck=http_check(f"http://127.0.0.1:{N8N_PORT}/healthz", start_period="60s"),
                 resources=N8N_RESOURCES,
-                restart_max_attempts=platform.restart_max_attempts,
-                stateful=True,
                 networks=networks,
                 secrets=[Mounted(key_secret, "n8n_encryption_key", uid="1000", gid="1000", mode=0o400)],
-                mounts=[volume_mount(n8n_volume.name, "/home/node/.n8n")],
-                placement=platform.stateful_placement,
-                labels=traefik_router_labels("n8n", platform.hostnames.routed(host), N8N_PORT, PUBLIC_NETWORK),
+                mounts=[volume_mount(volume.name, "/home/node/.n8n")],
+                labels=traefik_router_labels("n8n", self._platform.hostnames.routed(host), N8N_PORT, PUBLIC_NETWORK),
+                **self._common(),
             ),
-            child,
+            self._child,
         )
-
-        self.register_outputs({"s3_access_key": self.s3_access_key, "s3_secret_key": self.s3_secret_key})

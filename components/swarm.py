@@ -21,12 +21,12 @@ import pulumi
 import pulumi_docker as docker
 import yaml
 
-from components.settings import Resources
+from components.settings import Hostnames, Resources
+from names import IMAGE_LABEL, STACK_LABEL, STOPPED_LABEL
 
 _PINNED_IMAGE = re.compile(r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)(@sha256:[0-9a-f]{64})?$")
-STACK_LABEL = "com.docker.stack.namespace"
-IMAGE_LABEL = "nextcandle.image"
-ALLOW_PUBLISHED_PORT_LABEL = "nextcandle.allow-published-port"
+STOPPED_CONSTRAINT = f"node.labels.{STOPPED_LABEL}==true"
+"""A global service cannot scale to zero; this constraint, which no node meets, leaves it no task."""
 
 
 def nano_cpus(cpus: float) -> int:
@@ -153,6 +153,21 @@ class ServiceSpec:
     user: str | None = None
     stop_grace_period: str = "30s"
     hostname: str | None = None
+    stopped: bool = False
+    """Scaled to zero by the stack's `stopped` setting; everything else stays as declared."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SharedPlatform:
+    """What the platform's shared components (observability, shared services) have in common."""
+
+    hostnames: Hostnames
+    public_network_id: pulumi.Input[str]
+    monitoring_network_id: pulumi.Input[str]
+    restart_max_attempts: int
+    protect_data: bool
+    stateful_placement: tuple[str, ...]
+    stopped: bool
 
 
 def named(opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
@@ -167,14 +182,17 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
     if not is_pinned(spec.image):
         raise ValueError(f"{spec.name}: image {spec.image!r} must be pinned to a tag other than latest")
     order = "stop-first" if spec.stateful else "start-first"
-    labels = {STACK_LABEL: spec.stack, **spec.labels}
+    labels = {STACK_LABEL: spec.stack, **spec.labels, **({STOPPED_LABEL: "true"} if spec.stopped else {})}
+    placement = [*spec.placement, *([STOPPED_CONSTRAINT] if spec.stopped and spec.global_mode else [])]
     return docker.Service(
         resource_name,
         name=spec.name,
         labels=[docker.ServiceLabelArgs(label=k, value=v) for k, v in labels.items()],
         mode=docker.ServiceModeArgs(global_=True)
         if spec.global_mode
-        else docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=spec.replicas)),
+        else docker.ServiceModeArgs(
+            replicated=docker.ServiceModeReplicatedArgs(replicas=0 if spec.stopped else spec.replicas)
+        ),
         task_spec=docker.ServiceTaskSpecArgs(
             container_spec=docker.ServiceTaskSpecContainerSpecArgs(
                 image=spec.image,
@@ -222,7 +240,7 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
                 mounts=list(spec.mounts) or None,
             ),
             networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(id=n) for n in spec.networks] or None,
-            placement=docker.ServiceTaskSpecPlacementArgs(constraints=list(spec.placement)) if spec.placement else None,
+            placement=docker.ServiceTaskSpecPlacementArgs(constraints=placement) if placement else None,
             resources=docker.ServiceTaskSpecResourcesArgs(
                 limits=docker.ServiceTaskSpecResourcesLimitsArgs(
                     nano_cpus=nano_cpus(spec.resources.cpu_limit),
@@ -309,11 +327,6 @@ def overlay_network(resource_name: str, name: str, stack: str, opts: pulumi.Reso
     )
 
 
-def existing_network_id(name: str) -> pulumi.Output[str]:
-    """The id of a network another stack owns, looked up by name."""
-    return docker.get_network_output(name=name).id
-
-
 def data_volume(resource_name: str, name: str, stack: str, opts: pulumi.ResourceOptions) -> docker.Volume:
     return docker.Volume(
         resource_name,
@@ -330,9 +343,6 @@ def volume_mount(source: pulumi.Input[str], target: str, read_only: bool = False
 
 def bind_mount(source: str, target: str, read_only: bool = True) -> docker.ServiceTaskSpecContainerSpecMountArgs:
     return docker.ServiceTaskSpecContainerSpecMountArgs(type="bind", source=source, target=target, read_only=read_only)
-
-
-DOCKER_SOCKET = "/var/run/docker.sock"
 
 
 def traefik_router_labels(name: str, hosts: Sequence[str], port: int, network: str) -> dict[str, str]:

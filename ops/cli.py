@@ -1,13 +1,18 @@
 """python -m ops: one command for operators, replacing start.sh, stop.sh and status.sh.
 
-  python -m ops preflight               check Docker, the swarm, the Pulumi CLI and the state backend
-  python -m ops up dev|stg|prod|all     deploy (initialises the swarm on a fresh machine)
-  python -m ops preview dev|...|all     show what would change (--policy runs the policy pack,
-                                        --refresh reads the swarm first, --expect-no-changes fails on drift)
-  python -m ops destroy dev|...|all     remove a stack (asks first; --yes for scripts)
-  python -m ops status [dev|...|all]    replicas and health of every service; exit 1 if any is not ok
-  python -m ops backup dev|stg|prod     back up the environment's database now
-  python -m ops restore prod [DUMP]     restore the newest (or the given) dump; asks first
+  python -m ops preflight                   check Docker, the swarm, the Pulumi CLI and the state backend
+  python -m ops up platform|dev|stg|prod|all  deploy (initialises the swarm on a fresh machine; an
+                                            environment brings the platform up first if it is not)
+  python -m ops preview <stack>|all         show what would change (--policy runs the policy pack,
+                                            --refresh reads the swarm first, --expect-no-changes fails on drift)
+  python -m ops destroy <stack>|all         remove a stack (asks first; --yes for scripts); the platform
+                                            goes last, and not while an environment references it
+  python -m ops stop|start <stack>|runner   scale a stack's services (or the platform's runners) to zero
+                                            and back; volumes, secrets and passwords stay
+  python -m ops status [<stack>|all]        replicas and health of every service, by stack; exit 1 if any is not ok
+  python -m ops backup dev|stg|prod         back up the environment's database now
+  python -m ops restore prod [DUMP]         restore the newest (or the given) dump; asks first
+  python -m ops migrate --from dev          move the platform out of the stack that owned it (old layout)
 
 Errors are one line on stderr with what to do; the exit code is 2 for them.
 """
@@ -21,14 +26,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from names import ENVIRONMENTS
 from ops.backend import Backend, OpsError
 from ops.backups import run_script
-from ops.deploy import STACK_ORDER, run, stacks_for
+from ops.deploy import RUNNER, STACK_ORDER, plan, run, stop_or_start
 from ops.preflight import Check, check_docker, docker_client, run_checks
 from ops.status import ServiceStatus, State, collect
 
 TARGETS = (*STACK_ORDER, "all")
-PLATFORM_STACKS = ("core", "shared", "runner")
 
 
 class Style:
@@ -51,19 +56,27 @@ def print_checks(checks: Sequence[Check], out: TextIO) -> bool:
 
 def print_status(statuses: Sequence[ServiceStatus], out: TextIO) -> bool:
     style = Style(out)
-    colours = {State.OK: "green", State.STARTING: "yellow", State.DEGRADED: "red", State.FAILED: "red"}
+    colours = {State.OK: "green", State.STOPPED: "yellow", State.STARTING: "yellow", State.DEGRADED: "red", State.FAILED: "red"}
     if not statuses:
         print("no NextCandle services on this swarm", file=out)
         return False
     width = max(len(s.name) for s in statuses)
-    print(f"{'SERVICE':<{width}}  {'STACK':<7} {'REPLICAS':<9} {'HEALTH':<9} STATE", file=out)
+    owner = None
     for s in statuses:
+        if s.owner != owner:
+            if owner is not None:
+                print(file=out)
+            owner = s.owner
+            print(style(f"stack {owner}", "bold"), file=out)
+            print(f"  {'SERVICE':<{width}}  {'REPLICAS':<9} {'HEALTH':<9} STATE", file=out)
         health = f"{s.healthy}h/{s.unhealthy}u" if (s.healthy or s.unhealthy or s.starting) else "-"
         state = style(s.state.value, colours[s.state])
         detail = f"  ({s.last_error})" if s.state in (State.FAILED, State.DEGRADED) and s.last_error else ""
-        print(f"{s.name:<{width}}  {s.stack:<7} {s.replicas:<9} {health:<9} {state}{detail}", file=out)
-    bad = [s for s in statuses if s.state is not State.OK]
-    print(style(f"{len(statuses) - len(bad)}/{len(statuses)} services ok", "bold"), file=out)
+        print(f"  {s.name:<{width}}  {s.replicas:<9} {health:<9} {state}{detail}", file=out)
+    bad = [s for s in statuses if s.state not in (State.OK, State.STOPPED)]
+    stopped = [s for s in statuses if s.state is State.STOPPED]
+    summary = f"{len(statuses) - len(bad) - len(stopped)}/{len(statuses)} services ok" + (f", {len(stopped)} stopped" if stopped else "")
+    print(style(summary, "bold"), file=out)
     return not bad
 
 
@@ -73,7 +86,11 @@ def confirm(args: argparse.Namespace, question: str) -> None:
         return
     if not sys.stdin.isatty():
         raise OpsError(f"{args.command} needs confirmation: pass --yes")
-    if input(f"{question} Type the stack name to confirm: ").strip() != args.stack:
+    try:
+        answer = input(f"{question} Type the stack name to confirm: ")
+    except EOFError:
+        raise OpsError(f"no answer; nothing was done ({args.command}); pass --yes to skip the question") from None
+    if answer.strip() != args.stack:
         raise OpsError(f"not confirmed; nothing was done ({args.command})")
 
 
@@ -92,14 +109,19 @@ def parser() -> argparse.ArgumentParser:
             cmd.add_argument("--expect-no-changes", action="store_true", help="exit 2 if anything would change (drift check)")
         else:
             cmd.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    status = sub.add_parser("status", help="replicas and health of every service")
+    for name in ("stop", "start"):
+        lifecycle = sub.add_parser(name, help=f"{name} a stack's services, or the platform's runners (data stays)")
+        lifecycle.add_argument("stack", choices=(*STACK_ORDER, RUNNER))
+    status = sub.add_parser("status", help="replicas and health of every service, by stack")
     status.add_argument("stack", nargs="?", default="all", choices=TARGETS)
     backup = sub.add_parser("backup", help="back up an environment's database now")
-    backup.add_argument("stack", choices=STACK_ORDER)
+    backup.add_argument("stack", choices=ENVIRONMENTS)
     restore = sub.add_parser("restore", help="restore an environment's database from object storage")
-    restore.add_argument("stack", choices=STACK_ORDER)
+    restore.add_argument("stack", choices=ENVIRONMENTS)
     restore.add_argument("dump", nargs="?", help="object name, e.g. app_x-2026-11-20T03-00-00Z.dump (default: newest)")
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    migrate = sub.add_parser("migrate", help="move the platform out of the stack that owned it in the old layout")
+    migrate.add_argument("--from", dest="source", default="dev", choices=ENVIRONMENTS, help="the old owner (default dev)")
     return p
 
 
@@ -136,13 +158,12 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         if client is None:
             raise OpsError(f"{check.detail}; {check.fix}")
         if args.command == "status":
-            stacks = None if args.stack == "all" else [args.stack, *PLATFORM_STACKS]
-            return 0 if print_status(collect(client, stacks), out) else 1
+            return 0 if print_status(collect(client, None if args.stack == "all" else [args.stack]), out) else 1
         if args.command == "restore":
             confirm(args, f"Restore {args.stack}'s database from {args.dump or 'the newest dump'}?")
         return run_script(client, args.stack, args.command, [args.dump] if getattr(args, "dump", None) else [], out)
 
-    checks, _ = run_checks(backend, init_swarm=args.command == "up", connect=connect)
+    checks, _ = run_checks(backend, init_swarm=args.command in ("up", "start"), connect=connect)
     ready = print_checks(checks, out)
     if args.command == "preflight":
         return 0 if ready else 1
@@ -150,10 +171,19 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         failed = next(c for c in checks if not c.ok)
         raise OpsError(f"{failed.detail}; fix: {failed.fix}")
 
+    if args.command in ("stop", "start"):
+        stop_or_start(args.command, args.stack, backend, out=out)
+        return 0
+    if args.command == "migrate":
+        from ops.migrate import migrate
+
+        migrate(args.source, backend, out)
+        return 0
+    stacks = plan(args.command, args.stack, backend)
     if args.command == "destroy":
         confirm(args, f"Destroy {args.stack}? Protected data volumes stay.")
 
-    for stack in stacks_for(args.stack, destroying=args.command == "destroy"):
+    for stack in stacks:
         run(args.command, stack, backend, policy=getattr(args, "policy", False), refresh=getattr(args, "refresh", False),
             expect_no_changes=getattr(args, "expect_no_changes", False), out=out)
     return 0

@@ -1,4 +1,4 @@
-"""up, preview and destroy through the Pulumi Automation API, with progress on the terminal."""
+"""up, preview, destroy, stop and start through the Pulumi Automation API, with progress on the terminal."""
 
 from __future__ import annotations
 
@@ -10,19 +10,74 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from names import ENVIRONMENTS, PLATFORM, PROJECT, STACKS
 from ops.backend import ROOT, Backend, OpsError
 from ops.engine import Engine
 
-# dev owns the platform (networks, Traefik, shared services), so it goes up first and down last.
-STACK_ORDER = ("dev", "stg", "prod")
+# Environments read the platform through a StackReference: it goes up first and down last.
+STACK_ORDER = STACKS
+RUNNER = "runner"
+"""`ops stop runner`: the platform's runners alone (setting runnersStopped)."""
 POLICY_PACK = str(ROOT / "policy")
-PROJECT = "nextcandle"
 
 
 def stacks_for(target: str, destroying: bool = False) -> list[str]:
     if target == "all":
         return list(reversed(STACK_ORDER)) if destroying else list(STACK_ORDER)
     return [target]
+
+
+def workspace_options(backend: Backend) -> Any:
+    """The project's settings files, the state backend and the pinned engine."""
+    from pulumi import automation as auto
+
+    engine = Engine.locate()
+    return auto.LocalWorkspaceOptions(
+        work_dir=str(project_dir()),
+        env_vars={**backend.env(), **engine.env()},
+        secrets_provider="passphrase",
+        pulumi_command=engine.command(),
+    )
+
+
+def workspace(backend: Backend) -> Any:
+    """The project's workspace, without selecting (or creating) any stack."""
+    from pulumi import automation as auto
+
+    options = workspace_options(backend)
+    return auto.LocalWorkspace(
+        work_dir=options.work_dir, env_vars=options.env_vars, secrets_provider=options.secrets_provider,
+        pulumi_command=options.pulumi_command,
+    )
+
+
+def deployed(backend: Backend) -> dict[str, int]:
+    """Stacks of this project in the backend that hold resources, with how many."""
+    return {s.name.rsplit("/", 1)[-1]: s.resource_count for s in workspace(backend).list_stacks() if s.resource_count}
+
+
+def plan(command: str, target: str, backend: Backend, present: Callable[[Backend], dict[str, int]] | None = None) -> list[str]:
+    """The stacks a command runs on, in order, after checking the platform is where it must be:
+    `up <env>` brings the platform up first when it is not yet; `preview <env>` needs it;
+    `destroy platform` refuses while an environment still references it."""
+    stacks = stacks_for(target, destroying=command == "destroy")
+    destroys_platform = command == "destroy" and target == PLATFORM
+    if not destroys_platform and (command == "destroy" or target not in ENVIRONMENTS):
+        return stacks
+    live = (present or deployed)(backend)
+    if destroys_platform:
+        users = sorted(set(live) & set(ENVIRONMENTS))
+        if users:
+            raise OpsError(
+                f"the platform is still referenced by {', '.join(users)}; nothing was destroyed. "
+                f"Destroy those first (python -m ops destroy {users[0]}), or destroy all"
+            )
+        return stacks
+    if PLATFORM in live:
+        return stacks
+    if command == "up":
+        return [PLATFORM, *stacks]
+    raise OpsError(f"the platform stack is not deployed yet: run python -m ops up {PLATFORM} (or up {target}, which brings it up first)")
 
 
 @dataclass
@@ -69,15 +124,34 @@ def select_stack(name: str, backend: Backend) -> Any:
     """The stack, with the project's settings files and the pinned engine."""
     from pulumi import automation as auto
 
-    work_dir = project_dir()
-    engine = Engine.locate()
-    options = auto.LocalWorkspaceOptions(
-        work_dir=str(work_dir),
-        env_vars={**backend.env(), **engine.env()},
-        secrets_provider="passphrase",
-        pulumi_command=engine.command(),
-    )
-    return auto.create_or_select_stack(stack_name=name, project_name=PROJECT, program=run_program, opts=options)
+    return auto.create_or_select_stack(stack_name=name, project_name=PROJECT, program=run_program, opts=workspace_options(backend))
+
+
+def lifecycle(action: str, target: str) -> tuple[str, str]:
+    """The stack and setting `ops stop|start <target>` changes: every service of a stack (stopped), or
+    the platform's runners alone (runnersStopped)."""
+    if target == RUNNER:
+        return PLATFORM, f"{PROJECT}:runnersStopped"
+    if target in STACKS:
+        return target, f"{PROJECT}:stopped"
+    raise OpsError(f"cannot {action} {target!r}: choose one of {', '.join((*STACKS, RUNNER))}")
+
+
+def stop_or_start(
+    action: str, target: str, backend: Backend, select: Callable[[str, Backend], Any] = select_stack, out: TextIO = sys.stdout
+) -> Any:
+    """Declarative: the setting goes into the stack file, then `up`; a later preview shows no drift.
+    Volumes, secrets and passwords are inputs of nothing this setting touches."""
+    from pulumi import automation as auto
+
+    stack_name, key = lifecycle(action, target)
+    stack = select(stack_name, backend)
+    if action == "stop":
+        stack.set_config(key, auto.ConfigValue("true"))
+    else:
+        stack.remove_config(key)
+    print(f"{action} {target}: {key} {'set' if action == 'stop' else 'removed'} in Pulumi.{stack_name}.yaml", file=out, flush=True)
+    return run("up", stack_name, backend, select=lambda _name, _backend: stack, out=out)
 
 
 def refuse_protected(stack_name: str, stack: Any) -> None:

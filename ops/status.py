@@ -7,14 +7,20 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-STACK_LABEL = "com.docker.stack.namespace"
+from names import PLATFORM, PLATFORM_NAMESPACES, STACK_LABEL, STOPPED_LABEL
 
 
 class State(Enum):
     OK = "ok"
+    STOPPED = "stopped"
     STARTING = "starting"
     DEGRADED = "degraded"
     FAILED = "failed"
+
+
+def pulumi_stack(namespace: str) -> str:
+    """The Pulumi stack that owns a swarm namespace: core, shared and runner are the platform's."""
+    return PLATFORM if namespace in PLATFORM_NAMESPACES else namespace
 
 
 @dataclass(frozen=True)
@@ -27,9 +33,18 @@ class ServiceStatus:
     unhealthy: int
     starting: int
     last_error: str
+    stopped: bool = False
+    """Its stack stopped it on purpose (`ops stop`)."""
+
+    @property
+    def owner(self) -> str:
+        """The Pulumi stack the service belongs to."""
+        return pulumi_stack(self.stack)
 
     @property
     def state(self) -> State:
+        if self.stopped and self.running == 0:
+            return State.STOPPED
         if self.desired == 0:
             return State.OK
         if self.running == 0:
@@ -71,11 +86,12 @@ def summarise(service: Any, tasks: Iterable[dict[str, Any]], health_of: Any) -> 
         unhealthy=health.count("unhealthy"),
         starting=health.count("starting"),
         last_error=errors[-1]["Status"]["Err"] if errors else "",
+        stopped=labels.get(STOPPED_LABEL) == "true",
     )
 
 
 def collect(client: Any, stacks: Iterable[str] | None = None) -> list[ServiceStatus]:
-    """Every service of the given stacks (all of ours when None) on the swarm `client` talks to."""
+    """Every service of the given Pulumi stacks (all of ours when None) on the swarm `client` talks to."""
     wanted = set(stacks) if stacks is not None else None
 
     def health_of(container_id: str) -> str | None:
@@ -90,8 +106,9 @@ def collect(client: Any, stacks: Iterable[str] | None = None) -> list[ServiceSta
 
     statuses = []
     for service in client.services.list(filters={"label": STACK_LABEL}):
-        stack = (service.attrs["Spec"].get("Labels") or {}).get(STACK_LABEL)
-        if wanted is not None and stack not in wanted:
+        namespace = (service.attrs["Spec"].get("Labels") or {}).get(STACK_LABEL, "")
+        if wanted is not None and pulumi_stack(namespace) not in wanted:
             continue
         statuses.append(summarise(service, service.tasks(), health_of))
-    return sorted(statuses, key=lambda s: (s.stack, s.name))
+    order = {PLATFORM: 0}
+    return sorted(statuses, key=lambda s: (order.get(s.owner, 1), s.owner, s.name))

@@ -7,18 +7,17 @@ from collections.abc import Callable
 
 import pytest
 
+from names import ENVIRONMENTS, PLATFORM, STACKS
 from tests.dockerd import swarm  # noqa: F401  (one session-wide engine for every test module)
 from tests.engine import engine_bin, operator  # noqa: F401  (the real Pulumi engine)
-from tests.harness import STACKS, ProgramRun, run_program
+from tests.harness import ProgramRun, run_program
 
 # Console scripts of the test dependencies (ruff, moto_server, aws, ...) sit beside the interpreter.
 os.environ["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), os.environ.get("PATH", "")])
 
-# Extra configuration that switches every optional part on, for property tests over "everything".
+# Extra configuration that switches every optional part of the platform on, for property tests over "everything".
 FULL = {
-    "ownCore": "true",
-    "ownShared": "true",
-    "ownRunner": "true",
+    "runnerEnabled": "true",
     "tunnelMode": "managed",
     "cloudflareAccountId": "0" * 31 + "a",
     "cloudflareZoneId": "0" * 31 + "b",
@@ -27,32 +26,71 @@ FULL = {
 }
 FULL_SECRETS = {"cloudflareApiToken": "cf-api-token-0123456789", "runnerAccessToken": "ghp_accesstoken0123456789"}
 
-_cache: dict[str, ProgramRun] = {}
+
+class ProgramRuns:
+    """The program under mocks, run once per distinct stack and configuration in a test session."""
+
+    def __init__(self) -> None:
+        self._runs: dict[tuple[str, str, str], ProgramRun] = {}
+
+    def __call__(self, stack: str, config: dict[str, str] | None = None, secrets: dict[str, str] | None = None) -> ProgramRun:
+        key = (stack, repr(sorted((config or {}).items())), repr(sorted((secrets or {}).items())))
+        if key not in self._runs:
+            self._runs[key] = run_program(stack, config, secrets)
+        return self._runs[key]
+
+    @property
+    def full(self) -> ProgramRun:
+        """The platform with every optional part: managed tunnel, runners, extra hostnames."""
+        return self(PLATFORM, FULL, FULL_SECRETS)
 
 
-def cached_run(key: str, stack: str, config: dict[str, str] | None = None, secrets: dict[str, str] | None = None) -> ProgramRun:
-    if key not in _cache:
-        _cache[key] = run_program(stack, config, secrets)
-    return _cache[key]
+@pytest.fixture(scope="session")
+def runs() -> ProgramRuns:
+    return ProgramRuns()
 
 
 @pytest.fixture(params=STACKS)
-def stack_run(request: pytest.FixtureRequest) -> ProgramRun:
+def stack_run(request: pytest.FixtureRequest, runs: ProgramRuns) -> ProgramRun:
     """The program as each stack file configures it."""
-    return cached_run(request.param, request.param)
+    return runs(request.param)
+
+
+@pytest.fixture(params=ENVIRONMENTS)
+def env_run(request: pytest.FixtureRequest, runs: ProgramRuns) -> ProgramRun:
+    """Each environment stack as its stack file configures it."""
+    return runs(request.param)
 
 
 @pytest.fixture(params=[*STACKS, "full"])
-def any_run(request: pytest.FixtureRequest) -> ProgramRun:
-    """Each stack file, plus a dev stack with every optional component and the managed tunnel."""
-    if request.param == "full":
-        return cached_run("full", "dev", FULL, FULL_SECRETS)
-    return cached_run(request.param, request.param)
+def any_run(request: pytest.FixtureRequest, runs: ProgramRuns) -> ProgramRun:
+    """Each stack file, plus the platform with every optional component and the managed tunnel."""
+    return runs.full if request.param == "full" else runs(request.param)
 
 
 @pytest.fixture
-def full_run() -> ProgramRun:
-    return cached_run("full", "dev", FULL, FULL_SECRETS)
+def full_run(runs: ProgramRuns) -> ProgramRun:
+    return runs.full
+
+
+@pytest.fixture
+def platform_run(runs: ProgramRuns) -> ProgramRun:
+    """The platform as its stack file configures it."""
+    return runs(PLATFORM)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by what they need, so `-m mocks` runs the quick ones alone: a real Docker engine
+    (swarm), the real Pulumi engine (engine), or a real tool checking a generated file (tools)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & {"engine_bin", "operator", "deployed"}:
+            item.add_marker(pytest.mark.engine)
+        if "swarm" in fixtures:
+            item.add_marker(pytest.mark.swarm)
+        if not any(item.get_closest_marker(name) for name in ("engine", "swarm", "tools")):
+            item.add_marker(pytest.mark.mocks)
 
 
 def require_tool(name: str) -> Callable[[], str]:

@@ -32,8 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-PROJECT = "nextcandle"
-STACKS = ("dev", "stg", "prod")
+from names import MONITORING_NETWORK, PROJECT, PUBLIC_NETWORK, PlatformOutputs  # noqa: E402
 
 SERVICE = "docker:index/service:Service"
 SECRET = "docker:index/secret:Secret"
@@ -46,6 +45,18 @@ RANDOM_BYTES = "random:index/randomBytes:RandomBytes"
 TUNNEL = "cloudflare:index/zeroTrustTunnelCloudflared:ZeroTrustTunnelCloudflared"
 TUNNEL_CONFIG = "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunnelCloudflaredConfig"
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+REFERENCED_ID_SUFFIX = "-platform-id"
+MOCK_PLATFORM_S3_ACCESS_KEY = "PLATFORMS3ACCESSKEY0"
+MOCK_PLATFORM_S3_SECRET_KEY = "platform-s3-secret-key-0123456789abcdefghij"
+PLATFORM_OUTPUTS = {
+    PlatformOutputs.PUBLIC_NETWORK_ID: PUBLIC_NETWORK + REFERENCED_ID_SUFFIX,
+    PlatformOutputs.MONITORING_NETWORK_ID: MONITORING_NETWORK + REFERENCED_ID_SUFFIX,
+    PlatformOutputs.OBJECT_STORAGE_ENDPOINT: "http://shared_seaweedfs:8333",
+    PlatformOutputs.S3_ACCESS_KEY: MOCK_PLATFORM_S3_ACCESS_KEY,
+    PlatformOutputs.S3_SECRET_KEY: MOCK_PLATFORM_S3_SECRET_KEY,
+}
+"""What the platform stack exports, as the environments' StackReference reads it under mocks."""
 BCRYPT_ALPHABET = "./" + string.ascii_uppercase + string.ascii_lowercase + string.digits
 MOCK_TUNNEL_TOKEN = "mock-tunnel-token-from-cloudflare-api"
 
@@ -120,6 +131,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         inputs, has_secret = unwrap(dict(args.inputs))
         self.resources.append(Resource(args.typ, args.name, inputs, has_secret))
         outputs = dict(args.inputs)
+        if args.typ == STACK_REFERENCE:
+            secret = [PlatformOutputs.S3_ACCESS_KEY, PlatformOutputs.S3_SECRET_KEY]
+            return f"{inputs['name']}", {"name": inputs["name"], "outputs": PLATFORM_OUTPUTS, "secretOutputNames": secret}
         if args.typ == RANDOM_PASSWORD:
             value = _alnum(args.name, int(inputs["length"]), string.ascii_letters + string.digits)
             self.random_values[args.name] = value
@@ -139,9 +153,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return mock_id(args.typ, args.name), outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]]]:
-        if args.token == "docker:index/getNetwork:getNetwork":
-            name = args.args["name"]
-            return {"id": f"{name}-existing-id", "name": name, "driver": "overlay", "scope": "swarm"}, []
         if args.token.startswith("cloudflare:index/getZeroTrustTunnelCloudflaredToken"):
             return {**args.args, "token": MOCK_TUNNEL_TOKEN}, []
         raise NotImplementedError(f"no mock for invoke {args.token}")
@@ -188,11 +199,12 @@ class ProgramRun:
         return found
 
     def network_names(self, service: Resource) -> set[str]:
-        """Names of the networks a service joins: its own stack's, or others' looked up by name."""
+        """Names of the networks a service joins: its own stack's, or the platform's read by reference."""
         names = set()
         for network in service.inputs["taskSpec"].get("networksAdvanceds", []):
             network_id = network["id"]
-            names.add(network_id.removesuffix("-existing-id") if network_id.endswith("-existing-id") else self.by_id(network_id).inputs["name"])
+            referenced = network_id.endswith(REFERENCED_ID_SUFFIX)
+            names.add(network_id.removesuffix(REFERENCED_ID_SUFFIX) if referenced else self.by_id(network_id).inputs["name"])
         return names
 
     def mounted_secret(self, service: Resource, file_name: str) -> str:
@@ -212,7 +224,8 @@ class ProgramRun:
 
 def stack_config(stack: str) -> dict[str, str]:
     """The stack file's values for this project, without the namespace."""
-    data = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    path = ROOT / f"Pulumi.{stack}.yaml"
+    data = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
     prefix = f"{PROJECT}:"
     return {k[len(prefix):]: str(v) for k, v in (data.get("config") or {}).items() if k.startswith(prefix)}
 
@@ -231,24 +244,16 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-# Secrets the README has operators set per stack (stg and prod back up to the object storage dev owns).
-OPERATOR_SECRETS = {
-    "stg": {"backupS3AccessKey": "BACKUPACCESSKEYSTG01", "backupS3SecretKey": "backup-secret-key-for-stg-0123456789"},
-    "prod": {"backupS3AccessKey": "BACKUPACCESSKEYPROD1", "backupS3SecretKey": "backup-secret-key-for-prod-012345678"},
-}
-
-
 def run_program(
     stack: str,
     config: Mapping[str, str | None] | None = None,
     secrets: Mapping[str, str] | None = None,
-    operator_secrets: bool = True,
 ) -> ProgramRun:
     """Run __main__.py for `stack` with its stack file, `config` overrides (None removes a key) and
-    secret config values (plus OPERATOR_SECRETS unless told not to), as `pulumi up` would."""
+    secret config values, as `pulumi up` would."""
     values: dict[str, str | None] = {**stack_config(stack), **(config or {})}
     plain = {f"{PROJECT}:{k}": v for k, v in values.items() if v is not None}
-    secret_values = {**(OPERATOR_SECRETS.get(stack, {}) if operator_secrets else {}), **(secrets or {})}
+    secret_values = dict(secrets or {})
     plain.update({f"{PROJECT}:{k}": v for k, v in secret_values.items()})
     env = {
         "PULUMI_CONFIG": json.dumps(plain),
@@ -290,7 +295,8 @@ def run_program(
         resource.protect, resource.retain_on_delete, resource.parent = monitor.options.get(
             (resource.typ, resource.name), (False, False, "")
         )
-    return ProgramRun(stack, mocks.resources, outputs, mocks.random_values, secret_values)
+    platform_secrets = {"platform_s3_secret_key": MOCK_PLATFORM_S3_SECRET_KEY} if stack != "platform" else {}
+    return ProgramRun(stack, mocks.resources, outputs, mocks.random_values, {**secret_values, **platform_secrets})
 
 
 def changed_resources(before: ProgramRun, after: ProgramRun) -> set[tuple[str, str]]:

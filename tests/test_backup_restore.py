@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cached_run
-from tests.harness import ProgramRun, free_port
+from tests.conftest import ProgramRuns
+from tests.harness import MOCK_PLATFORM_S3_ACCESS_KEY, MOCK_PLATFORM_S3_SECRET_KEY, ProgramRun, free_port
 from tests.postgres import BIN, Server
 
 BACKUP = "dev_postgres-backup"
@@ -84,8 +84,8 @@ class Backups:
 
 
 @pytest.fixture
-def setup(s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Backups]]:
-    run = cached_run("dev", "dev")
+def setup(s3: str, runs: ProgramRuns, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Backups]]:
+    run = runs("dev")
     pg = Server(tmp_path_factory.mktemp("pg-backup"), run, "dev")
     pg.start()
     backups = Backups(run, pg, s3, tmp_path_factory.mktemp("backup"))
@@ -96,17 +96,25 @@ def setup(s3: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[S
         pg.stop()
 
 
-def test_backup_service_is_scheduled_with_retention() -> None:
-    run = cached_run("dev", "dev")
+def test_backup_service_is_scheduled_with_retention(runs: ProgramRuns) -> None:
+    run = runs("dev")
     container = run.service(BACKUP).inputs["taskSpec"]["containerSpec"]
     env = container["env"]
     assert env["SCHEDULE"] == "0 3 * * *" and env["BACKUP_KEEP_DAYS"] == "14"
     assert env["S3_ENDPOINT"] == "http://shared_seaweedfs:8333" and env["S3_PREFIX"] == "dev"
     assert "go-cron" in container["commands"][-1] and "/etc/backup/backup.sh" in container["commands"][-1]
-    # dev owns the object storage and backs up with its credentials
-    assert run.mounted_secret(run.service(BACKUP), "backup_s3_secret_key") == run.outputs["s3_secret_key"][0]
-    prod = cached_run("prod", "prod")
-    assert prod.mounted_secret(prod.service("prod_postgres-backup"), "backup_s3_access_key") == "BACKUPACCESSKEYPROD1"
+    # to the platform's object storage, with the keys its stack exports (read through the StackReference)
+    assert run.mounted_secret(run.service(BACKUP), "backup_s3_secret_key") == MOCK_PLATFORM_S3_SECRET_KEY
+    prod = runs("prod")
+    assert prod.mounted_secret(prod.service("prod_postgres-backup"), "backup_s3_access_key") == MOCK_PLATFORM_S3_ACCESS_KEY
+
+
+def test_off_site_backups_use_their_own_endpoint_and_keys(runs: ProgramRuns) -> None:
+    secrets = {"backupS3AccessKey": "OFFSITEACCESSKEY0001", "backupS3SecretKey": "off-site-secret-key-0123456789"}
+    prod = runs("prod", {"backupS3Endpoint": "https://s3.eu-central-1.amazonaws.com"}, secrets)
+    backup = prod.service("prod_postgres-backup")
+    assert backup.inputs["taskSpec"]["containerSpec"]["env"]["S3_ENDPOINT"] == "https://s3.eu-central-1.amazonaws.com"
+    assert prod.mounted_secret(backup, "backup_s3_access_key") == "OFFSITEACCESSKEY0001"
 
 
 def test_backup_then_restore_brings_the_data_back(setup: tuple[Server, Backups]) -> None:

@@ -172,7 +172,9 @@ def test_placement_for_many_nodes() -> None:
     from tests.harness import run_program
 
     label = "node.labels.nextcandle.data==true"
-    run = run_program("dev", {**FULL, "statefulPlacement": label}, FULL_SECRETS)
+    run = run_program("platform", {**FULL, "statefulPlacement": label}, FULL_SECRETS)
+    dev = run_program("dev", {"statefulPlacement": label})
+    assert spec(dev.service("dev_postgres"))["placement"]["constraints"] == [label]
     for service in run.services:
         task = spec(service)
         constraints = (task.get("placement") or {}).get("constraints", [])
@@ -194,12 +196,13 @@ def test_components_own_their_resources(any_run: ProgramRun) -> None:
     from tests.harness import ROOT
 
     components = [r for r in any_run.resources if r.typ.startswith("nextcandle:")]
-    assert {r.typ for r in components} >= {"nextcandle:env_database:EnvDatabaseStack"}
+    expected = {"nextcandle:core:CoreStack"} if any_run.stack == "platform" else {"nextcandle:env_database:EnvDatabaseStack"}
+    assert {r.typ for r in components} >= expected
     for component in components:
         _, module, kind = component.typ.split(":")
         source = ROOT / "components" / f"{module}.py"
         assert source.is_file() and f"class {kind}(pulumi.ComponentResource)" in source.read_text()
         assert component.parent.endswith("pulumi:pulumi:Stack::nextcandle-" + any_run.stack)
     for resource in any_run.resources:
-        if not resource.typ.startswith("nextcandle:"):
+        if not resource.typ.startswith("nextcandle:") and resource.typ != "pulumi:pulumi:StackReference":
             assert "$nextcandle:" in resource.parent, f"{resource.typ} {resource.name} is not inside a component"

@@ -8,30 +8,42 @@ from pathlib import Path
 
 import yaml
 
+from names import ENVIRONMENTS
 from tests.conftest import FULL, FULL_SECRETS, require_tool
-from tests.harness import DNS_RECORD, MOCK_TUNNEL_TOKEN, NETWORK, TUNNEL, TUNNEL_CONFIG, ProgramRun, run_program
+from tests.harness import (
+    DNS_RECORD,
+    MOCK_TUNNEL_TOKEN,
+    NETWORK,
+    REFERENCED_ID_SUFFIX,
+    STACK_REFERENCE,
+    TUNNEL,
+    TUNNEL_CONFIG,
+    ProgramRun,
+    run_program,
+)
 
 htpasswd = require_tool("htpasswd")
 
 
-def test_dev_owns_the_shared_networks_and_others_join_them(stack_run: ProgramRun) -> None:
+def test_the_platform_owns_the_shared_networks_and_environments_read_them(stack_run: ProgramRun) -> None:
     networks = {n.inputs["name"]: n.inputs for n in stack_run.of_type(NETWORK)}
-    env = stack_run.stack
-    assert networks[f"{env}_internal"]["driver"] == "overlay" and networks[f"{env}_internal"]["attachable"]
-    if stack_run.stack == "dev":
+    if stack_run.stack == "platform":
         for name in ("traefik-public", "monitoring"):
             assert networks[name] == {**networks[name], "driver": "overlay", "attachable": True}
-    else:
-        assert "traefik-public" not in networks and "monitoring" not in networks
-        assert all(s.swarm_name.startswith(f"{env}_") for s in stack_run.services)
-        exporter = stack_run.service(f"{env}_redis-exporter")
-        ids = [n["id"] for n in exporter.inputs["taskSpec"]["networksAdvanceds"]]
-        assert "monitoring-existing-id" in ids, "joins the monitoring network another stack owns, by name"
-
-
-def test_traefik_runs_on_a_manager_with_the_swarm_provider(stack_run: ProgramRun) -> None:
-    if stack_run.stack != "dev":
+        assert not [s for s in stack_run.services if s.swarm_name.split("_")[0] in ENVIRONMENTS]
         return
+    env = stack_run.stack
+    assert set(networks) == {f"{env}_internal"} and networks[f"{env}_internal"]["attachable"]
+    assert all(s.swarm_name.startswith(f"{env}_") for s in stack_run.services), "no platform resource in an environment"
+    (reference,) = stack_run.of_type(STACK_REFERENCE)
+    assert reference.inputs["name"] == "platform"
+    exporter = stack_run.service(f"{env}_redis-exporter")
+    ids = [n["id"] for n in exporter.inputs["taskSpec"]["networksAdvanceds"]]
+    assert "monitoring" + REFERENCED_ID_SUFFIX in ids, "joins the monitoring network the platform exports"
+
+
+def test_traefik_runs_on_a_manager_with_the_swarm_provider(platform_run: ProgramRun) -> None:
+    stack_run = platform_run
     traefik = stack_run.service("core_traefik")
     task = traefik.inputs["taskSpec"]
     assert task["containerSpec"]["image"].startswith("traefik:v3.6.")
@@ -53,12 +65,12 @@ def test_traefik_runs_on_a_manager_with_the_swarm_provider(stack_run: ProgramRun
 
 
 def test_traefik_ports_can_stay_closed_for_a_tunnel_only_setup() -> None:
-    run = run_program("dev", {"traefikPublishPorts": "false"})
+    run = run_program("platform", {"traefikPublishPorts": "false"})
     assert not run.service("core_traefik").inputs["endpointSpec"].get("ports")
 
 
 def test_dynamic_config_has_headers_rate_limit_and_authenticated_dashboard() -> None:
-    run = run_program("dev", {"rateLimitAverage": "42", "rateLimitBurst": "84"})
+    run = run_program("platform", {"rateLimitAverage": "42", "rateLimitBurst": "84"})
     traefik = run.service("core_traefik")
     dynamic = yaml.safe_load(run.mounted_config(traefik, "/etc/traefik/dynamic.yml"))
     middlewares = dynamic["http"]["middlewares"]
@@ -75,7 +87,7 @@ def test_dynamic_config_has_headers_rate_limit_and_authenticated_dashboard() -> 
 
 
 def test_dashboard_hash_is_accepted_by_htpasswd(tmp_path: Path) -> None:
-    run = run_program("dev")
+    run = run_program("platform")
     traefik = run.service("core_traefik")
     users = run.mounted_secret(traefik, "traefik_dashboard_users")
     assert re.fullmatch(r"admin:\$2[aby]\$\d\d\$\S{53}\n", users)
@@ -90,13 +102,13 @@ def test_dashboard_hash_is_accepted_by_htpasswd(tmp_path: Path) -> None:
 
 
 def test_no_cloudflared_without_a_tunnel() -> None:
-    run = run_program("dev")
+    run = run_program("platform")
     assert not [s for s in run.services if "cloudflared" in s.swarm_name]
 
 
 def test_token_mode_feeds_the_configured_token_from_a_secret() -> None:
     token = "eyJhIjoiYWNjb3VudCIsInQiOiJ0dW5uZWwifQ=="
-    run = run_program("dev", {"tunnelMode": "token"}, {"cloudflareTunnelToken": token})
+    run = run_program("platform", {"tunnelMode": "token"}, {"cloudflareTunnelToken": token})
     cloudflared = run.service("core_cloudflared")
     args = cloudflared.inputs["taskSpec"]["containerSpec"]["args"]
     assert args[args.index("--token-file") + 1] == "/run/secrets/cloudflared_token"

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from components.observability import DASHBOARDS_DIR, dashboard_files, grafana_datasources
-from tests.conftest import cached_run, require_tool
+from tests.conftest import ProgramRuns, require_tool
 
 promtool = require_tool("promtool")
 
@@ -62,8 +62,8 @@ def test_every_promql_query_is_valid(tmp_path: Path) -> None:
     assert f"SUCCESS: {len(rules)} rules found" in checked.stdout
 
 
-def test_every_metric_comes_from_a_job_we_scrape() -> None:
-    run = cached_run("dev", "dev")
+def test_every_metric_comes_from_a_job_we_scrape(runs: ProgramRuns) -> None:
+    run = runs("platform")
     config = yaml.safe_load(run.mounted_config(run.service("shared_prometheus"), "/etc/prometheus/prometheus.yml"))
     jobs = {job["job_name"] for job in config["scrape_configs"]}
     functions = {"rate", "increase", "sum", "avg", "max", "changes", "histogram_quantile", "label_values"}
@@ -89,8 +89,8 @@ def test_log_queries_use_the_labels_alloy_ships() -> None:
             assert labels and labels <= ALLOY_LABELS, expr
 
 
-def test_grafana_mounts_every_dashboard() -> None:
-    run = cached_run("dev", "dev")
+def test_grafana_mounts_every_dashboard(runs: ProgramRuns) -> None:
+    run = runs("platform")
     grafana = run.service("shared_grafana")
     for path in dashboard_files():
         mounted = json.loads(run.mounted_config(grafana, f"{DASHBOARDS_DIR}/{path.name}"))

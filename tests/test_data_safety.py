@@ -1,15 +1,17 @@
-"""No change of settings in prod replaces a data volume or a database password (secret or random
-value): Docker volumes and secrets are replaced whenever any input changes, so their inputs must not
-depend on any setting. And all of them are protected, so even a deliberate rename cannot delete them."""
+"""No change of settings replaces a data volume, a password or a key (secret or random value) in prod
+or in the platform: Docker volumes and secrets are replaced whenever any input changes, so their
+inputs must not depend on any setting. And all of them are protected, so even a deliberate rename
+cannot delete them."""
 
 from __future__ import annotations
 
 import pytest
 
-from components.settings import declared_config
-from tests.harness import RANDOM_PASSWORD, RANDOM_STRING, SECRET, VOLUME, ProgramRun, Resource, run_program, stack_config
+from components.settings import ENVIRONMENT_ONLY_KEYS, PLATFORM_ONLY_KEYS, declared_config
+from names import PLATFORM
+from tests.harness import VOLUME, ProgramRun, Resource, run_program, stack_config
 
-# A different valid value for every setting that may change in prod.
+# A different valid value for every setting that may change.
 CHANGES: dict[str, str] = {
     "domain": "nextcandle.example",
     "statefulPlacement": "node.labels.nextcandle.data==true",
@@ -32,34 +34,43 @@ CHANGES: dict[str, str] = {
     "scrapeInterval": "30s",
     "lokiRetentionHours": "336",
     "timezone": "UTC",
+    "platformStack": "organization/nextcandle/platform",
     "backupSchedule": "0 */6 * * *",
     "backupRetentionDays": "30",
     "backupS3Endpoint": "https://s3.nextcandle.example",
     "backupBucket": "prod-backups",
     "runnerReplicas": "5",
     "runnerScope": "repo",
+    "runnerOwner": "https://github.com/nextcandle/app",
     "runnerLabels": "self-hosted,prod",
     "rateLimitAverage": "10",
     "rateLimitBurst": "20",
 }
-BOOLEAN_FLIPS = {"localAliases", "traefikPublishPorts", "allowPublishedDatabasePorts", "backupEnabled", "runnerEphemeral", "ownShared"}
-# Not "settings that change": which environment a stack is, what it owns, and the deliberate
-# switches that unprotect data (they are the documented way to let data go).
-EXCLUDED = {"environment", "ownCore", "ownRunner", "protectData", "protectSharedData", "tunnelMode",
-            "cloudflareAccountId", "cloudflareZoneId", "runnerOwner"}
+BOOLEAN_FLIPS = {
+    "stopped", "localAliases", "traefikPublishPorts", "allowPublishedDatabasePorts", "backupEnabled", "runnerEnabled",
+    "runnersStopped", "runnerEphemeral",
+}
+# Not "settings that change": which environment a stack is, the deliberate switches that unprotect
+# data (they are the documented way to let data go), and what needs a Cloudflare account.
+EXCLUDED = {"environment", "protectData", "unprotectData", "tunnelMode", "cloudflareAccountId", "cloudflareZoneId"}
+# The platform with runners on, so their settings have something to change.
+PLATFORM_BASE = {"runnerEnabled": "true", "runnerOwner": "nextcandle"}
+SECRETS = {
+    PLATFORM: {"runnerAccessToken": "ghp_datasafety0123456789"},
+    "prod": {"backupS3AccessKey": "OFFSITEACCESSKEY0001", "backupS3SecretKey": "off-site-secret-key-0123456789"},
+}
 
 
 def data_resources(run: ProgramRun) -> dict[tuple[str, str], Resource]:
-    env = run.stack
-    names = {f"{env}-postgres-password", f"{env}-redis-password", f"{env}-postgres-db", f"{env}-postgres-user", f"{env}-redis-auth"}
-    found = {
-        (r.typ, r.name): r
-        for r in run.resources
-        if (r.typ == VOLUME and r.inputs["name"].startswith(f"{env}_"))
-        or (r.typ in (SECRET, RANDOM_PASSWORD, RANDOM_STRING) and r.name in names)
-    }
-    assert len([k for k in found if k[0] == VOLUME]) == 2 and len(found) == 2 + 5 * 2 - 1
+    """Volumes and every protected password, key or secret (the stack protects exactly its data)."""
+    found = {(r.typ, r.name): r for r in run.resources if r.typ == VOLUME or r.protect}
+    assert len([k for k in found if k[0] == VOLUME]) >= 2 and len(found) > 2
     return found
+
+
+def keys_of(stack: str) -> list[str]:
+    other = ENVIRONMENT_ONLY_KEYS if stack == PLATFORM else PLATFORM_ONLY_KEYS
+    return sorted(k for k in [*CHANGES, *BOOLEAN_FLIPS] if k not in other)
 
 
 def test_every_setting_is_covered() -> None:
@@ -67,22 +78,26 @@ def test_every_setting_is_covered() -> None:
     assert declared == set(CHANGES) | BOOLEAN_FLIPS | EXCLUDED, "classify the new setting here"
 
 
-def test_data_is_protected_in_prod() -> None:
-    for resource in data_resources(run_program("prod")).values():
-        assert resource.protect, f"{resource.typ} {resource.name}"
-        if resource.typ == VOLUME:
-            assert resource.retain_on_delete
+def test_data_is_protected_in_prod_and_the_platform() -> None:
+    for stack, config in (("prod", {}), (PLATFORM, PLATFORM_BASE)):
+        for resource in data_resources(run_program(stack, config, SECRETS[PLATFORM] if stack == PLATFORM else None)).values():
+            assert resource.protect, f"{stack}: {resource.typ} {resource.name}"
+            if resource.typ == VOLUME:
+                assert resource.retain_on_delete
 
 
-@pytest.mark.parametrize("key", sorted([*CHANGES, *BOOLEAN_FLIPS]))
-def test_no_setting_replaces_prod_data(key: str) -> None:
-    baseline = run_program("prod")
+@pytest.mark.parametrize(("stack", "key"), [(stack, key) for stack in ("prod", PLATFORM) for key in keys_of(stack)])
+def test_no_setting_replaces_data(stack: str, key: str) -> None:
+    base = PLATFORM_BASE if stack == PLATFORM else {}
+    secrets = SECRETS[PLATFORM] if stack == PLATFORM else None
+    baseline = run_program(stack, base, secrets)
     if key in BOOLEAN_FLIPS:
-        current = stack_config("prod").get(key, str(declared_config()[key]["default"]).lower())
+        current = {**stack_config(stack), **base}.get(key, str(declared_config()[key]["default"]).lower())
         value = "false" if current == "true" else "true"
     else:
         value = CHANGES[key]
-    changed = run_program("prod", {key: value})
+    together = {"runnerOwner": CHANGES["runnerOwner"]} if key == "runnerScope" else {}  # repo scope takes a URL
+    changed = run_program(stack, {**base, **together, key: value}, SECRETS[stack] if key == "backupS3Endpoint" else secrets)
     before, after = data_resources(baseline), data_resources(changed)
     assert before.keys() == after.keys()
     for identity, resource in before.items():

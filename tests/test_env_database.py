@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.env_database import render_postgres_conf
+from tests.conftest import ProgramRuns
 from tests.harness import VOLUME, ProgramRun, run_program
 
 # (postgres published port, redis published port, postgres cpus, postgres memory MiB, config file, restarts)
@@ -20,26 +21,24 @@ def published(run: ProgramRun, service: str) -> int | None:
     return ports[0]["publishedPort"] if ports else None
 
 
-def test_ports_resources_config_and_restarts_per_environment(stack_run: ProgramRun) -> None:
-    env = stack_run.stack
+def test_ports_resources_config_and_restarts_per_environment(env_run: ProgramRun) -> None:
+    env = env_run.stack
     pg_port, redis_port, cpus, memory, conf, restarts = EXPECTED[env]
-    assert published(stack_run, f"{env}_postgres") == pg_port
-    assert published(stack_run, f"{env}_redis") == redis_port
-    postgres = stack_run.service(f"{env}_postgres")
+    assert published(env_run, f"{env}_postgres") == pg_port
+    assert published(env_run, f"{env}_redis") == redis_port
+    postgres = env_run.service(f"{env}_postgres")
     resources = postgres.inputs["taskSpec"]["resources"]
     assert (resources["reservation"]["nanoCpus"] / 1e9, resources["limits"]["nanoCpus"] / 1e9) == cpus
     assert (resources["reservation"]["memoryBytes"] / 2**20, resources["limits"]["memoryBytes"] / 2**20) == memory
     expected_conf = render_postgres_conf(conf, "/etc/postgresql/pg_hba.conf")
-    assert stack_run.mounted_config(postgres, "/etc/postgresql/postgresql.conf") == expected_conf
-    for service in stack_run.services:
+    assert env_run.mounted_config(postgres, "/etc/postgresql/postgresql.conf") == expected_conf
+    for service in env_run.services:
         if service.swarm_name.startswith(f"{env}_"):
             assert service.inputs["taskSpec"]["restartPolicy"]["maxAttempts"] == restarts
 
 
-def test_prod_has_twice_the_resources_of_dev() -> None:
-    from tests.conftest import cached_run
-
-    dev, prod = cached_run("dev", "dev"), cached_run("prod", "prod")
+def test_prod_has_twice_the_resources_of_dev(runs: ProgramRuns) -> None:
+    dev, prod = runs("dev"), runs("prod")
     for service in ("postgres", "redis"):
         d = dev.service(f"dev_{service}").inputs["taskSpec"]["resources"]
         p = prod.service(f"prod_{service}").inputs["taskSpec"]["resources"]
@@ -48,9 +47,9 @@ def test_prod_has_twice_the_resources_of_dev() -> None:
         assert p["limits"]["nanoCpus"] >= 2 * d["limits"]["nanoCpus"]
 
 
-def test_postgres_image_credentials_and_init(stack_run: ProgramRun) -> None:
-    env = stack_run.stack
-    postgres = stack_run.service(f"{env}_postgres")
+def test_postgres_image_credentials_and_init(env_run: ProgramRun) -> None:
+    env = env_run.stack
+    postgres = env_run.service(f"{env}_postgres")
     container = postgres.inputs["taskSpec"]["containerSpec"]
     assert container["image"].startswith("pgvector/pgvector:") and container["image"].endswith("-pg17")
     assert container["env"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
@@ -58,19 +57,19 @@ def test_postgres_image_credentials_and_init(stack_run: ProgramRun) -> None:
     assert container["env"]["POSTGRES_DB_FILE"] == "/run/secrets/postgres_db"
     assert "scram-sha-256" in container["env"]["POSTGRES_INITDB_ARGS"]
     assert container["args"] == ["postgres", "-c", "config_file=/etc/postgresql/postgresql.conf"]
-    assert "CREATE EXTENSION IF NOT EXISTS vector" in stack_run.mounted_config(
+    assert "CREATE EXTENSION IF NOT EXISTS vector" in env_run.mounted_config(
         postgres, "/docker-entrypoint-initdb.d/10-extensions.sql"
     )
     mounts = {m["target"]: m for m in container["mounts"]}
     assert mounts["/var/lib/postgresql/data"]["source"] == f"{env}_postgres_data"
     shm = mounts["/dev/shm"]
     assert shm["type"] == "tmpfs" and shm["tmpfsOptions"]["sizeBytes"] >= 256 * 2**20
-    assert stack_run.mounted_secret(postgres, "postgres_password") == stack_run.outputs["postgres_password"][0]
+    assert env_run.mounted_secret(postgres, "postgres_password") == env_run.outputs["postgres_password"][0]
 
 
-def test_redis_arguments_per_environment(stack_run: ProgramRun) -> None:
-    env = stack_run.stack
-    args = stack_run.service(f"{env}_redis").inputs["taskSpec"]["containerSpec"]["args"]
+def test_redis_arguments_per_environment(env_run: ProgramRun) -> None:
+    env = env_run.stack
+    args = env_run.service(f"{env}_redis").inputs["taskSpec"]["containerSpec"]["args"]
     options = dict(zip(args[1::2], args[2::2], strict=True))
     assert options["--maxmemory"] == ("256mb" if env == "prod" else "128mb")
     assert options["--maxmemory-policy"] == "noeviction" and options["--appendonly"] == "yes"
@@ -78,8 +77,8 @@ def test_redis_arguments_per_environment(stack_run: ProgramRun) -> None:
     assert options["--include"] == "/run/secrets/redis_auth.conf"
 
 
-def test_exports_connection_details_secret_where_secret(stack_run: ProgramRun) -> None:
-    env, outputs = stack_run.stack, stack_run.outputs
+def test_exports_connection_details_secret_where_secret(env_run: ProgramRun) -> None:
+    env, outputs = env_run.stack, env_run.outputs
     assert outputs["postgres_host"] == (f"{env}_postgres", False)
     assert outputs["redis_host"] == (f"{env}_redis", False)
     assert outputs["network"] == (f"{env}_internal", False)
@@ -89,21 +88,19 @@ def test_exports_connection_details_secret_where_secret(stack_run: ProgramRun) -
     assert outputs["postgres_url"][0] == f"postgresql://{user}:{outputs['postgres_password'][0]}@{env}_postgres:5432/{database}"
 
 
-def test_exporters_watch_this_environment(stack_run: ProgramRun) -> None:
-    env = stack_run.stack
-    redis_exporter = stack_run.service(f"{env}_redis-exporter").inputs["taskSpec"]["containerSpec"]
+def test_exporters_watch_this_environment(env_run: ProgramRun) -> None:
+    env = env_run.stack
+    redis_exporter = env_run.service(f"{env}_redis-exporter").inputs["taskSpec"]["containerSpec"]
     assert redis_exporter["env"]["REDIS_ADDR"] == f"redis://{env}_redis:6379"
     assert "/run/secrets/redis_password" in redis_exporter["commands"][-1]
-    pg_exporter = stack_run.service(f"{env}_postgres-exporter").inputs["taskSpec"]["containerSpec"]
+    pg_exporter = env_run.service(f"{env}_postgres-exporter").inputs["taskSpec"]["containerSpec"]
     assert pg_exporter["env"]["DATA_SOURCE_URI"].startswith(f"{env}_postgres:5432/")
     assert pg_exporter["env"]["DATA_SOURCE_PASS_FILE"] == "/run/secrets/postgres_password"
 
 
 @pytest.mark.parametrize("stack", ["stg", "prod"])
-def test_data_is_protected_and_retained_in_stg_and_prod(stack: str) -> None:
-    from tests.conftest import cached_run
-
-    run = cached_run(stack, stack)
+def test_data_is_protected_and_retained_in_stg_and_prod(stack: str, runs: ProgramRuns) -> None:
+    run = runs(stack)
     for volume in run.of_type(VOLUME):
         assert volume.protect and volume.retain_on_delete, volume.name
     for name in (f"{stack}-postgres-password", f"{stack}-redis-password"):
@@ -111,13 +108,11 @@ def test_data_is_protected_and_retained_in_stg_and_prod(stack: str) -> None:
             assert resource.protect, f"{resource.typ} {name}"
 
 
-def test_dev_data_is_disposable_but_shared_data_is_protected() -> None:
-    run = run_program("dev")
-    volumes = {v.inputs["name"]: v for v in run.of_type(VOLUME)}
-    assert not any(v.protect for name, v in volumes.items() if name.startswith("dev_"))
-    shared = [v for name, v in volumes.items() if name.startswith("shared_")]
+def test_dev_data_is_disposable_but_shared_data_is_protected(runs: ProgramRuns) -> None:
+    assert not any(v.protect for v in runs("dev").of_type(VOLUME))
+    shared = runs("platform").of_type(VOLUME)
     assert shared and all(v.protect and v.retain_on_delete for v in shared)
-    assert not any(v.protect for v in run_program("dev", {"protectSharedData": "false"}).of_type(VOLUME))
+    assert not any(v.protect for v in run_program("platform", {"protectData": "false"}).of_type(VOLUME))
 
 
 def test_stateful_services_follow_the_configured_placement() -> None:

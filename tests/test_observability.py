@@ -19,18 +19,12 @@ promtool = require_tool("promtool")
 amtool = require_tool("amtool")
 
 
-def shared_run() -> ProgramRun:
-    from tests.conftest import cached_run
-
-    return cached_run("dev", "dev")
-
-
 def container(run: ProgramRun, service: str) -> dict:
     return run.service(service).inputs["taskSpec"]["containerSpec"]
 
 
-def test_promtool_accepts_the_generated_config_and_rules(tmp_path: Path) -> None:
-    run = shared_run()
+def test_promtool_accepts_the_generated_config_and_rules(tmp_path: Path, platform_run: ProgramRun) -> None:
+    run = platform_run
     prometheus = run.service("shared_prometheus")
     rules_dir = tmp_path / "rules"
     rules_dir.mkdir()
@@ -47,8 +41,8 @@ def test_promtool_accepts_the_generated_config_and_rules(tmp_path: Path) -> None
     assert rules.returncode == 0, rules.stdout + rules.stderr
 
 
-def test_alert_rules_cover_every_failure_domain() -> None:
-    run = shared_run()
+def test_alert_rules_cover_every_failure_domain(platform_run: ProgramRun) -> None:
+    run = platform_run
     text = run.mounted_config(run.service("shared_prometheus"), f"{RULES_DIR}/alerts.yml")
     groups = {g["name"]: g["rules"] for g in yaml.safe_load(text)["groups"]}
     assert {"host", "containers", "traefik", "postgres", "redis"} <= set(groups)
@@ -65,8 +59,8 @@ def test_promtool_rejects_a_broken_config(tmp_path: Path) -> None:
     assert subprocess.run([promtool(), "check", "config", str(tmp_path / "p.yml")], capture_output=True).returncode != 0
 
 
-def test_prometheus_scrapes_everything_the_seeds_list() -> None:
-    run = shared_run()
+def test_prometheus_scrapes_everything_the_seeds_list(platform_run: ProgramRun) -> None:
+    run = platform_run
     config = yaml.safe_load(run.mounted_config(run.service("shared_prometheus"), "/etc/prometheus/prometheus.yml"))
     assert config["global"]["scrape_interval"] == "15s"
     names = {
@@ -86,20 +80,20 @@ def test_prometheus_scrapes_everything_the_seeds_list() -> None:
 
 
 def test_scrape_targets_are_configurable_per_stack() -> None:
-    run = run_program("dev", {"appScrapeTargets": "dev_api:9000,dev_auth:8080", "monitoredEnvironments": "dev"})
+    run = run_program("platform", {"appScrapeTargets": "dev_api:9000,dev_auth:8080", "monitoredEnvironments": "dev"})
     config = yaml.safe_load(run.mounted_config(run.service("shared_prometheus"), "/etc/prometheus/prometheus.yml"))
     text = json.dumps(config)
     assert "dev_api:9000" in text and "tasks.prod_redis-exporter" not in text
 
 
-def test_prometheus_is_reached_at_prometheus_localhost_only() -> None:
-    labels = shared_run().service("shared_prometheus").labels
+def test_prometheus_is_reached_at_prometheus_localhost_only(platform_run: ProgramRun) -> None:
+    labels = platform_run.service("shared_prometheus").labels
     assert labels["traefik.http.routers.prometheus.rule"] == "Host(`prometheus.localhost`)"
 
 
 def test_amtool_accepts_alertmanager_config(tmp_path: Path) -> None:
     for webhook in (None, "https://hooks.slack.com/services/T000/B000/XXXXXXXX"):
-        run = run_program("dev", secrets={"alertWebhookUrl": webhook} if webhook else None)
+        run = run_program("platform", secrets={"alertWebhookUrl": webhook} if webhook else None)
         text = run.mounted_secret(run.service("shared_alertmanager"), "alertmanager.yml")
         (tmp_path / "am.yml").write_text(text)
         checked = subprocess.run([amtool(), "check-config", str(tmp_path / "am.yml")], capture_output=True, text=True)
@@ -110,8 +104,8 @@ def test_amtool_accepts_alertmanager_config(tmp_path: Path) -> None:
             assert "webhook_configs" not in text
 
 
-def test_loki_schema_v13_and_retention_enforced() -> None:
-    run = shared_run()
+def test_loki_schema_v13_and_retention_enforced(platform_run: ProgramRun) -> None:
+    run = platform_run
     loki = run.service("shared_loki")
     config = yaml.safe_load(run.mounted_config(loki, "/etc/loki/loki.yml"))
     (schema,) = config["schema_config"]["configs"]
@@ -125,8 +119,8 @@ def test_loki_schema_v13_and_retention_enforced() -> None:
     assert container(run, "shared_loki")["healthcheck"]["tests"] == ["CMD", "/usr/bin/loki", "-health"]
 
 
-def test_alloy_ships_logs_with_swarm_labels_from_every_node() -> None:
-    run = shared_run()
+def test_alloy_ships_logs_with_swarm_labels_from_every_node(platform_run: ProgramRun) -> None:
+    run = platform_run
     alloy = run.service("shared_alloy")
     assert alloy.inputs["mode"] == {"global": True}
     text = run.mounted_config(alloy, "/etc/alloy/config.alloy")
@@ -144,8 +138,8 @@ def test_alloy_ships_logs_with_swarm_labels_from_every_node() -> None:
         assert {"com.docker.stack.namespace", "nextcandle.image"} <= labels
 
 
-def test_grafana_admin_from_secrets_and_datasources_provisioned() -> None:
-    run = shared_run()
+def test_grafana_admin_from_secrets_and_datasources_provisioned(platform_run: ProgramRun) -> None:
+    run = platform_run
     grafana = run.service("shared_grafana")
     env = container(run, "shared_grafana")["env"]
     assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
@@ -159,12 +153,12 @@ def test_grafana_admin_from_secrets_and_datasources_provisioned() -> None:
     assert labels["traefik.http.routers.grafana.rule"] == "Host(`grafana.nextcandle.io`) || Host(`grafana.localhost`)"
 
 
-def test_node_agents_run_on_every_node() -> None:
-    run = shared_run()
+def test_node_agents_run_on_every_node(platform_run: ProgramRun) -> None:
+    run = platform_run
     for name in ("shared_cadvisor", "shared_node-exporter", "shared_alloy"):
         assert run.service(name).inputs["mode"] == {"global": True}
 
 
-def test_only_the_owning_stack_declares_shared_services(stack_run: ProgramRun) -> None:
+def test_only_the_platform_declares_shared_services(stack_run: ProgramRun) -> None:
     shared = [s for s in stack_run.services if s.swarm_name.startswith("shared_")]
-    assert bool(shared) == (stack_run.stack == "dev")
+    assert bool(shared) == (stack_run.stack == "platform")

@@ -14,7 +14,7 @@ import pytest
 
 from ops import cli
 from ops.backend import LOCAL_STATE, Backend, OpsError, s3_backend_url
-from ops.deploy import Progress, run, stacks_for
+from ops.deploy import Progress, lifecycle, plan, run, stacks_for
 from ops.preflight import check_backend, check_docker, check_swarm
 from ops.status import ServiceStatus, State, collect
 from tests.dockerd import LOCAL_IMAGE
@@ -43,10 +43,30 @@ def test_backend_problems_name_the_fix() -> None:
     assert Backend("file:///x").problems(environ={"PULUMI_CONFIG_PASSPHRASE": ""}) == []
 
 
-def test_dev_goes_up_first_and_down_last() -> None:
-    assert stacks_for("all") == ["dev", "stg", "prod"]
-    assert stacks_for("all", destroying=True) == ["prod", "stg", "dev"]
+def test_the_platform_goes_up_first_and_down_last() -> None:
+    assert stacks_for("all") == ["platform", "dev", "stg", "prod"]
+    assert stacks_for("all", destroying=True) == ["prod", "stg", "dev", "platform"]
     assert stacks_for("stg") == ["stg"]
+
+
+def test_an_environment_brings_the_platform_up_first_and_the_platform_outlives_them() -> None:
+    backend = Backend("file:///nowhere")
+    fresh: dict[str, int] = {}
+    assert plan("up", "dev", backend, lambda _: fresh) == ["platform", "dev"]
+    assert plan("up", "dev", backend, lambda _: {"platform": 60}) == ["dev"]
+    with pytest.raises(OpsError, match="the platform stack is not deployed yet: run python -m ops up platform"):
+        plan("preview", "prod", backend, lambda _: fresh)
+    assert plan("destroy", "dev", backend, lambda _: {"platform": 60, "dev": 30}) == ["dev"]
+    with pytest.raises(OpsError, match="the platform is still referenced by dev, prod; nothing was destroyed"):
+        plan("destroy", "platform", backend, lambda _: {"platform": 60, "dev": 30, "prod": 30})
+    assert plan("destroy", "platform", backend, lambda _: {"platform": 60}) == ["platform"]
+
+
+def test_stop_and_start_change_one_setting_of_one_stack() -> None:
+    assert lifecycle("stop", "prod") == ("prod", "nextcandle:stopped")
+    assert lifecycle("start", "runner") == ("platform", "nextcandle:runnersStopped")
+    with pytest.raises(OpsError, match="choose one of platform, dev, stg, prod, runner"):
+        lifecycle("stop", "shared")
 
 
 @pytest.mark.parametrize(
@@ -58,6 +78,7 @@ def test_dev_goes_up_first_and_down_last() -> None:
         (ServiceStatus("a", "dev", 1, 1, 0, 1, 0, ""), State.DEGRADED),
         (ServiceStatus("a", "dev", 1, 0, 0, 0, 0, "No such image"), State.FAILED),
         (ServiceStatus("a", "dev", 0, 0, 0, 0, 0, ""), State.OK),
+        (ServiceStatus("a", "dev", 0, 0, 0, 0, 0, "", stopped=True), State.STOPPED),
     ],
 )
 def test_service_state(status: ServiceStatus, state: State) -> None:
@@ -72,6 +93,12 @@ def test_status_table_and_result() -> None:
     assert not cli.print_status([ServiceStatus("dev_redis", "dev", 1, 0, 0, 0, 0, "No such image: redis")], out)
     assert "failed  (No such image: redis)" in out.getvalue()
     assert "\033[" not in out.getvalue(), "no colour codes when not a terminal"
+    out = io.StringIO()
+    grouped = [ServiceStatus("core_traefik", "core", 1, 1, 1, 0, 0, ""), ServiceStatus("dev_redis", "dev", 0, 0, 0, 0, 0, "", stopped=True)]
+    assert cli.print_status(grouped, out), "a stopped service is not a failure"
+    text = out.getvalue()
+    assert text.index("stack platform") < text.index("core_traefik") < text.index("stack dev") < text.index("dev_redis")
+    assert "stopped" in text and "1/2 services ok, 1 stopped" in text
 
 
 def test_progress_prints_one_line_per_step_and_a_summary() -> None:
@@ -132,7 +159,22 @@ def test_destroy_without_a_terminal_needs_yes(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(cli, "run_checks", lambda *a, **k: ([], None))
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "x")
     monkeypatch.setattr(sys, "stdin", io.StringIO())
+    monkeypatch.setattr(cli, "plan", lambda *a, **k: ["prod"])
     assert cli.main(["destroy", "prod"], out=io.StringIO()) == 2
+
+
+def test_end_of_input_at_the_question_says_pass_yes(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    monkeypatch.setattr(cli, "run_checks", lambda *a, **k: ([], None))
+    monkeypatch.setattr(cli, "plan", lambda *a, **k: ["prod"])
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "x")
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+
+    def end_of_input(prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", end_of_input)
+    assert cli.main(["destroy", "prod"], out=io.StringIO()) == 2
+    assert capsys.readouterr().err == "error: no answer; nothing was done (destroy); pass --yes to skip the question\n"
 
 
 def _fake_pulumi(tmp_path: Any, script: str) -> str:
@@ -187,7 +229,7 @@ def _wait(condition: Any, seconds: float = 60) -> None:
 def test_status_on_a_real_swarm(swarm: Any) -> None:
     if swarm.info()["Swarm"]["LocalNodeState"] != "active":
         swarm.swarm.init(advertise_addr="127.0.0.1")
-    from docker.types import Healthcheck
+    from docker.types import Healthcheck, ServiceMode
 
     healthy = swarm.services.create(
         LOCAL_IMAGE, ["sleep", "3600"], name="dev_probe", labels={"com.docker.stack.namespace": "dev"},
@@ -196,11 +238,17 @@ def test_status_on_a_real_swarm(swarm: Any) -> None:
     missing = swarm.services.create(
         "redis:7.4.6-alpine", name="dev_redis", labels={"com.docker.stack.namespace": "dev"}
     )
+    stopped = swarm.services.create(
+        LOCAL_IMAGE, ["sleep", "3600"], name="shared_probe", mode=ServiceMode("replicated", replicas=0),
+        labels={"com.docker.stack.namespace": "shared", "nextcandle.stopped": "true"},
+    )
     other = swarm.services.create(LOCAL_IMAGE, ["sleep", "3600"], name="elsewhere")
     try:
-        _wait(lambda: {s.name: s.state for s in collect(swarm)} == {"dev_probe": State.OK, "dev_redis": State.FAILED})
+        expected = {"dev_probe": State.OK, "dev_redis": State.FAILED, "shared_probe": State.STOPPED}
+        _wait(lambda: {s.name: s.state for s in collect(swarm)} == expected)
         statuses = {s.name: s for s in collect(swarm)}
-        assert set(statuses) == {"dev_probe", "dev_redis"}, "only the platform's services (stack label)"
+        assert [s.name for s in collect(swarm)][0] == "shared_probe", "the platform's services first"
+        assert [s.name for s in collect(swarm, ["platform"])] == ["shared_probe"]
         assert statuses["dev_probe"].state is State.OK and statuses["dev_probe"].healthy == 1
         assert statuses["dev_redis"].state is State.FAILED and "No such image" in statuses["dev_redis"].last_error
         out = io.StringIO()
@@ -208,7 +256,7 @@ def test_status_on_a_real_swarm(swarm: Any) -> None:
         assert "dev_probe" in out.getvalue() and "1/2 services ok" in out.getvalue()
         assert collect(swarm, ["prod"]) == []
     finally:
-        for service in (healthy, missing, other):
+        for service in (healthy, missing, stopped, other):
             service.remove()
 
 
@@ -253,6 +301,12 @@ def test_up_stops_at_a_failed_preflight_and_runs_stacks_in_order(monkeypatch: py
     assert ran == []
 
     monkeypatch.setattr(cli, "run_checks", lambda *a, **k: ([Check("docker", True, "Docker 28")], None))
+    monkeypatch.setattr("ops.deploy.deployed", lambda backend: {})
     assert cli.main(["up", "all"], out=io.StringIO()) == 0
     assert cli.main(["destroy", "all", "--yes"], out=io.StringIO()) == 0
-    assert ran == [("up", "dev"), ("up", "stg"), ("up", "prod"), ("destroy", "prod"), ("destroy", "stg"), ("destroy", "dev")]
+    assert cli.main(["up", "stg"], out=io.StringIO()) == 0
+    assert ran == [
+        ("up", "platform"), ("up", "dev"), ("up", "stg"), ("up", "prod"),
+        ("destroy", "prod"), ("destroy", "stg"), ("destroy", "dev"), ("destroy", "platform"),
+        ("up", "platform"), ("up", "stg"),
+    ]

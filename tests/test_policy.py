@@ -10,6 +10,7 @@ import pytest
 from pulumi_policy import ResourceValidationArgs
 
 from policy import rules
+from tests.conftest import ProgramRuns
 from tests.harness import SERVICE, ProgramRun, Resource, run_program
 
 
@@ -51,10 +52,8 @@ def broken(run: ProgramRun, service: str, change: Any) -> dict[str, list[str]]:
             {"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock"})),
     ],
 )
-def test_each_policy_catches_its_violation(policy: str, change: Any) -> None:
-    from tests.conftest import cached_run
-
-    found = broken(cached_run("dev", "dev"), "dev_redis", change)
+def test_each_policy_catches_its_violation(policy: str, change: Any, runs: ProgramRuns) -> None:
+    found = broken(runs("dev"), "dev_redis", change)
     assert list(found) == [policy]
     assert found[policy][0].startswith("dev_redis: ")
 
@@ -71,10 +70,8 @@ def test_published_database_port_in_prod_needs_the_explicit_allowance() -> None:
     assert all(violations(s) == {} for s in internal.services)
 
 
-def test_policies_ignore_other_resource_types() -> None:
-    from tests.conftest import cached_run
-
-    secret = next(r for r in cached_run("dev", "dev").resources if r.typ != SERVICE)
+def test_policies_ignore_other_resource_types(runs: ProgramRuns) -> None:
+    secret = next(r for r in runs("dev").resources if r.typ != SERVICE)
     assert violations(secret, {"image": "anything:latest"}) == {}
 
 

@@ -6,16 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import ProgramRuns
 from tests.postgres import Server
 
 
 @pytest.fixture(params=["dev", "prod"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Server]]:
-    from tests.conftest import cached_run
-
+def server(request: pytest.FixtureRequest, runs: ProgramRuns, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Server]]:
     stack = request.param
     base = tmp_path_factory.mktemp(f"pg-{stack}")
-    pg = Server(base, cached_run(stack, stack), stack)
+    pg = Server(base, runs(stack), stack)
     pg.start()
     try:
         yield stack, pg

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cached_run, require_tool
-from tests.harness import STACKS, free_port
+from names import ENVIRONMENTS
+from tests.conftest import ProgramRuns, require_tool
+from tests.harness import ProgramRun, free_port
 
 redis_server = require_tool("redis-server")
 redis_cli = require_tool("redis-cli")
@@ -19,8 +20,7 @@ SECRETS = "/run/secrets/"
 
 
 class Redis:
-    def __init__(self, stack: str, base: Path) -> None:
-        run = cached_run(stack, stack)
+    def __init__(self, stack: str, run: ProgramRun, base: Path) -> None:
         self.service = run.service(f"{stack}_redis")
         container = self.service.inputs["taskSpec"]["containerSpec"]
         self.password = run.mounted_secret(self.service, "redis_password")
@@ -52,9 +52,9 @@ class Redis:
         return self.cli("CONFIG", "GET", key).stdout.split("\n")[1]
 
 
-@pytest.fixture(params=STACKS)
-def redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Redis]]:
-    server = Redis(request.param, tmp_path)
+@pytest.fixture(params=ENVIRONMENTS)
+def redis(request: pytest.FixtureRequest, runs: ProgramRuns, tmp_path: Path) -> Iterator[tuple[str, Redis]]:
+    server = Redis(request.param, runs(request.param), tmp_path)
     process = server.start()
     try:
         yield request.param, server

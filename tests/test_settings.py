@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from components.settings import ROOT, Resources, SettingsError, declared_config
+from names import STACKS
 from tests.harness import RecordingMocks, run_program
 
 
@@ -16,68 +17,81 @@ def failure(stack: str, config: dict[str, str | None], secrets: dict[str, str] |
 
 
 @pytest.mark.parametrize(
-    ("config", "expected"),
+    ("stack", "config", "expected"),
     [
-        ({"environment": "qa"}, ["nextcandle:environment", "'qa' is not one of dev, stg, prod", "pulumi config set nextcandle:environment"]),
-        ({"environment": None}, ["nextcandle:environment: is required", "pulumi config set nextcandle:environment dev"]),
-        ({"domain": "not a domain"}, ["nextcandle:domain", "pulumi config set nextcandle:domain nextcandle.io"]),
-        ({"ownRunner": "true", "runnerOwner": "org", "runnerReplicas": "-1"}, ["nextcandle:runnerReplicas", "-1 is outside 1..64"]),
-        ({"redisPort": "5432"}, ["nextcandle:redisPort", "port 5432 is already used by postgresPort"]),
-        ({"postgresPort": "8080"}, ["nextcandle:postgresPort", "already used by Traefik dashboard"]),
-        ({"postgresPort": "70000"}, ["nextcandle:postgresPort", "70000 is outside 0..65535"]),
-        ({"postgresCpus": "0.9-0.5"}, ["nextcandle:postgresCpus/postgresMemory", "at most the limit"]),
-        ({"redisMemory": "lots"}, ["redisCpus/redisMemory", "is not reservation-limit"]),
-        ({"redisMaxmemoryMb": "256"}, ["nextcandle:redisMaxmemoryMb", "no headroom", "pulumi config set nextcandle:redisMaxmemoryMb 128"]),
-        ({"redisAppendfsync": "sometimes"}, ["nextcandle:redisAppendfsync", "'sometimes' is not one of"]),
-        ({"postgresConfigFile": "missing.conf"}, ["nextcandle:postgresConfigFile", "configs/postgres/missing.conf does not exist", "postgresql-prod.conf"]),
-        ({"traefikPublishPorts": "yes"}, ["nextcandle:traefikPublishPorts", "'yes' is not true or false"]),
-        ({"statefulPlacement": "storage"}, ["nextcandle:statefulPlacement", "node.labels.nextcandle.data==true"]),
-        ({"appScrapeTargets": "dev_auth"}, ["nextcandle:appScrapeTargets", "dev_auth not valid"]),
-        ({"tunnelMode": "magic"}, ["nextcandle:tunnelMode", "'magic' is not one of none, token, managed"]),
+        ("dev", {"environment": "prod"}, ["nextcandle:environment", "says 'prod' but this is stack 'dev'", "pulumi config rm nextcandle:environment -s dev"]),
+        ("platform", {"domain": "not a domain"}, ["nextcandle:domain", "pulumi config set nextcandle:domain nextcandle.io"]),
+        ("platform", {"runnerEnabled": "true", "runnerOwner": "org", "runnerReplicas": "-1"}, ["nextcandle:runnerReplicas", "-1 is outside 1..64"]),
+        ("dev", {"redisPort": "5432"}, ["nextcandle:redisPort", "port 5432 is already used by postgresPort"]),
+        ("dev", {"postgresPort": "8080"}, ["nextcandle:postgresPort", "already used by Traefik dashboard"]),
+        ("dev", {"postgresPort": "70000"}, ["nextcandle:postgresPort", "70000 is outside 0..65535"]),
+        ("dev", {"postgresCpus": "0.9-0.5"}, ["nextcandle:postgresCpus/postgresMemory", "at most the limit"]),
+        ("stg", {"redisMemory": "lots"}, ["redisCpus/redisMemory", "is not reservation-limit"]),
+        ("dev", {"redisMaxmemoryMb": "256"}, ["nextcandle:redisMaxmemoryMb", "no headroom", "pulumi config set nextcandle:redisMaxmemoryMb 128"]),
+        ("prod", {"redisAppendfsync": "sometimes"}, ["nextcandle:redisAppendfsync", "'sometimes' is not one of"]),
+        ("dev", {"postgresConfigFile": "missing.conf"}, ["nextcandle:postgresConfigFile", "configs/postgres/missing.conf does not exist", "postgresql-prod.conf"]),
+        ("platform", {"traefikPublishPorts": "yes"}, ["nextcandle:traefikPublishPorts", "'yes' is not true or false"]),
+        ("prod", {"statefulPlacement": "storage"}, ["nextcandle:statefulPlacement", "node.labels.nextcandle.data==true"]),
+        ("platform", {"appScrapeTargets": "dev_auth"}, ["nextcandle:appScrapeTargets", "dev_auth not valid"]),
+        ("platform", {"tunnelMode": "magic"}, ["nextcandle:tunnelMode", "'magic' is not one of none, token, managed"]),
+        ("dev", {"stopped": "maybe"}, ["nextcandle:stopped", "'maybe' is not true or false"]),
+        ("dev", {"tunnelMode": "token"}, ["nextcandle:tunnelMode: applies to the platform stack (platform) only", "pulumi config rm nextcandle:tunnelMode -s dev"]),
+        ("platform", {"postgresPort": "5432"}, ["nextcandle:postgresPort: applies to the environment stacks", "pulumi config rm nextcandle:postgresPort -s platform"]),
+        ("prod", {"protectData": "false"}, ["nextcandle:protectData: cannot be false in prod", "pulumi config set nextcandle:unprotectData prod -s prod"]),
+        ("stg", {"unprotectData": "prod"}, ["nextcandle:unprotectData", "must name this stack ('stg')", "pulumi config rm nextcandle:unprotectData -s stg"]),
+        ("dev", {"platformStack": "not a stack name"}, ["nextcandle:platformStack", "pulumi config set nextcandle:platformStack platform"]),
     ],
 )
-def test_bad_value_names_the_key_and_the_fix(config: dict[str, str | None], expected: list[str]) -> None:
-    message = failure("dev", config)
+def test_bad_value_names_the_key_and_the_fix(stack: str, config: dict[str, str | None], expected: list[str]) -> None:
+    message = failure(stack, config)
     for fragment in expected:
         assert fragment in message
-    assert "Fix: pulumi config set" in message
+    assert "Fix: pulumi config " in message
+
+
+def test_an_unknown_stack_name_stops_with_the_stacks_there_are() -> None:
+    message = failure("qa", {})
+    assert "Stack 'qa' is not one of platform, dev, stg, prod" in message and "pulumi stack select dev" in message
 
 
 def test_missing_tunnel_token_gives_the_exact_secret_command() -> None:
-    message = failure("dev", {"tunnelMode": "token"})
+    message = failure("platform", {"tunnelMode": "token"})
     assert "pulumi config set --secret nextcandle:cloudflareTunnelToken <tunnel token" in message
 
 
 def test_managed_tunnel_needs_api_token_and_ids() -> None:
-    message = failure("prod", {"tunnelMode": "managed", "cloudflareAccountId": "abc"})
+    message = failure("platform", {"tunnelMode": "managed", "cloudflareAccountId": "abc"})
     assert "pulumi config set --secret nextcandle:cloudflareApiToken" in message
     assert "nextcandle:cloudflareAccountId: 'abc' is not a 32-character Cloudflare id" in message
     assert "nextcandle:cloudflareZoneId" in message
 
 
 def test_runner_needs_owner_and_token() -> None:
-    message = failure("dev", {"ownRunner": "true"})
-    assert "nextcandle:runnerOwner: is required when ownRunner is true" in message
+    message = failure("platform", {"runnerEnabled": "true"})
+    assert "nextcandle:runnerOwner: is required when runnerEnabled is true" in message
     assert "pulumi config set --secret nextcandle:runnerAccessToken" in message
     assert "pulumi config set --secret nextcandle:runnerRegistrationToken" in message
 
 
 def test_repo_scope_runner_needs_a_repository_url() -> None:
-    message = failure("dev", {"ownRunner": "true", "runnerScope": "repo", "runnerOwner": "nextcandle"}, {"runnerRegistrationToken": "x" * 20})
+    message = failure(
+        "platform", {"runnerEnabled": "true", "runnerScope": "repo", "runnerOwner": "nextcandle"}, {"runnerRegistrationToken": "x" * 20}
+    )
     assert "must be a repository URL when runnerScope is repo" in message
 
 
-def test_backups_outside_the_storage_owner_need_credentials() -> None:
-    with pytest.raises(SettingsError) as raised:
-        run_program("prod", operator_secrets=False)
-    message = str(raised.value)
-    assert 'pulumi config set --secret nextcandle:backupS3AccessKey "$(pulumi stack output s3_access_key' in message
-    assert "pulumi config set nextcandle:backupEnabled false" in message
-    run_program("prod", {"backupEnabled": "false"}, operator_secrets=False)  # no backups, no credentials needed
+def test_off_site_backups_need_their_keys_and_the_platforms_need_none() -> None:
+    message = failure("prod", {"backupS3Endpoint": "https://s3.example.com"})
+    assert "pulumi config set --secret nextcandle:backupS3AccessKey <key of that S3 service>" in message
+    assert "pulumi config set --secret nextcandle:backupS3SecretKey" in message
+    stale = failure("prod", {}, {"backupS3AccessKey": "OLDKEYCOPIEDBYHAND01"})
+    assert "nextcandle:backupS3AccessKey: is only used with backupS3Endpoint" in stale
+    assert "pulumi config rm nextcandle:backupS3AccessKey" in stale
+    run_program("prod", {"backupEnabled": "false"})  # no backups, no credentials needed
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    message = failure("dev", {"environment": "qa", "domain": "bad domain", "redisPort": "5432"})
+    message = failure("dev", {"environment": "qa", "postgresCpus": "bad", "redisPort": "5432"})
     assert message.count("  - ") == 3
 
 
@@ -102,7 +116,7 @@ def test_settings_error_is_shown_without_a_traceback() -> None:
 
 def test_stack_files_only_use_declared_keys() -> None:
     declared = set(declared_config())
-    for stack in ("dev", "stg", "prod"):
+    for stack in STACKS:
         keys = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         assert {k.split(":", 1)[1] for k in keys} <= declared, stack
 

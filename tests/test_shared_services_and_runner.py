@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import FULL, FULL_SECRETS, cached_run
+from tests.conftest import FULL, FULL_SECRETS
 from tests.harness import SECRET, SERVICE, ProgramRun, changed_resources, run_program
 
 
@@ -16,8 +16,8 @@ def routers(run: ProgramRun, service: str) -> dict[str, str]:
     return {k: v for k, v in run.service(service).labels.items() if k.startswith("traefik.")}
 
 
-def test_object_storage_credentials_from_secrets_and_routed() -> None:
-    run = cached_run("dev", "dev")
+def test_object_storage_credentials_from_secrets_and_routed(platform_run: ProgramRun) -> None:
+    run = platform_run
     storage = run.service("shared_seaweedfs")
     args = container(run, "shared_seaweedfs")["args"]
     assert "-s3.config=/run/secrets/s3_identities.json" in args and "-metricsPort=9324" in args
@@ -25,7 +25,7 @@ def test_object_storage_credentials_from_secrets_and_routed() -> None:
     (root,) = identities["identities"]
     (credentials,) = root["credentials"]
     assert credentials["secretKey"] == run.outputs["s3_secret_key"][0] and run.outputs["s3_secret_key"][1]
-    assert credentials["accessKey"] == run.outputs["s3_access_key"][0]
+    assert credentials["accessKey"] == run.outputs["s3_access_key"][0] and run.outputs["s3_access_key"][1]
     assert "Admin" in root["actions"]
     labels = routers(run, "shared_seaweedfs")
     assert labels["traefik.http.routers.s3.rule"] == "Host(`s3.nextcandle.io`) || Host(`s3.localhost`)"
@@ -35,8 +35,8 @@ def test_object_storage_credentials_from_secrets_and_routed() -> None:
     assert not container(run, "shared_seaweedfs")["image"].startswith("minio/"), "MinIO images are gone from Docker Hub"
 
 
-def test_n8n_is_pinned_2x_in_seoul_with_an_encryption_key_secret() -> None:
-    run = cached_run("dev", "dev")
+def test_n8n_is_pinned_2x_in_seoul_with_an_encryption_key_secret(platform_run: ProgramRun) -> None:
+    run = platform_run
     spec = container(run, "shared_n8n")
     assert spec["image"].startswith("n8nio/n8n:2.")
     env = spec["env"]
@@ -50,8 +50,8 @@ def test_n8n_is_pinned_2x_in_seoul_with_an_encryption_key_secret() -> None:
 
 
 def test_local_aliases_only_where_configured() -> None:
-    """dev answers at <name>.localhost for a laptop without a tunnel; a stack without aliases does not."""
-    without = run_program("dev", {"localAliases": "false"})
+    """The platform answers at <name>.localhost for a laptop without a tunnel; without aliases it does not."""
+    without = run_program("platform", {"localAliases": "false"})
     rules = [v for s in without.services for k, v in s.labels.items() if k.endswith(".rule")]
     assert rules and not [r for r in rules if ".localhost" in r and "prometheus.localhost" not in r]
 
@@ -71,7 +71,7 @@ def test_runners_replicas_placement_and_ephemeral(full_run: ProgramRun) -> None:
 
 def test_runner_replicas_and_registration_token_from_config() -> None:
     config = {**FULL, "runnerReplicas": "4", "tunnelMode": "none"}
-    run = run_program("dev", config, {"runnerRegistrationToken": "AABBCCDDEEFFGGHH"})
+    run = run_program("platform", config, {"runnerRegistrationToken": "AABBCCDDEEFFGGHH"})
     runner = run.service("runner_github-runner")
     assert runner.inputs["mode"]["replicated"]["replicas"] == 4
     assert 'RUNNER_TOKEN="$(cat /run/secrets/github_token)"' in runner.inputs["taskSpec"]["containerSpec"]["commands"][-1]
@@ -79,8 +79,8 @@ def test_runner_replicas_and_registration_token_from_config() -> None:
 
 def test_changing_the_runner_token_changes_only_the_runners_resources() -> None:
     config = {**FULL, "tunnelMode": "none"}
-    before = run_program("dev", config, {"runnerAccessToken": "ghp_first_token_000000"})
-    after = run_program("dev", config, {"runnerAccessToken": "ghp_second_token_11111"})
+    before = run_program("platform", config, {"runnerAccessToken": "ghp_first_token_000000"})
+    after = run_program("platform", config, {"runnerAccessToken": "ghp_second_token_11111"})
     assert {(r.typ, r.name) for r in before.resources} == {(r.typ, r.name) for r in after.resources}
     # Swarm secrets are immutable: the token secret is replaced, and only the runner service mounts it.
     assert changed_resources(before, after) == {(SECRET, "runner-token"), (SERVICE, "runner-github-runner")}

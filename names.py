@@ -1,0 +1,90 @@
+"""Names the program, the operator command (`ops/`), the policy pack (`policy/`) and the tests share.
+
+Defined once here, with no dependency, so that a service, network, port or label is spelled in one
+place. Components never import each other: what one needs of another (Traefik's metrics port for
+Prometheus, the object store's address for backups) is a name here.
+"""
+
+from __future__ import annotations
+
+PROJECT = "nextcandle"
+
+# Pulumi stacks: the shared platform, then one per environment, which references the platform.
+PLATFORM = "platform"
+ENVIRONMENTS = ("dev", "stg", "prod")
+STACKS = (PLATFORM, *ENVIRONMENTS)
+PROTECTED_ENVIRONMENTS = ("stg", "prod")
+"""Environments whose data protection only an explicitly named override switches off."""
+
+# Swarm stack namespaces (`com.docker.stack.namespace`), as `docker stack deploy` would name them.
+CORE = "core"
+SHARED = "shared"
+RUNNER = "runner"
+PLATFORM_NAMESPACES = (CORE, SHARED, RUNNER)
+"""The swarm namespaces the platform stack owns; each environment's namespace is its name."""
+
+# Labels on Swarm objects.
+STACK_LABEL = "com.docker.stack.namespace"
+IMAGE_LABEL = "nextcandle.image"
+ALLOW_PUBLISHED_PORT_LABEL = "nextcandle.allow-published-port"
+STOPPED_LABEL = "nextcandle.stopped"
+"""Set on a service its stack stopped on purpose (`ops stop`): status shows it stopped, not failed."""
+
+# Networks.
+PUBLIC_NETWORK = "traefik-public"
+MONITORING_NETWORK = "monitoring"
+SHARED_INTERNAL_NETWORK = f"{SHARED}_internal"
+RUNNER_NETWORK = f"{RUNNER}_internal"
+
+# Platform services and the ports others reach them on.
+TRAEFIK = f"{CORE}_traefik"
+CLOUDFLARED = f"{CORE}_cloudflared"
+TRAEFIK_WEB_PORT = 80
+TRAEFIK_METRICS_PORT = 8082
+CLOUDFLARED_METRICS_PORT = 20241
+PROMETHEUS = f"{SHARED}_prometheus"
+ALERTMANAGER = f"{SHARED}_alertmanager"
+LOKI = f"{SHARED}_loki"
+GRAFANA = f"{SHARED}_grafana"
+CADVISOR = f"{SHARED}_cadvisor"
+NODE_EXPORTER = f"{SHARED}_node-exporter"
+ALLOY = f"{SHARED}_alloy"
+OBJECT_STORAGE = f"{SHARED}_seaweedfs"
+OBJECT_STORAGE_S3_PORT = 8333
+OBJECT_STORAGE_FILER_PORT = 8888
+OBJECT_STORAGE_METRICS_PORT = 9324
+N8N = f"{SHARED}_n8n"
+N8N_PORT = 5678
+GITHUB_RUNNER = f"{RUNNER}_github-runner"
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+DOCKER_SOCKET_ALLOWED = frozenset({TRAEFIK, ALLOY, CADVISOR, GITHUB_RUNNER})
+"""Services whose job needs the Docker API: the proxy's Swarm provider, log and metric agents, CI runners."""
+
+# Each environment's services.
+POSTGRES_PORT = 5432
+REDIS_PORT = 6379
+POSTGRES_EXPORTER_PORT = 9187
+REDIS_EXPORTER_PORT = 9121
+
+
+def env_service(environment: str, service: str) -> str:
+    """An environment's Swarm service name, e.g. env_service("prod", "postgres") -> prod_postgres."""
+    return f"{environment}_{service}"
+
+
+def env_network(environment: str) -> str:
+    """The overlay network an environment's databases and applications share."""
+    return f"{environment}_internal"
+
+
+class PlatformOutputs:
+    """Outputs of the platform stack that environments read through a StackReference."""
+
+    PUBLIC_NETWORK_ID = "public_network_id"
+    MONITORING_NETWORK_ID = "monitoring_network_id"
+    OBJECT_STORAGE_ENDPOINT = "object_storage_endpoint"
+    """The S3 API inside the swarm, e.g. http://shared_seaweedfs:8333."""
+    S3_ACCESS_KEY = "s3_access_key"
+    S3_SECRET_KEY = "s3_secret_key"
+    HOSTNAMES = "hostnames"
