@@ -11,7 +11,7 @@ import pulumi
 
 from components.core import CoreStack, CoreStackArgs
 from components.env_database import EnvDatabaseStack, EnvDatabaseStackArgs, ObjectStorage, backup_target
-from components.observability import SharedObservability, SharedObservabilityArgs
+from components.observability import PROMETHEUS_USER, SharedObservability, SharedObservabilityArgs
 from components.runner import RunnerStack, RunnerStackArgs
 from components.settings import EnvironmentSettings, PlatformSettings, Settings, load_settings
 from components.shared_services import SharedServices, SharedServicesArgs
@@ -33,6 +33,7 @@ def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
         hostnames=platform.hostnames,
         public_network_id=core.public_network_id,
         monitoring_network_id=core.monitoring_network_id,
+        storage_network_id=core.storage_network_id,
         restart_max_attempts=settings.restart_max_attempts,
         protect_data=settings.protect_data,
         stateful_placement=settings.stateful_placement,
@@ -46,7 +47,7 @@ def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
     )
     services = SharedServices(
         "shared-services",
-        SharedServicesArgs(platform=shared, timezone=platform.timezone, internal_network_id=observability.internal_network_id),
+        SharedServicesArgs(platform=shared, timezone=platform.timezone, n8n_owner_set_up=platform.n8n_owner_set_up),
     )
     if platform.runner is not None:
         RunnerStack(
@@ -57,13 +58,14 @@ def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
     # What environments read through their StackReference.
     pulumi.export(PlatformOutputs.PUBLIC_NETWORK_ID, core.public_network_id)
     pulumi.export(PlatformOutputs.MONITORING_NETWORK_ID, core.monitoring_network_id)
+    pulumi.export(PlatformOutputs.STORAGE_NETWORK_ID, core.storage_network_id)
     pulumi.export(PlatformOutputs.OBJECT_STORAGE_ENDPOINT, services.s3_internal_endpoint)
     pulumi.export(PlatformOutputs.S3_ACCESS_KEY, services.s3_access_key)
     pulumi.export(PlatformOutputs.S3_SECRET_KEY, services.s3_secret_key)
     hostnames = platform.hostnames
     pulumi.export(
         PlatformOutputs.HOSTNAMES,
-        {"grafana": hostnames.grafana, "n8n": hostnames.n8n, "s3": hostnames.s3, "prometheus": hostnames.prometheus},
+        {"grafana": hostnames.grafana, "n8n": hostnames.n8n, "s3": hostnames.s3},
     )
     # For operators.
     pulumi.export("traefik_dashboard_url", "http://traefik.localhost:8080/dashboard/")
@@ -74,7 +76,8 @@ def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
     pulumi.export("grafana_url", f"https://{hostnames.grafana}/")
     pulumi.export("grafana_admin_user", observability.grafana_admin_user)
     pulumi.export("grafana_admin_password", observability.grafana_admin_password)
-    pulumi.export("prometheus_url", f"http://{hostnames.prometheus}/")
+    pulumi.export("prometheus_user", PROMETHEUS_USER)
+    pulumi.export("prometheus_password", observability.prometheus_password)
     pulumi.export("n8n_url", f"https://{hostnames.n8n}/")
     pulumi.export("s3_endpoint", f"https://{hostnames.s3}")
 
@@ -92,10 +95,11 @@ def deploy_environment(settings: Settings, environment: EnvironmentSettings) -> 
             environment=environment.name,
             settings=environment.database,
             monitoring_network_id=platform.require_output(PlatformOutputs.MONITORING_NETWORK_ID),
+            storage_network_id=platform.require_output(PlatformOutputs.STORAGE_NETWORK_ID),
             restart_max_attempts=settings.restart_max_attempts,
             protect_data=settings.protect_data,
             stateful_placement=settings.stateful_placement,
-            allow_published_ports=environment.allow_published_database_ports,
+            client_networks=environment.client_networks,
             backup=backup_target(environment.database.backup, storage),
             stopped=settings.stopped,
         ),

@@ -26,7 +26,8 @@ PLATFORM_NAMESPACES = (CORE, SHARED, RUNNER)
 # Labels on Swarm objects.
 STACK_LABEL = "com.docker.stack.namespace"
 IMAGE_LABEL = "nextcandle.image"
-ALLOW_PUBLISHED_PORT_LABEL = "nextcandle.allow-published-port"
+DATABASE_CLIENTS_LABEL = "nextcandle.database-clients"
+"""On a database with a published port: the client networks pg_hba (or the port's firewall) admits."""
 STOPPED_LABEL = "nextcandle.stopped"
 """Set on a service its stack stopped on purpose (`ops stop`): status shows it stopped, not failed."""
 
@@ -34,12 +35,20 @@ STOPPED_LABEL = "nextcandle.stopped"
 PUBLIC_NETWORK = "traefik-public"
 MONITORING_NETWORK = "monitoring"
 SHARED_INTERNAL_NETWORK = f"{SHARED}_internal"
+"""Platform services only: Loki, Alertmanager, Grafana, Prometheus, Alloy. No application joins it."""
+STORAGE_NETWORK = "storage"
+"""The object storage, Traefik (its authenticated S3 route), Prometheus and the environments' backups."""
+TUNNEL_NETWORK = f"{CORE}_tunnel"
+TUNNEL_SUBNET = "10.254.254.0/24"
+"""cloudflared to Traefik: the only source whose X-Forwarded-For Traefik trusts."""
 RUNNER_NETWORK = f"{RUNNER}_internal"
 
 # Platform services and the ports others reach them on.
 TRAEFIK = f"{CORE}_traefik"
 CLOUDFLARED = f"{CORE}_cloudflared"
 TRAEFIK_WEB_PORT = 80
+TRAEFIK_TUNNEL_PORT = 8000
+"""The entry point cloudflared sends to; not published."""
 TRAEFIK_METRICS_PORT = 8082
 CLOUDFLARED_METRICS_PORT = 20241
 PROMETHEUS = f"{SHARED}_prometheus"
@@ -83,6 +92,7 @@ class PlatformOutputs:
 
     PUBLIC_NETWORK_ID = "public_network_id"
     MONITORING_NETWORK_ID = "monitoring_network_id"
+    STORAGE_NETWORK_ID = "storage_network_id"
     OBJECT_STORAGE_ENDPOINT = "object_storage_endpoint"
     """The S3 API inside the swarm, e.g. http://shared_seaweedfs:8333."""
     S3_ACCESS_KEY = "s3_access_key"

@@ -38,12 +38,17 @@ from names import (
     DOCKER_SOCKET,
     MONITORING_NETWORK,
     PUBLIC_NETWORK,
+    STORAGE_NETWORK,
     TRAEFIK,
     TRAEFIK_METRICS_PORT,
+    TRAEFIK_TUNNEL_PORT,
     TRAEFIK_WEB_PORT,
+    TUNNEL_NETWORK,
+    TUNNEL_SUBNET,
 )
 
-TRAEFIK_ORIGIN = f"http://{TRAEFIK}:{TRAEFIK_WEB_PORT}"
+TRAEFIK_ORIGIN = f"http://{TRAEFIK}:{TRAEFIK_TUNNEL_PORT}"
+"""Where cloudflared sends every public hostname (managed mode; set the same in the dashboard in token mode)."""
 DASHBOARD_USERS_FILE = "/run/secrets/traefik_dashboard_users"
 DASHBOARD_AUTH = "dashboard-auth"
 """The basic-auth middleware other routers reuse as `dashboard-auth@file`."""
@@ -60,22 +65,22 @@ class CoreStackArgs:
 
 
 def traefik_static_config() -> dict[str, Any]:
-    """Traefik's static configuration (install configuration), as data."""
-    edge_middlewares = ["security-headers@file", "rate-limit@file"]
-    # Only the tunnel and the swarm's own networks forward to Traefik; trust their X-Forwarded-*.
-    private_ranges = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+    """Traefik's static configuration (install configuration), as data.
+
+    Two doors: `web` (:80, published) trusts no forwarded header, so a client there cannot pose as
+    another address, and is rate-limited by its connection's address; `tunnel` (:8000, not
+    published) trusts X-Forwarded-For only from the tunnel network, where cloudflared is alone,
+    and is rate-limited by the visitor's address that Cloudflare appended last."""
+    direct = ["security-headers@file", "rate-limit@file"]
     return {
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "entryPoints": {
-            "web": {
-                "address": f":{TRAEFIK_WEB_PORT}",
-                "forwardedHeaders": {"trustedIPs": private_ranges},
-                "http": {"middlewares": edge_middlewares},
-            },
-            "websecure": {
-                "address": ":443",
-                "forwardedHeaders": {"trustedIPs": private_ranges},
-                "http": {"middlewares": edge_middlewares, "tls": {}},
+            "web": {"address": f":{TRAEFIK_WEB_PORT}", "http": {"middlewares": direct}},
+            "websecure": {"address": ":443", "http": {"middlewares": direct, "tls": {}}},
+            "tunnel": {
+                "address": f":{TRAEFIK_TUNNEL_PORT}",
+                "forwardedHeaders": {"trustedIPs": [TUNNEL_SUBNET]},
+                "http": {"middlewares": ["security-headers@file", "rate-limit-tunnel@file"]},
             },
             "traefik": {"address": ":8080"},
             "metrics": {"address": f":{TRAEFIK_METRICS_PORT}"},
@@ -104,11 +109,15 @@ def traefik_static_config() -> dict[str, Any]:
 
 def traefik_dynamic_config(settings: CoreSettings) -> dict[str, Any]:
     """Traefik's dynamic configuration (file provider): the edge middlewares and the dashboard router."""
+    limit = {"average": settings.rate_limit_average, "burst": settings.rate_limit_burst, "period": "1s"}
     return {
         "http": {
             "middlewares": {
                 "security-headers": {
                     "headers": {
+                        # HSTS on every response: TLS ends at Cloudflare, so Traefik sees plain HTTP
+                        # and would otherwise never send it.
+                        "forceSTSHeader": True,
                         "frameDeny": True,
                         "contentTypeNosniff": True,
                         "browserXssFilter": True,
@@ -120,14 +129,11 @@ def traefik_dynamic_config(settings: CoreSettings) -> dict[str, Any]:
                         "customResponseHeaders": {"X-Powered-By": "", "Server": ""},
                     }
                 },
-                "rate-limit": {
-                    "rateLimit": {
-                        "average": settings.rate_limit_average,
-                        "burst": settings.rate_limit_burst,
-                        "period": "1s",
-                        "sourceCriterion": {"requestHeaderName": "CF-Connecting-IP"},
-                    }
-                },
+                # Keyed by the connection's address: no header a client sends changes its bucket.
+                "rate-limit": {"rateLimit": {**limit, "sourceCriterion": {"ipStrategy": {}}}},
+                # Keyed by the last X-Forwarded-For entry, which Cloudflare's edge appends (the
+                # tunnel entry point keeps the header only when cloudflared sends it).
+                "rate-limit-tunnel": {"rateLimit": {**limit, "sourceCriterion": {"ipStrategy": {"depth": 1}}}},
                 DASHBOARD_AUTH: {"basicAuth": {"usersFile": DASHBOARD_USERS_FILE, "realm": "traefik", "removeHeader": True}},
             },
             "routers": {
@@ -149,6 +155,7 @@ def htpasswd_line(user: str, bcrypt_hash: str) -> str:
 class CoreStack(pulumi.ComponentResource):
     public_network_id: pulumi.Output[str]
     monitoring_network_id: pulumi.Output[str]
+    storage_network_id: pulumi.Output[str]
     dashboard_password: pulumi.Output[str]
     tunnel_id: pulumi.Output[str] | None
 
@@ -159,19 +166,22 @@ class CoreStack(pulumi.ComponentResource):
 
         public = overlay_network(f"{name}-traefik-public", PUBLIC_NETWORK, CORE, self._child)
         monitoring = overlay_network(f"{name}-monitoring", MONITORING_NETWORK, CORE, self._child)
+        tunnel = overlay_network(f"{name}-tunnel", TUNNEL_NETWORK, CORE, self._child, subnet=TUNNEL_SUBNET)
+        storage = overlay_network(f"{name}-storage", STORAGE_NETWORK, CORE, self._child)
         self.public_network_id = public.id
         self.monitoring_network_id = monitoring.id
-        networks = [public.id, monitoring.id]
+        self.storage_network_id = storage.id
 
-        self.traefik = self._traefik(networks)
+        self.traefik = self._traefik([public.id, monitoring.id, tunnel.id, storage.id])
         self.tunnel_id = None
         tunnel_token = self._tunnel_token(name, args, self._child)
-        self.cloudflared = self._cloudflared(tunnel_token, networks) if tunnel_token is not None else None
+        self.cloudflared = self._cloudflared(tunnel_token, [tunnel.id, monitoring.id]) if tunnel_token is not None else None
 
         self.register_outputs(
             {
                 "public_network_id": self.public_network_id,
                 "monitoring_network_id": self.monitoring_network_id,
+                "storage_network_id": self.storage_network_id,
                 "dashboard_password": self.dashboard_password,
             }
         )

@@ -23,6 +23,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components import images
+from components.certificates import private_key_pem, self_signed_certificate_pem
 from components.settings import CONFIGS, BackupSettings, DatabaseSettings, Resources
 from components.swarm import (
     Healthcheck,
@@ -38,7 +39,7 @@ from components.swarm import (
     volume_mount,
 )
 from names import (
-    ALLOW_PUBLISHED_PORT_LABEL,
+    DATABASE_CLIENTS_LABEL,
     POSTGRES_EXPORTER_PORT,
     POSTGRES_PORT,
     REDIS_EXPORTER_PORT,
@@ -90,18 +91,38 @@ class EnvDatabaseStackArgs:
     environment: str
     settings: DatabaseSettings
     monitoring_network_id: pulumi.Input[str]
+    storage_network_id: pulumi.Input[str]
+    """The platform's object storage network, which the backups join."""
     restart_max_attempts: int
     protect_data: bool
     stateful_placement: tuple[str, ...]
-    allow_published_ports: bool
-    """Mark the database services so the policy pack accepts their published ports (prod)."""
+    client_networks: tuple[str, ...]
+    """Admitted to a published PostgreSQL port, over TLS only."""
     backup: BackupTarget | None
     stopped: bool
 
 
+TLS_CERT_FILE = f"{RUN_SECRETS}/postgres_tls_cert"
+TLS_KEY_FILE = f"{RUN_SECRETS}/postgres_tls_key"
+POSTGRES_UID = "999"
+"""The postgres user of the official image: PostgreSQL reads its TLS key only if it owns it."""
+
+
 def render_postgres_conf(file_name: str, hba_file: str) -> str:
     """configs/postgres/<file_name> with its placeholders filled (a missing one raises KeyError)."""
-    return string.Template((CONFIGS / "postgres" / file_name).read_text()).substitute(hba_file=hba_file)
+    return string.Template((CONFIGS / "postgres" / file_name).read_text()).substitute(
+        hba_file=hba_file, ssl_cert_file=TLS_CERT_FILE, ssl_key_file=TLS_KEY_FILE
+    )
+
+
+def render_pg_hba(client_networks: tuple[str, ...]) -> str:
+    """configs/postgres/pg_hba.conf: the published port admits `client_networks`, over TLS only."""
+    # hostssl alone does not refuse plain connections (a later line could admit them): reject first.
+    rules = "\n".join(
+        f"hostnossl all     all   {network:<13} reject\nhostssl all       all   {network:<13} scram-sha-256"
+        for network in client_networks
+    )
+    return string.Template((CONFIGS / "postgres" / "pg_hba.conf").read_text()).substitute(client_rules=rules or "# (none published)")
 
 
 def redis_args(settings: DatabaseSettings, auth_file: str) -> list[str]:
@@ -166,7 +187,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         self.postgres_exporter = self._postgres_exporter(secrets, with_monitoring)
         self.redis_exporter = self._redis_exporter(secrets, with_monitoring)
         if args.backup is not None:
-            self.backup = self._backup(args.backup, secrets, with_monitoring)
+            self.backup = self._backup(args.backup, secrets, [internal.id, args.storage_network_id])
 
         self.register_outputs(
             {
@@ -184,11 +205,12 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         return {"stack": self._env, "restart_max_attempts": self._args.restart_max_attempts, "stopped": self._args.stopped}
 
     def _published(self, port: int, target: int) -> dict[str, Any]:
-        """Ports and the policy exception label of a database published on the host (port 0: none)."""
+        """A database port on the host (port 0: none): host mode, so the server sees each client's
+        own address, labelled with the client networks it admits (the policy pack checks them)."""
         if not port:
             return {}
-        exception = {ALLOW_PUBLISHED_PORT_LABEL: "true"} if self._args.allow_published_ports else {}
-        return {"ports": [(port, target)], "labels": exception}
+        clients = ",".join(self._args.client_networks)
+        return {"ports": [(port, target)], "publish_mode": "host", "labels": {DATABASE_CLIENTS_LABEL: clients}}
 
     def _secrets(self) -> _DatabaseSecrets:
         name, env, opts = self._name, self._env, self._secret_opts
@@ -213,7 +235,9 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         name, env, settings, child = self._name, self._env, self._args.settings, self._child
         conf = render_postgres_conf(settings.postgres_config_file, hba_file=f"{PG_CONF_DIR}/pg_hba.conf")
         pg_conf = swarm_config(f"{name}-postgresql-conf", f"{env}-postgresql-conf", conf, env, child)
-        pg_hba = swarm_config(f"{name}-pg-hba", f"{env}-pg-hba", (CONFIGS / "postgres" / "pg_hba.conf").read_text(), env, child)
+        clients = self._args.client_networks if settings.postgres_port else ()
+        pg_hba = swarm_config(f"{name}-pg-hba", f"{env}-pg-hba", render_pg_hba(clients), env, child)
+        tls = self._tls_secrets()
         init_sql = (CONFIGS / "postgres" / "init" / "10-extensions.sql").read_text()
         init = swarm_config(f"{name}-postgres-init", f"{env}-postgres-init", init_sql, env, child)
         volume = data_volume(f"{name}-postgres-data", f"{env}_postgres_data", env, self._data)
@@ -239,7 +263,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 resources=settings.postgres_resources,
                 stateful=True,
                 networks=networks,
-                secrets=secrets.postgres_login(),
+                secrets=[*secrets.postgres_login(), *tls],
                 configs=[
                     Mounted(pg_conf, f"{PG_CONF_DIR}/postgresql.conf"),
                     Mounted(pg_hba, f"{PG_CONF_DIR}/pg_hba.conf"),
@@ -266,6 +290,18 @@ class EnvDatabaseStack(pulumi.ComponentResource):
             ),
             child,
         )
+
+    def _tls_secrets(self) -> list[Mounted]:
+        """PostgreSQL's key and self-signed certificate, from a protected random seed (stable across runs)."""
+        name, env, opts = self._name, self._env, self._secret_opts
+        seed = random.RandomBytes(f"{name}-postgres-tls-seed", length=32, opts=opts)
+        key = swarm_secret(f"{name}-postgres-tls-key", seed.base64.apply(private_key_pem), env, opts)
+        host = self.postgres_host
+        cert = swarm_secret(f"{name}-postgres-tls-cert", seed.base64.apply(lambda s: self_signed_certificate_pem(s, host)), env, opts)
+        return [
+            Mounted(key, "postgres_tls_key", uid=POSTGRES_UID, gid=POSTGRES_UID, mode=0o400),
+            Mounted(cert, "postgres_tls_cert", uid=POSTGRES_UID, gid=POSTGRES_UID, mode=0o444),
+        ]
 
     def _redis(self, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
         name, env, settings = self._name, self._env, self._args.settings

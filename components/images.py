@@ -1,6 +1,8 @@
 """Every container image the platform runs, pinned. Bump them here (one place, one review)."""
 
-TRAEFIK = "traefik:v3.6.2"
+# v3.6.12: the release the edge tests build and run (scripts/tools/traefik/go.mod, the newest v3.6 the
+# Go module proxy lists); includes the v3.6.4 fixes for CVE-2025-66490/66491.
+TRAEFIK = "traefik:v3.6.12"
 CLOUDFLARED = "cloudflare/cloudflared:2025.11.1"
 POSTGRES = "pgvector/pgvector:0.8.1-pg17"
 REDIS = "redis:7.4.6-alpine"

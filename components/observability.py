@@ -67,6 +67,9 @@ from names import (
 )
 
 STACK = SHARED
+PROMETHEUS_USER = "prometheus"
+PROMETHEUS_PASSWORD_FILE = "/run/secrets/prometheus_password"
+"""Prometheus answers nobody without basic auth: applications share the monitoring network with it."""
 RULES_DIR = "/etc/prometheus/rules"
 DASHBOARDS_DIR = "/etc/grafana/dashboards"
 
@@ -99,7 +102,11 @@ def _dns_job(job: str, services: list[str], port: int, path: str = "/metrics") -
 def prometheus_config(settings: ObservabilitySettings, rules_dir: str = RULES_DIR) -> dict[str, Any]:
     envs = list(settings.monitored_environments)
     jobs = [
-        {"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]},
+        {
+            "job_name": "prometheus",
+            "basic_auth": {"username": PROMETHEUS_USER, "password_file": PROMETHEUS_PASSWORD_FILE},
+            "static_configs": [{"targets": ["localhost:9090"]}],
+        },
         _dns_job("traefik", [TRAEFIK], TRAEFIK_METRICS_PORT),
         _dns_job("cloudflared", [CLOUDFLARED], CLOUDFLARED_METRICS_PORT),
         _dns_job("cadvisor", [CADVISOR], 8080),
@@ -201,12 +208,20 @@ def grafana_datasources() -> dict[str, Any]:
         "apiVersion": 1,
         "datasources": [
             {"name": "Prometheus", "uid": "prometheus", "type": "prometheus", "access": "proxy",
-             "url": f"http://{PROMETHEUS}:9090", "isDefault": True, "editable": False},
+             "url": f"http://{PROMETHEUS}:9090", "isDefault": True, "editable": False,
+             "basicAuth": True, "basicAuthUser": PROMETHEUS_USER,
+             # Grafana expands $__file{} in provisioning files: the password stays in the secret file.
+             "secureJsonData": {"basicAuthPassword": f"$__file{{{PROMETHEUS_PASSWORD_FILE}}}"}},
             {"name": "Loki", "uid": "loki", "type": "loki", "access": "proxy", "url": f"http://{LOKI}:3100", "editable": False},
             {"name": "Alertmanager", "uid": "alertmanager", "type": "alertmanager", "access": "proxy",
              "url": f"http://{ALERTMANAGER}:9093", "jsonData": {"implementation": "prometheus"}, "editable": False},
         ],
     }
+
+
+def prometheus_web_config(bcrypt_hash: str) -> str:
+    """--web.config.file: basic auth on every endpoint (the health check logs in too)."""
+    return dump_yaml({"basic_auth_users": {PROMETHEUS_USER: bcrypt_hash}})
 
 
 def grafana_dashboard_provider() -> dict[str, Any]:
@@ -230,6 +245,7 @@ def rule_files() -> list[Path]:
 class SharedObservability(pulumi.ComponentResource):
     grafana_admin_user: pulumi.Output[str]
     grafana_admin_password: pulumi.Output[str]
+    prometheus_password: pulumi.Output[str]
     internal_network_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: SharedObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -239,17 +255,20 @@ class SharedObservability(pulumi.ComponentResource):
         protect = args.platform.protect_data
         self._data = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
 
+        # Applications join `monitoring` (to be scraped) and `traefik-public` (to be routed): what holds
+        # data without a login of its own (Loki, Alertmanager, Alloy) is on `shared_internal` only.
         internal = overlay_network(f"{name}-internal", SHARED_INTERNAL_NETWORK, STACK, self._child)
         self.internal_network_id = internal.id
-        monitoring, public = args.platform.monitoring_network_id, args.platform.public_network_id
+        platform = args.platform
+        monitoring, public, storage = platform.monitoring_network_id, platform.public_network_id, platform.storage_network_id
 
-        self.prometheus = self._prometheus([monitoring, public])
-        self.alertmanager = self._alertmanager(args.alert_webhook_url, [monitoring])
-        self.loki = self._loki([internal.id, monitoring])
-        self.alloy = self._alloy([internal.id, monitoring])
+        self.prometheus = self._prometheus([monitoring, internal.id, storage])
+        self.alertmanager = self._alertmanager(args.alert_webhook_url, [internal.id])
+        self.loki = self._loki([internal.id])
+        self.alloy = self._alloy([internal.id])
         self.cadvisor = self._cadvisor([monitoring])
         self.node_exporter = self._node_exporter([monitoring])
-        self.grafana = self._grafana([internal.id, monitoring, public])
+        self.grafana = self._grafana([internal.id, public])
 
         self.register_outputs(
             {"grafana_admin_user": self.grafana_admin_user, "grafana_admin_password": self.grafana_admin_password}
@@ -273,6 +292,10 @@ class SharedObservability(pulumi.ComponentResource):
         rules = [Mounted(self._config(f"rules-{p.stem}", p.read_text()), f"{RULES_DIR}/{p.name}") for p in rule_files()]
         config = self._config("prometheus", dump_yaml(prometheus_config(settings)))
         volume = self._volume("prometheus")
+        password = random.RandomPassword(f"{self._name}-prometheus-password", length=32, special=False, opts=self._child)
+        self.prometheus_password = pulumi.Output.secret(password.result)
+        self._prometheus_password_secret = swarm_secret(f"{self._name}-prometheus-password", password.result, STACK, self._child)
+        web = swarm_secret(f"{self._name}-prometheus-web", password.bcrypt_hash.apply(prometheus_web_config), STACK, self._child)
         return self._service(
             "prometheus",
             ServiceSpec(
@@ -282,16 +305,21 @@ class SharedObservability(pulumi.ComponentResource):
                     "--config.file=/etc/prometheus/prometheus.yml",
                     "--storage.tsdb.path=/prometheus",
                     f"--storage.tsdb.retention.time={settings.prometheus_retention}",
-                    f"--web.external-url=http://{platform.hostnames.prometheus}/",
+                    "--web.config.file=/run/secrets/prometheus_web.yml",
                 ],
-                healthcheck=http_check("http://127.0.0.1:9090/-/healthy"),
+                healthcheck=Healthcheck(
+                    ["CMD-SHELL", f'wget -q --spider "http://{PROMETHEUS_USER}:$(cat {PROMETHEUS_PASSWORD_FILE})@127.0.0.1:9090/-/healthy"']
+                ),
                 resources=PROMETHEUS_RESOURCES,
                 stateful=True,
                 networks=networks,
                 configs=[Mounted(config, "/etc/prometheus/prometheus.yml"), *rules],
+                secrets=[
+                    Mounted(web, "prometheus_web.yml", uid="65534", mode=0o400),
+                    Mounted(self._prometheus_password_secret, "prometheus_password", uid="65534", mode=0o400),
+                ],
                 mounts=[volume_mount(volume.name, "/prometheus")],
                 placement=platform.stateful_placement,
-                labels=traefik_router_labels("prometheus", platform.hostnames.routed(platform.hostnames.prometheus), 9090, PUBLIC_NETWORK),
                 **self._common(),
             ),
         )
@@ -440,6 +468,7 @@ class SharedObservability(pulumi.ComponentResource):
                 secrets=[
                     Mounted(swarm_secret(f"{name}-grafana-admin-user", self.grafana_admin_user, STACK, self._child), "grafana_admin_user"),
                     Mounted(swarm_secret(f"{name}-grafana-admin-password", admin_password.result, STACK, self._data), "grafana_admin_password"),
+                    Mounted(self._prometheus_password_secret, "prometheus_password", uid="472", mode=0o400),
                 ],
                 configs=[
                     Mounted(self._config("grafana-datasources", dump_yaml(grafana_datasources())), "/etc/grafana/provisioning/datasources/nextcandle.yml"),

@@ -7,7 +7,12 @@ resource is declared.
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import os
 import re
+import urllib.parse
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -22,14 +27,32 @@ CONFIGS = ROOT / "configs"
 TUNNEL_MODES = ("none", "token", "managed")
 APPENDFSYNC_VALUES = ("", "always", "everysec", "no")
 
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-_CLOUDFLARE_ID = re.compile(r"^[0-9a-f]{32}$")
-_CPUS = re.compile(r"^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$")
-_MEMORY = re.compile(r"^(\d+)([MG])-(\d+)([MG])$")
-_DURATION = re.compile(r"^\d+(ms|s|m|h|d|w|y)$")
-_TARGET = re.compile(r"^[A-Za-z0-9_.-]+:\d{1,5}$")
-_CONSTRAINT = re.compile(r"^node\.[A-Za-z0-9_.-]+\s*(==|!=)\s*\S+$")
-_CRON = re.compile(r"^(\S+\s+){4}\S+$")
+# re.ASCII everywhere: \d would otherwise accept digits of every script ("١٢٣").
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.ASCII)
+_CLOUDFLARE_ID = re.compile(r"^[0-9a-f]{32}$", re.ASCII)
+_CPUS = re.compile(r"^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$", re.ASCII)
+_MEMORY = re.compile(r"^(\d+)([MG])-(\d+)([MG])$", re.ASCII)
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w|y)$", re.ASCII)
+_DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+_TARGET = re.compile(r"^[a-z0-9][a-z0-9_.-]*:(\d{1,5})$", re.ASCII)
+# Swarm's placement attributes (docs.docker.com/engine/swarm/services/#placement-constraints).
+_CONSTRAINT = re.compile(
+    r"^(node\.id|node\.hostname|node\.role|node\.platform\.os|node\.platform\.arch|node\.labels\.[A-Za-z0-9_.-]+|"
+    r"engine\.labels\.[A-Za-z0-9_.-]+)\s*(==|!=)\s*[A-Za-z0-9_.-]+$",
+    re.ASCII,
+)
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$", re.ASCII)
+_CONFIG_FILE = re.compile(r"^[A-Za-z0-9_.-]+\.conf$", re.ASCII)
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+_CRON_NAMES = {
+    "month": {m: i for i, m in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], 1)},
+    "day of week": {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])},
+}
+SECRET_KEYS = (
+    "cloudflareTunnelToken", "cloudflareApiToken", "runnerAccessToken", "runnerRegistrationToken", "alertWebhookUrl",
+    "backupS3AccessKey", "backupS3SecretKey",
+)
+"""Keys set with `pulumi config set --secret` (never declared in Pulumi.yaml, which would make them required)."""
 
 
 class SettingsError(pulumi.RunError):
@@ -67,6 +90,10 @@ class Resources:
             raise ValueError(f"CPU reservation must be above 0 and at most the limit (got {cpus})")
         if parsed.memory_reservation_mb <= 0 or parsed.memory_reservation_mb > parsed.memory_limit_mb:
             raise ValueError(f"memory reservation must be above 0 and at most the limit (got {memory})")
+        if parsed.cpu_limit > 64:
+            raise ValueError(f"a CPU limit of {parsed.cpu_limit:g} is more than any node here has (at most 64)")
+        if not 6 <= parsed.memory_limit_mb <= 1024 * 1024:
+            raise ValueError(f"a memory limit must be 6M..1024G (Docker's minimum is 6 MB; got {memory})")
         return parsed
 
 
@@ -149,7 +176,6 @@ class Hostnames:
     n8n: str
     s3: str
     s3_console: str
-    prometheus: str
     extra_public: tuple[str, ...]
     local_aliases: bool
     """Routed services also answer at <first label>.localhost."""
@@ -172,6 +198,7 @@ class PlatformSettings:
     domain: str
     hostnames: Hostnames
     timezone: str
+    n8n_owner_set_up: bool
     core: CoreSettings
     observability: ObservabilitySettings
     runner: RunnerSettings | None
@@ -186,7 +213,8 @@ class EnvironmentSettings:
     platform_stack: str
     """The platform's stack reference: `platform`, or organization/project/stack."""
     database: DatabaseSettings
-    allow_published_database_ports: bool
+    client_networks: tuple[str, ...]
+    """Networks admitted to a published PostgreSQL port (over TLS)."""
 
 
 @dataclass(frozen=True)
@@ -219,14 +247,19 @@ class _Reader:
         if key not in self._declared:
             raise KeyError(f"{key} is read by the program but not declared in Pulumi.yaml")
         value = self._config.get(key)
-        if value is None and "default" in self._declared[key]:
-            default = self._declared[key]["default"]
-            value = str(default).lower() if isinstance(default, bool) else str(default)
-        return value
+        return self._default(key) if value is None else value
 
     def is_set(self, key: str) -> bool:
-        """Whether the stack sets `key` (plain or secret), rather than leaving its default."""
-        return self._config.get(key) is not None
+        """Whether the stack sets `key` to other than its default. (The engine passes the defaults
+        of Pulumi.yaml to the program as values, so "present" alone would mean nothing.)"""
+        value = self._config.get(key)
+        return value is not None and value != self._default(key)
+
+    def _default(self, key: str) -> str | None:
+        if "default" not in self._declared.get(key, {}):
+            return None
+        default = self._declared[key]["default"]
+        return str(default).lower() if isinstance(default, bool) else str(default)
 
     def string(self, key: str, example: str = "<value>") -> str:
         value = self._raw(key)
@@ -238,6 +271,8 @@ class _Reader:
     def integer(self, key: str, minimum: int, maximum: int = 2**31) -> int:
         value = self.string(key)
         try:
+            if not re.fullmatch(r"-?[0-9]+", value, re.ASCII):
+                raise ValueError(value)
             number = int(value)
         except ValueError:
             self.problem(key, f"{value!r} is not a whole number", f"pulumi config set {PROJECT}:{key} {minimum}")
@@ -265,10 +300,39 @@ class _Reader:
             self.problem(key, f"{value!r} is not one of {shown}", f"pulumi config set {PROJECT}:{key} {allowed[-1]}")
         return value
 
-    def matching(self, key: str, pattern: re.Pattern[str], example: str) -> str:
+    def matching(self, key: str, pattern: re.Pattern[str], example: str, optional: bool = False) -> str:
+        """A value the pattern accepts; empty only when `optional` (empty then means "none")."""
         value = self.string(key, example)
-        if value and not pattern.match(value):
+        if not value and not optional:
+            self.problem(key, "is empty", f"pulumi config set {PROJECT}:{key} {example} (or pulumi config rm {PROJECT}:{key} for the default)")
+        elif value and not pattern.match(value):
             self.problem(key, f"{value!r} is not valid (e.g. {example})", f"pulumi config set {PROJECT}:{key} {example}")
+        return value
+
+    def duration(self, key: str, example: str, minimum_seconds: float, maximum_seconds: float) -> str:
+        """A Prometheus-style duration (30s, 15d) within what its consumer accepts."""
+        value = self.matching(key, _DURATION, example)
+        match = _DURATION.match(value)
+        if match:
+            seconds = int(match[1]) * _DURATION_SECONDS[match[2]]
+            if not minimum_seconds <= seconds <= maximum_seconds:
+                self.problem(
+                    key,
+                    f"{value} is outside {_shown(minimum_seconds)}..{_shown(maximum_seconds)}",
+                    f"pulumi config set {PROJECT}:{key} {example}",
+                )
+        return value
+
+    def cron(self, key: str, example: str) -> str:
+        """Five cron fields (minute hour day-of-month month day-of-week), each within its range."""
+        value = self.string(key, example)
+        fields = value.split()
+        if len(fields) != len(_CRON_FIELDS):
+            self.problem(key, f"{value!r} needs 5 fields: minute hour day-of-month month day-of-week", f"pulumi config set {PROJECT}:{key} {example}")
+            return value
+        for text, (name, low, high) in zip(fields, _CRON_FIELDS, strict=True):
+            if not _cron_field_ok(text, low, high, _CRON_NAMES.get(name, {})):
+                self.problem(key, f"{name} {text!r} is not within {low}-{high} (in {value!r})", f"pulumi config set {PROJECT}:{key} {example}")
         return value
 
     def listing(self, key: str, pattern: re.Pattern[str], example: str) -> tuple[str, ...]:
@@ -290,13 +354,34 @@ class _Reader:
                 str(error),
                 f"pulumi config set {PROJECT}:{cpus_key} 0.10-0.50 && pulumi config set {PROJECT}:{memory_key} 256M-512M",
             )
-            return Resources(0.1, 0.1, 64, 64)
+            return Resources(0.1, 64, 64, 1024 * 1024)  # the widest bounds: no consequential problems
 
     def secret(self, key: str) -> pulumi.Output[str] | None:
         """A secret key (never declared in Pulumi.yaml); None when it is not set."""
-        if self._config.get(key) is None:
+        value = self._config.get(key)
+        if value is None:
             return None
+        if not value.strip():
+            self.problem(key, "is empty", f"pulumi config set --secret {PROJECT}:{key} <value> (or pulumi config rm {PROJECT}:{key})")
         return self._config.require_secret(key)
+
+    def check_keys(self, stack: str, configured: set[str], secret: set[str]) -> None:
+        """Every key of the project's namespace is one we read, and secrets are stored as secrets."""
+        known = [*self._declared, *SECRET_KEYS]
+        for full in sorted(configured):
+            namespace, _, key = full.partition(":")
+            if namespace != PROJECT:
+                continue
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                self.problem(key, f"is not a setting of this program{hint}", f"pulumi config rm {PROJECT}:{key} -s {stack}")
+            elif key in SECRET_KEYS and full not in secret:
+                self.problem(
+                    key,
+                    f"is stored in plain text in Pulumi.{stack}.yaml",
+                    f"pulumi config set --secret {PROJECT}:{key} <value> -s {stack} (it replaces the plain value)",
+                )
 
     def require_secret(self, key: str, reason: str, what: str) -> pulumi.Output[str] | None:
         value = self.secret(key)
@@ -308,16 +393,51 @@ class _Reader:
 PLATFORM_ONLY_KEYS = (
     "domain", "traefikPublishPorts", "traefikDashboardUser", "rateLimitAverage", "rateLimitBurst", "tunnelMode",
     "cloudflareAccountId", "cloudflareZoneId", "localAliases", "extraPublicHostnames", "monitoredEnvironments",
-    "appScrapeTargets", "prometheusRetention", "scrapeInterval", "lokiRetentionHours", "timezone", "runnerEnabled",
+    "appScrapeTargets", "prometheusRetention", "scrapeInterval", "lokiRetentionHours", "timezone", "n8nOwnerSetUp", "runnerEnabled",
     "runnersStopped", "runnerReplicas", "runnerScope", "runnerOwner", "runnerLabels", "runnerEphemeral",
 )
 ENVIRONMENT_ONLY_KEYS = (
     "platformStack", "postgresPort", "postgresCpus", "postgresMemory", "postgresConfigFile", "postgresShmSizeMb",
-    "redisPort", "redisCpus", "redisMemory", "redisMaxmemoryMb", "redisAppendfsync", "allowPublishedDatabasePorts",
+    "redisPort", "redisCpus", "redisMemory", "redisMaxmemoryMb", "redisAppendfsync", "databaseClientNetworks",
     "backupEnabled", "backupS3Endpoint", "backupBucket", "backupSchedule", "backupRetentionDays",
 )
 TRAEFIK_PORTS = {80: "Traefik web", 443: "Traefik websecure", 8080: "Traefik dashboard"}
 """Published by the platform on every node (traefikPublishPorts), so no environment may take them."""
+
+
+def _shown(seconds: float) -> str:
+    for unit in ("d", "h", "m"):
+        if seconds >= _DURATION_SECONDS[unit] and seconds % _DURATION_SECONDS[unit] == 0:
+            return f"{int(seconds // _DURATION_SECONDS[unit])}{unit}"
+    return f"{seconds:g}s"
+
+
+def _cron_field_ok(text: str, low: int, high: int, names: dict[str, int]) -> bool:
+    def number(part: str) -> int | None:
+        if part.upper() in names:
+            return names[part.upper()]
+        return int(part) if re.fullmatch(r"[0-9]{1,2}", part, re.ASCII) else None
+
+    for item in text.split(","):
+        base, _, step = item.partition("/")
+        if step and (not re.fullmatch(r"[0-9]{1,2}", step, re.ASCII) or int(step) == 0):
+            return False
+        if base == "*":
+            continue
+        bounds = [number(part) for part in base.split("-", 1)]
+        if any(b is None or not low <= b <= high for b in bounds) or (len(bounds) == 2 and bounds[0] > bounds[1]):  # type: ignore[operator]
+            return False
+    return True
+
+
+def configured_keys() -> tuple[set[str], set[str]]:
+    """(every config key the stack sets, the secret ones), as the Pulumi runtime holds them. The SDK
+    has no public way to list them; this is the one place that reads its internals."""
+    from pulumi.runtime import config as runtime_config
+
+    keys = set(runtime_config.get_config_env()) | set(runtime_config.CONFIG.get())
+    secret = set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
+    return keys, secret
 
 
 def load_settings(config: pulumi.Config | None = None, stack: str | None = None) -> Settings:
@@ -329,6 +449,7 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
             f"Stack '{stack}' is not one of {', '.join(STACKS)}: the stack name says what it deploys. "
             f"Fix: pulumi stack select {ENVIRONMENTS[0]} (or pulumi stack init {PLATFORM})"
         )
+    read.check_keys(stack, *configured_keys())
     environment = read.string("environment")
     if environment and environment != stack:
         read.problem(
@@ -389,45 +510,98 @@ def _platform_settings(read: _Reader) -> PlatformSettings:
         n8n=f"n8n.{domain}",
         s3=f"s3.{domain}",
         s3_console=f"minio.{domain}",
-        prometheus="prometheus.localhost",
         extra_public=read.listing("extraPublicHostnames", _DOMAIN, "www.nextcandle.io,stg.nextcandle.io"),
         local_aliases=read.boolean("localAliases"),
     )
     core = CoreSettings(
         publish_ports=read.boolean("traefikPublishPorts"),
-        dashboard_user=read.matching("traefikDashboardUser", re.compile(r"^[A-Za-z0-9_.-]{1,64}$"), "admin"),
-        rate_limit_average=read.integer("rateLimitAverage", 1),
-        rate_limit_burst=read.integer("rateLimitBurst", 1),
+        dashboard_user=read.matching("traefikDashboardUser", _NAME, "admin"),
+        rate_limit_average=read.integer("rateLimitAverage", 1, 100_000),
+        rate_limit_burst=read.integer("rateLimitBurst", 1, 100_000),
         tunnel=_tunnel_settings(read),
     )
+    if core.tunnel.mode == "managed":
+        outside = [host for host in hostnames.extra_public if host != domain and not host.endswith(f".{domain}")]
+        if outside:
+            read.problem(
+                "extraPublicHostnames",
+                f"{', '.join(outside)} not in the zone {domain}: the managed tunnel creates DNS records in that zone only",
+                f"pulumi config set {PROJECT}:extraPublicHostnames www.{domain}",
+            )
     observability = ObservabilitySettings(
         monitored_environments=read.listing("monitoredEnvironments", re.compile(r"^(dev|stg|prod)$"), "dev,stg,prod"),
         app_scrape_targets=read.listing("appScrapeTargets", _TARGET, "dev_auth:8080"),
-        prometheus_retention=read.matching("prometheusRetention", _DURATION, "15d"),
-        scrape_interval=read.matching("scrapeInterval", _DURATION, "15s"),
-        loki_retention_hours=read.integer("lokiRetentionHours", 24),
+        prometheus_retention=read.duration("prometheusRetention", "15d", 2 * 3600, 10 * 365 * 86400),
+        # Prometheus refuses an interval below its 10 s scrape timeout.
+        scrape_interval=read.duration("scrapeInterval", "15s", 10, 3600),
+        loki_retention_hours=read.integer("lokiRetentionHours", 24, 24 * 3650),
         alert_webhook_url=read.secret("alertWebhookUrl"),
     )
     return PlatformSettings(
         domain=domain,
         hostnames=hostnames,
-        timezone=read.matching("timezone", re.compile(r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$"), "Asia/Seoul"),
+        timezone=_timezone(read),
+        n8n_owner_set_up=read.boolean("n8nOwnerSetUp"),
         core=core,
         observability=observability,
         runner=_runner_settings(read),
     )
 
 
+def _client_networks(read: _Reader) -> tuple[str, ...]:
+    networks = read.listing("databaseClientNetworks", re.compile(r"^[0-9a-fA-F.:]+/[0-9]{1,3}$", re.ASCII), "192.168.10.0/24")
+    for network in networks:
+        try:
+            parsed = ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            read.problem("databaseClientNetworks", f"{network} is not a network", f"pulumi config set {PROJECT}:databaseClientNetworks 192.168.10.0/24")
+            continue
+        if parsed.prefixlen < 8:
+            read.problem(
+                "databaseClientNetworks",
+                f"{network} admits {'the whole internet' if parsed.prefixlen == 0 else 'far too many addresses'} to the database",
+                f"pulumi config set {PROJECT}:databaseClientNetworks <your office or VPN network, e.g. 192.168.10.0/24>",
+            )
+    return networks
+
+
+def _postgres_config_file(read: _Reader) -> str:
+    """A file name under configs/postgres/, never a path: the program reads no other file of the machine."""
+    value = read.string("postgresConfigFile")
+    available = ", ".join(sorted(p.name for p in (CONFIGS / "postgres").glob("*.conf") if p.name != "pg_hba.conf"))
+    fix = f"pulumi config set {PROJECT}:postgresConfigFile postgresql.conf (available: {available})"
+    if not _CONFIG_FILE.match(value) or value == "pg_hba.conf":
+        read.problem("postgresConfigFile", f"{value!r} is not the name of a server configuration under configs/postgres/", fix)
+    elif not (CONFIGS / "postgres" / value).is_file():
+        read.problem("postgresConfigFile", f"configs/postgres/{value} does not exist", fix)
+    return value
+
+
+def _timezone(read: _Reader) -> str:
+    value = read.matching("timezone", re.compile(r"^[A-Za-z0-9_+/-]+$", re.ASCII), "Asia/Seoul")
+    if value and value not in zoneinfo.available_timezones():
+        read.problem("timezone", f"{value!r} is not a time zone of the tz database", f"pulumi config set {PROJECT}:timezone Asia/Seoul")
+    return value
+
+
+def _url(read: _Reader, key: str, example: str) -> str:
+    """An http(s) URL with a host, or empty."""
+    value = read.string(key, example)
+    if value:
+        parsed = urllib.parse.urlsplit(value)
+        try:
+            parsed.port  # noqa: B018 (raises on a bad port)
+            valid = parsed.scheme in ("http", "https") and bool(parsed.hostname) and value.isascii() and " " not in value
+        except ValueError:
+            valid = False
+        if not valid:
+            read.problem(key, f"{value!r} is not an http(s) URL", f"pulumi config set {PROJECT}:{key} {example}")
+    return value
+
+
 def _environment_settings(read: _Reader, stack: str) -> EnvironmentSettings:
     _wrong_stack_keys(read, PLATFORM_ONLY_KEYS, f"platform stack ({PLATFORM})", stack)
-    postgres_config_file = read.string("postgresConfigFile")
-    if not (CONFIGS / "postgres" / postgres_config_file).is_file():
-        available = ", ".join(sorted(p.name for p in (CONFIGS / "postgres").glob("*.conf") if p.name != "pg_hba.conf"))
-        read.problem(
-            "postgresConfigFile",
-            f"configs/postgres/{postgres_config_file} does not exist (available: {available})",
-            f"pulumi config set {PROJECT}:postgresConfigFile postgresql.conf",
-        )
+    postgres_config_file = _postgres_config_file(read)
     database = DatabaseSettings(
         postgres_port=read.integer("postgresPort", 0, 65535),
         postgres_resources=read.resources("postgresCpus", "postgresMemory"),
@@ -446,12 +620,19 @@ def _environment_settings(read: _Reader, stack: str) -> EnvironmentSettings:
             "memory limit, so the kernel would kill Redis before noeviction applies",
             f"pulumi config set {PROJECT}:redisMaxmemoryMb {database.redis_resources.memory_limit_mb // 2}",
         )
-    _check_port_clashes(read, database)
+    if database.postgres_shm_size_mb >= database.postgres_resources.memory_limit_mb:
+        read.problem(
+            "postgresShmSizeMb",
+            f"{database.postgres_shm_size_mb} MB of /dev/shm counts against the {database.postgres_resources.memory_limit_mb} MB "
+            "memory limit and leaves PostgreSQL none",
+            f"pulumi config set {PROJECT}:postgresShmSizeMb {max(64, database.postgres_resources.memory_limit_mb // 4)}",
+        )
+    _check_port_clashes(read, database, stack)
     return EnvironmentSettings(
         name=cast(Literal["dev", "stg", "prod"], stack),
         platform_stack=read.matching("platformStack", re.compile(r"^([A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$"), PLATFORM),
         database=database,
-        allow_published_database_ports=read.boolean("allowPublishedDatabasePorts"),
+        client_networks=_client_networks(read),
     )
 
 
@@ -479,9 +660,9 @@ def _tunnel_settings(read: _Reader) -> TunnelSettings:
 
 
 def _backup_settings(read: _Reader) -> BackupSettings | None:
-    schedule = read.matching("backupSchedule", _CRON, '"0 3 * * *"')
+    schedule = read.cron("backupSchedule", '"0 3 * * *"')
     retention_days = read.integer("backupRetentionDays", 1, 3650)
-    endpoint = read.matching("backupS3Endpoint", re.compile(r"^(https?://\S+)?$"), "https://s3.eu-central-1.amazonaws.com")
+    endpoint = _url(read, "backupS3Endpoint", "https://s3.eu-central-1.amazonaws.com")
     bucket = read.matching("backupBucket", re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"), "backups")
     access_key, secret_key = read.secret("backupS3AccessKey"), read.secret("backupS3SecretKey")
     if not read.boolean("backupEnabled"):
@@ -509,7 +690,7 @@ def _runner_settings(read: _Reader) -> RunnerSettings | None:
     access_token = read.secret("runnerAccessToken")
     ephemeral = read.boolean("runnerEphemeral")
     replicas = read.integer("runnerReplicas", 1, 64)
-    labels = read.listing("runnerLabels", re.compile(r"^[A-Za-z0-9_.-]+$"), "self-hosted,linux")
+    labels = read.listing("runnerLabels", _NAME, "self-hosted,linux")
     stopped = read.boolean("runnersStopped")
     if not read.boolean("runnerEnabled"):
         return None
@@ -541,8 +722,31 @@ def _runner_settings(read: _Reader) -> RunnerSettings | None:
     )
 
 
-def _check_port_clashes(read: _Reader, database: DatabaseSettings) -> None:
+def _project_dir() -> Path:
+    """Where the stack files are: this checkout, or NEXTCANDLE_PROJECT_DIR (python -m ops and the tests)."""
+    return Path(os.environ.get("NEXTCANDLE_PROJECT_DIR") or ROOT)
+
+
+def published_ports(stack: str) -> dict[int, str]:
+    """The host ports another environment's stack file publishes (its setting or the default)."""
+    path = _project_dir() / f"Pulumi.{stack}.yaml"
+    values = (yaml.safe_load(path.read_text()) or {}).get("config") or {} if path.is_file() else {}
+    declared = declared_config()
+    ports = {}
+    for key in ("postgresPort", "redisPort"):
+        value = str(values.get(f"{PROJECT}:{key}", declared[key]["default"]))
+        if value.isascii() and value.isdigit() and int(value):
+            ports[int(value)] = f"{key} of stack {stack}"
+    return ports
+
+
+def _check_port_clashes(read: _Reader, database: DatabaseSettings, stack: str) -> None:
+    """Every stack runs on the same swarm, whose ingress publishes a port on every node: a port
+    can serve one service of one stack only."""
     used = dict(TRAEFIK_PORTS)
+    for other in ENVIRONMENTS:
+        if other != stack:
+            used.update(published_ports(other))
     for key, port in (("postgresPort", database.postgres_port), ("redisPort", database.redis_port)):
         if port == 0:
             continue

@@ -44,6 +44,7 @@ from names import (
     OBJECT_STORAGE_S3_PORT,
     PUBLIC_NETWORK,
     SHARED,
+    STORAGE_NETWORK,
 )
 
 STACK = SHARED
@@ -57,7 +58,8 @@ DASHBOARD_AUTH_MIDDLEWARE = "dashboard-auth@file"
 class SharedServicesArgs:
     platform: SharedPlatform
     timezone: str
-    internal_network_id: pulumi.Input[str]
+    n8n_owner_set_up: bool
+    """False until the operator has created n8n's owner account: until then n8n sits behind basic auth."""
 
 
 def s3_identities(access_key: str, secret_key: str) -> str:
@@ -88,11 +90,13 @@ class SharedServices(pulumi.ComponentResource):
         # The object store and n8n's encryption key hold data every environment relies on.
         protect = args.platform.protect_data
         self._data = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
-        networks = [args.internal_network_id, args.platform.monitoring_network_id, args.platform.public_network_id]
-
+        platform = args.platform
         self.s3_internal_endpoint = f"http://{OBJECT_STORAGE}:{OBJECT_STORAGE_S3_PORT}"
-        self.object_storage = self._object_storage(networks)
-        self.n8n = self._n8n(args.timezone, networks)
+        # Only on `storage` (Traefik, Prometheus, backups): applications reach the object store through
+        # Traefik's route to its authenticated S3 API, never its filer, master or volume ports.
+        self.object_storage = self._object_storage([platform.storage_network_id])
+        # n8n runs users' workflows: it stays off the platform's internal network.
+        self.n8n = self._n8n(args.timezone, args.n8n_owner_set_up, [platform.public_network_id, platform.monitoring_network_id])
 
         self.register_outputs({"s3_access_key": self.s3_access_key, "s3_secret_key": self.s3_secret_key})
 
@@ -121,10 +125,12 @@ class SharedServices(pulumi.ComponentResource):
         )
         volume = data_volume(f"{name}-object-storage-data", f"{STACK}_seaweedfs_data", STACK, self._data)
         routes = {
-            **traefik_router_labels("s3", hostnames.routed(hostnames.s3), OBJECT_STORAGE_S3_PORT, PUBLIC_NETWORK),
-            **traefik_router_labels("s3-console", hostnames.routed(hostnames.s3_console), OBJECT_STORAGE_FILER_PORT, PUBLIC_NETWORK),
-            # The file browser has no login of its own: reuse the dashboard's basic auth.
-            "traefik.http.routers.s3-console.middlewares": DASHBOARD_AUTH_MIDDLEWARE,
+            **traefik_router_labels("s3", hostnames.routed(hostnames.s3), OBJECT_STORAGE_S3_PORT, STORAGE_NETWORK),
+            # The file browser has no login of its own: the dashboard's basic auth.
+            **traefik_router_labels(
+                "s3-console", hostnames.routed(hostnames.s3_console), OBJECT_STORAGE_FILER_PORT, STORAGE_NETWORK,
+                middlewares=[DASHBOARD_AUTH_MIDDLEWARE],
+            ),
             "traefik.http.routers.s3.service": "s3",
             "traefik.http.routers.s3-console.service": "s3-console",
         }
@@ -156,7 +162,7 @@ class SharedServices(pulumi.ComponentResource):
             self._child,
         )
 
-    def _n8n(self, timezone: str, networks: list[pulumi.Input[str]]) -> docker.Service:
+    def _n8n(self, timezone: str, owner_set_up: bool, networks: list[pulumi.Input[str]]) -> docker.Service:
         name = self._name
         encryption_key = random.RandomPassword(f"{name}-n8n-encryption-key", length=48, special=False, opts=self._data)
         # Changing this key makes every stored n8n credential undecryptable: protected with the data.
@@ -187,7 +193,13 @@ class SharedServices(pulumi.ComponentResource):
                 networks=networks,
                 secrets=[Mounted(key_secret, "n8n_encryption_key", uid="1000", gid="1000", mode=0o400)],
                 mounts=[volume_mount(volume.name, "/home/node/.n8n")],
-                labels=traefik_router_labels("n8n", self._platform.hostnames.routed(host), N8N_PORT, PUBLIC_NETWORK),
+                # The first visitor of a new n8n creates its owner account: basic auth until that is
+                # done (n8nOwnerSetUp). /metrics is for Prometheus on `monitoring`, never routed.
+                labels=traefik_router_labels(
+                    "n8n", self._platform.hostnames.routed(host), N8N_PORT, PUBLIC_NETWORK,
+                    middlewares=[] if owner_set_up else [DASHBOARD_AUTH_MIDDLEWARE],
+                    rule_suffix=" && !PathPrefix(`/metrics`)",
+                ),
                 **self._common(),
             ),
             self._child,

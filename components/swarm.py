@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -145,7 +146,10 @@ class ServiceSpec:
     configs: Sequence[Mounted] = ()
     mounts: Sequence[docker.ServiceTaskSpecContainerSpecMountArgs] = ()
     ports: Sequence[tuple[int, int]] = ()
-    """(published, target) pairs on the ingress mesh."""
+    """(published, target) pairs."""
+    publish_mode: str = "ingress"
+    """ingress (every node, the client's address hidden behind the mesh) or host (the task's node, the
+    client's own address, which pg_hba can check)."""
     placement: Sequence[str] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     """Service labels: Traefik routing, policy exceptions."""
@@ -164,6 +168,7 @@ class SharedPlatform:
     hostnames: Hostnames
     public_network_id: pulumi.Input[str]
     monitoring_network_id: pulumi.Input[str]
+    storage_network_id: pulumi.Input[str]
     restart_max_attempts: int
     protect_data: bool
     stateful_placement: tuple[str, ...]
@@ -275,7 +280,7 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
             mode="vip",
             ports=[
                 docker.ServiceEndpointSpecPortArgs(
-                    target_port=target, published_port=published, publish_mode="ingress", protocol="tcp"
+                    target_port=target, published_port=published, publish_mode=spec.publish_mode, protocol="tcp"
                 )
                 for published, target in spec.ports
             ]
@@ -315,13 +320,22 @@ def swarm_config(
     )
 
 
-def overlay_network(resource_name: str, name: str, stack: str, opts: pulumi.ResourceOptions) -> docker.Network:
-    """An attachable overlay network, so services of other stacks (and `docker run`) can join it."""
+def overlay_network(
+    resource_name: str, name: str, stack: str, opts: pulumi.ResourceOptions, subnet: str | None = None
+) -> docker.Network:
+    """An attachable overlay network, so services of other stacks (and `docker run`) can join it.
+    A fixed `subnet` gets its gateway written out: the provider reads the gateway back, and the
+    IPAM block forces replacement on any difference."""
+    ipam = None
+    if subnet:
+        gateway = str(next(ipaddress.ip_network(subnet).hosts()))
+        ipam = [docker.NetworkIpamConfigArgs(subnet=subnet, gateway=gateway)]
     return docker.Network(
         resource_name,
         name=name,
         driver="overlay",
         attachable=True,
+        ipam_configs=ipam,
         labels=[docker.NetworkLabelArgs(label=STACK_LABEL, value=stack)],
         opts=named(opts),
     )
@@ -345,13 +359,20 @@ def bind_mount(source: str, target: str, read_only: bool = True) -> docker.Servi
     return docker.ServiceTaskSpecContainerSpecMountArgs(type="bind", source=source, target=target, read_only=read_only)
 
 
-def traefik_router_labels(name: str, hosts: Sequence[str], port: int, network: str) -> dict[str, str]:
-    """Labels that route `hosts` to the service's `port` through Traefik's Swarm provider."""
-    return {
+def traefik_router_labels(
+    name: str, hosts: Sequence[str], port: int, network: str, middlewares: Sequence[str] = (), rule_suffix: str = ""
+) -> dict[str, str]:
+    """Labels that route `hosts` to the service's `port` through Traefik's Swarm provider, from the
+    published entry point (web) and the tunnel's (tunnel)."""
+    hosts_rule = " || ".join(f"Host(`{host}`)" for host in hosts)
+    labels = {
         "traefik.enable": "true",
-        f"traefik.http.routers.{name}.rule": " || ".join(f"Host(`{host}`)" for host in hosts),
-        f"traefik.http.routers.{name}.entrypoints": "web",
+        f"traefik.http.routers.{name}.rule": f"({hosts_rule}){rule_suffix}" if rule_suffix else hosts_rule,
+        f"traefik.http.routers.{name}.entrypoints": "web,tunnel",
         f"traefik.http.services.{name}.loadbalancer.server.port": str(port),
         # Services on several networks: tell Traefik which one reaches them (traefik.docker.* is deprecated).
         "traefik.swarm.network": network,
     }
+    if middlewares:
+        labels[f"traefik.http.routers.{name}.middlewares"] = ",".join(middlewares)
+    return labels

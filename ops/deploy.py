@@ -19,6 +19,7 @@ STACK_ORDER = STACKS
 RUNNER = "runner"
 """`ops stop runner`: the platform's runners alone (setting runnersStopped)."""
 POLICY_PACK = str(ROOT / "policy")
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
 def stacks_for(target: str, destroying: bool = False) -> list[str]:
@@ -92,8 +93,8 @@ class Progress:
         if pre is not None:
             meta = pre.metadata
             op = getattr(meta.op, "value", str(meta.op))
-            if op == "same":
-                return
+            if op == "same" or (op == "read" and meta.type == STACK_REFERENCE):
+                return  # an environment reads the platform's outputs on every run
             self.steps += 1
             kind = meta.type.rsplit(":", 1)[-1]
             name = meta.urn.rsplit("::", 1)[-1]

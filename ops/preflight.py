@@ -84,10 +84,14 @@ def check_backend(backend: Backend, pulumi: str | None) -> Check:
 
 
 def run_checks(backend: Backend, init_swarm: bool, connect: Callable[[], Any] = docker_client) -> tuple[list[Check], Any]:
+    """Every check; the swarm is initialised (init_swarm) only once everything else has passed, so a
+    failed run leaves the machine as it found it."""
     docker_check, client = check_docker(connect)
-    checks = [docker_check]
-    if client is not None:
-        checks.append(check_swarm(client, init_swarm))
     pulumi_check, pulumi = check_pulumi()
-    checks += [pulumi_check, check_backend(backend, pulumi)]
-    return checks, client
+    others = [pulumi_check, check_backend(backend, pulumi)]
+    if client is None:
+        return [docker_check, *others], client
+    swarm_check = check_swarm(client, init=False)
+    if init_swarm and not swarm_check.ok and all(c.ok for c in others) and "not active" in swarm_check.detail:
+        swarm_check = check_swarm(client, init=True)
+    return [docker_check, swarm_check, *others], client

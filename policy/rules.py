@@ -3,18 +3,20 @@ resource (camelCase inputs), so they judge what is really deployed, not the prog
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
 
+# The pack runs from policy/ in its own virtualenv; the shared names live one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from names import DATABASE_CLIENTS_LABEL, DOCKER_SOCKET, DOCKER_SOCKET_ALLOWED, STACK_LABEL  # noqa: E402
+
 SERVICE = "docker:index/service:Service"
-STACK_LABEL = "com.docker.stack.namespace"
-ALLOW_PUBLISHED_PORT_LABEL = "nextcandle.allow-published-port"
-DOCKER_SOCKET = "/var/run/docker.sock"
-# Services whose job needs the Docker API: the proxy's Swarm provider, log and metric agents, CI runners.
-DOCKER_SOCKET_ALLOWED = frozenset({"core_traefik", "shared_alloy", "shared_cadvisor", "runner_github-runner"})
 DATABASE_IMAGES = ("pgvector/pgvector:", "postgres:", "redis:")
 _SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|(^|_)KEY($|_)|CREDENTIAL", re.IGNORECASE)
 _PINNED = re.compile(r"^[a-z0-9./_-]+:[A-Za-z0-9._-]+(@sha256:[0-9a-f]{64})?$")
@@ -83,19 +85,32 @@ def docker_socket_only_where_allowed(name: str, props: Mapping[str, Any], report
 
 
 @_services_only
-def no_published_database_port_in_prod(name: str, props: Mapping[str, Any], report: Report) -> None:
-    """A prod database is reached over the swarm network, not a host port, unless explicitly allowed."""
-    labels = _labels(props)
+def published_databases_are_limited(name: str, props: Mapping[str, Any], report: Report) -> None:
+    """A database port on the host admits only named client networks: host mode (so the server sees
+    the client's address) and a label listing the networks, none wider than a /8. Redis cannot
+    limit its clients, so prod never publishes it. No label or setting opts out."""
     image = str(_container(props).get("image", ""))
-    if labels.get(STACK_LABEL) != "prod" or not image.startswith(DATABASE_IMAGES):
+    if not image.startswith(DATABASE_IMAGES):
         return
-    published = [p.get("publishedPort") for p in (props.get("endpointSpec") or {}).get("ports") or [] if p.get("publishedPort")]
-    if published and labels.get(ALLOW_PUBLISHED_PORT_LABEL) != "true":
-        report(
-            f"{name}: publishes port {published[0]:.0f} in prod; set nextcandle:allowPublishedDatabasePorts true "
-            "or the port to 0",
-            None,
-        )
+    ports = [p for p in (props.get("endpointSpec") or {}).get("ports") or [] if p.get("publishedPort")]
+    if not ports:
+        return
+    labels = _labels(props)
+    if labels.get(STACK_LABEL) == "prod" and image.startswith("redis:"):
+        report(f"{name}: publishes Redis in prod, which cannot limit its clients; reach it through the tunnel", None)
+    if any(p.get("publishMode") != "host" for p in ports):
+        report(f"{name}: a published database port must use publish_mode host (ingress hides the client's address)", None)
+    networks = [n for n in labels.get(DATABASE_CLIENTS_LABEL, "").split(",") if n]
+    too_wide = [n for n in networks if not _narrow(n)]
+    if not networks or too_wide:
+        report(f"{name}: a published database port needs narrow client networks (label {DATABASE_CLIENTS_LABEL}); got {networks}", None)
+
+
+def _narrow(network: str) -> bool:
+    try:
+        return ipaddress.ip_network(network, strict=False).prefixlen >= 8
+    except ValueError:
+        return False
 
 
 def _policy(name: str, validate: Callable[[ResourceValidationArgs, Report], None]) -> ResourceValidationPolicy:
@@ -113,5 +128,5 @@ POLICIES = [
     _policy("resource-limits", resource_limits),
     _policy("no-secret-in-env", no_secret_in_env),
     _policy("docker-socket-only-where-allowed", docker_socket_only_where_allowed),
-    _policy("no-published-database-port-in-prod", no_published_database_port_in_prod),
+    _policy("published-databases-are-limited", published_databases_are_limited),
 ]

@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 
 # promtool, amtool, redis-server, htpasswd check our generated files; dockerd and busybox give the
 # operator-command tests a real swarm (images cannot be pulled, busybox is imported).
-packages=(prometheus prometheus-alertmanager redis-server redis-tools apache2-utils docker.io busybox-static)
+# Debian's PostgreSQL 15 is built with OpenSSL and checks the TLS settings (pgserver's build has no TLS).
+packages=(prometheus prometheus-alertmanager redis-server redis-tools apache2-utils docker.io busybox-static postgresql-15)
 missing=()
 for tool in promtool amtool redis-server redis-cli htpasswd dockerd busybox; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+[ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
 if ((${#missing[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "Installing Debian packages for: ${missing[*]}"
@@ -28,6 +30,17 @@ if [ -z "${NEXTCANDLE_ENGINE_BIN:-}" ]; then
     exit 1
   else
     echo "warning: no Pulumi engine (install Go or the Pulumi CLI); the engine tests will be skipped" >&2
+  fi
+fi
+# A real Traefik for the edge tests, built from Go modules and cached (scripts/traefik.sh).
+if [ -z "${NEXTCANDLE_TRAEFIK:-}" ]; then
+  if traefik="$(bash scripts/traefik.sh)"; then
+    export NEXTCANDLE_TRAEFIK="$traefik"
+  elif [ "${CI:-}" = true ]; then
+    echo "error: CI runs the Traefik tests, and scripts/traefik.sh could not build Traefik" >&2
+    exit 1
+  else
+    echo "warning: no Traefik (install Go); the Traefik tests will be skipped" >&2
   fi
 fi
 # The tools pip just installed (ruff, check-jsonschema, moto_server, aws) live beside the interpreter,

@@ -18,9 +18,9 @@ import pytest
 
 from tests.harness import ROOT
 
-# dev with every optional part that needs no Cloudflare API: tunnel token, runners, alert webhook.
-DEV_CONFIG = {"ownRunner": "true", "runnerOwner": "nextcandle", "tunnelMode": "token"}
-DEV_SECRETS = {
+# The platform with every optional part that needs no Cloudflare API: tunnel token, runners, alert webhook.
+PLATFORM_CONFIG = {"runnerEnabled": "true", "runnerOwner": "nextcandle", "tunnelMode": "token"}
+PLATFORM_SECRETS = {
     "runnerAccessToken": "ghp_enginetest0123456789",
     "cloudflareTunnelToken": "eyJhIjoiZW5naW5lLXRlc3QifQ",
     "alertWebhookUrl": "https://hooks.example.com/services/T0/B0/x",
@@ -46,10 +46,12 @@ class Operator:
 
     project: Path
     env: dict[str, str]
+    program: Path = ROOT
+    """The checkout whose `python -m ops` runs (the migration test runs an older one)."""
 
     def ops(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "ops", *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
-                                timeout=900)
+        result = subprocess.run([sys.executable, "-m", "ops", *args], cwd=self.program, env=self.env, capture_output=True,
+                                text=True, timeout=900)
         if ok:
             assert result.returncode == 0, f"ops {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
         return result
@@ -76,18 +78,14 @@ class Operator:
         return str(found)
 
 
-def init_stack(operator: Operator, stack: str) -> None:
-    """Create the stack and set what an operator sets by hand: dev's optional parts; for stg and
-    prod, the backup credentials from dev's outputs (so dev must be up)."""
-    operator.pulumi("stack", "init", stack, "--secrets-provider", "passphrase")
-    if stack == "dev":
-        for key, value in DEV_CONFIG.items():
-            operator.set_config(stack, key, value)
-        for key, value in DEV_SECRETS.items():
-            operator.set_config(stack, key, value, secret=True)
-        return
-    operator.set_config(stack, "backupS3AccessKey", operator.output("dev", "s3_access_key"), secret=True)
-    operator.set_config(stack, "backupS3SecretKey", operator.output("dev", "s3_secret_key"), secret=True)
+def init_platform(operator: Operator) -> None:
+    """Create the platform stack with what an operator sets by hand: its optional parts and tokens.
+    Environments need nothing set by hand: they read the platform through their StackReference."""
+    operator.pulumi("stack", "init", "platform", "--secrets-provider", "passphrase")
+    for key, value in PLATFORM_CONFIG.items():
+        operator.set_config("platform", key, value)
+    for key, value in PLATFORM_SECRETS.items():
+        operator.set_config("platform", key, value, secret=True)
 
 
 def steps(output: str) -> set[tuple[str, str, str]]:
@@ -95,11 +93,12 @@ def steps(output: str) -> set[tuple[str, str, str]]:
     return {(m.group(1), m.group(2), m.group(3)) for line in output.splitlines() if (m := _STEP.match(line))}
 
 
-def make_operator(engine_bin: Path, docker_host: str, base: Path) -> Operator:
-    """An operator with its own copy of the settings files, file backend and Pulumi home under base."""
+def make_operator(engine_bin: Path, docker_host: str, base: Path, source: Path = ROOT) -> Operator:
+    """An operator with its own copy of the settings files (from `source`), file backend and Pulumi
+    home under base."""
     project = base / "project"
     project.mkdir(parents=True)
-    for settings_file in ROOT.glob("Pulumi*.yaml"):
+    for settings_file in source.glob("Pulumi*.yaml"):
         shutil.copy(settings_file, project)
     (base / "state").mkdir()
     env = {

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from names import MONITORING_NETWORK, PROJECT, PUBLIC_NETWORK, PlatformOutputs  # noqa: E402
+from names import MONITORING_NETWORK, PROJECT, PUBLIC_NETWORK, STORAGE_NETWORK, PlatformOutputs  # noqa: E402
 
 SERVICE = "docker:index/service:Service"
 SECRET = "docker:index/secret:Secret"
@@ -52,6 +52,7 @@ MOCK_PLATFORM_S3_SECRET_KEY = "platform-s3-secret-key-0123456789abcdefghij"
 PLATFORM_OUTPUTS = {
     PlatformOutputs.PUBLIC_NETWORK_ID: PUBLIC_NETWORK + REFERENCED_ID_SUFFIX,
     PlatformOutputs.MONITORING_NETWORK_ID: MONITORING_NETWORK + REFERENCED_ID_SUFFIX,
+    PlatformOutputs.STORAGE_NETWORK_ID: STORAGE_NETWORK + REFERENCED_ID_SUFFIX,
     PlatformOutputs.OBJECT_STORAGE_ENDPOINT: "http://shared_seaweedfs:8333",
     PlatformOutputs.S3_ACCESS_KEY: MOCK_PLATFORM_S3_ACCESS_KEY,
     PlatformOutputs.S3_SECRET_KEY: MOCK_PLATFORM_S3_SECRET_KEY,
@@ -222,6 +223,13 @@ class ProgramRun:
         return {v for v in (*self.random_values.values(), *self.config_secrets.values()) if len(v) >= 8}
 
 
+def project_defaults() -> dict[str, str]:
+    """The defaults of Pulumi.yaml's config block: the engine hands them to the program as values."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    return {key: str(spec["default"]).lower() if isinstance(spec["default"], bool) else str(spec["default"])
+            for key, spec in project["config"].items() if "default" in spec}
+
+
 def stack_config(stack: str) -> dict[str, str]:
     """The stack file's values for this project, without the namespace."""
     path = ROOT / f"Pulumi.{stack}.yaml"
@@ -251,7 +259,7 @@ def run_program(
 ) -> ProgramRun:
     """Run __main__.py for `stack` with its stack file, `config` overrides (None removes a key) and
     secret config values, as `pulumi up` would."""
-    values: dict[str, str | None] = {**stack_config(stack), **(config or {})}
+    values: dict[str, str | None] = {**project_defaults(), **stack_config(stack), **(config or {})}
     plain = {f"{PROJECT}:{k}": v for k, v in values.items() if v is not None}
     secret_values = dict(secrets or {})
     plain.update({f"{PROJECT}:{k}": v for k, v in secret_values.items()})

@@ -16,13 +16,17 @@ from tests.harness import ProgramRun, free_port
 
 pgserver = pytest.importorskip("pgserver", reason="pip install pgserver (requirements-dev.txt)")
 BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
+DEBIAN_BIN = Path("/usr/lib/postgresql/15/bin")
+"""Debian's PostgreSQL 15, built with OpenSSL (pgserver's build has no TLS, and Debian's no pgvector)."""
 RUN_AS = "pgserver"  # PostgreSQL refuses to run as root; pgserver's own unprivileged user.
+SECRETS = "/run/secrets/"
 
 
 
 class Server:
-    def __init__(self, base: Path, run: ProgramRun, env: str) -> None:
+    def __init__(self, base: Path, run: ProgramRun, env: str, bin_dir: Path = BIN) -> None:
         postgres = run.service(f"{env}_postgres")
+        self.bin = bin_dir
         self.user = run.mounted_secret(postgres, "postgres_user")
         self.password = run.mounted_secret(postgres, "postgres_password")
         self.database = run.mounted_secret(postgres, "postgres_db")
@@ -31,7 +35,14 @@ class Server:
         hba = run.mounted_config(postgres, "/etc/postgresql/pg_hba.conf")
         self.base, self.data, self.port = base, base / "data", free_port()
         (base / "pg_hba.conf").write_text(hba)
-        (base / "postgresql.conf").write_text(conf.replace("/etc/postgresql/pg_hba.conf", str(base / "pg_hba.conf")))
+        if bin_dir == BIN:  # no TLS in pgserver's build: drop the TLS settings (tests/test_real_postgres_tls.py boots them)
+            conf = "\n".join(line for line in conf.splitlines() if not line.startswith("ssl"))
+        else:
+            for name in ("postgres_tls_cert", "postgres_tls_key"):
+                (base / name).write_text(run.mounted_secret(postgres, name))
+                (base / name).chmod(0o600)
+        conf = conf.replace("/etc/postgresql/pg_hba.conf", str(base / "pg_hba.conf")).replace(SECRETS, f"{base}/")
+        (base / "postgresql.conf").write_text(conf)
         (base / "pwfile").write_text(self.password)
         self.kwargs: dict[str, object] = {}
         if os.geteuid() == 0:
@@ -39,8 +50,9 @@ class Server:
 
             ensure_user_exists(RUN_AS)
             ensure_prefix_permissions(base)
-            ensure_prefix_permissions(BIN)
-            ensure_folder_permissions(BIN, 0o055)
+            if bin_dir == BIN:
+                ensure_prefix_permissions(BIN)
+                ensure_folder_permissions(BIN, 0o055)
             entry = pwd.getpwnam(RUN_AS)
             shutil.chown(base, entry.pw_uid, entry.pw_gid)
             for child in base.iterdir():
@@ -49,7 +61,7 @@ class Server:
 
     def run(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(BIN / args[0]), *args[1:]],
+            [str(self.bin / args[0]), *args[1:]],
             capture_output=True, text=True, check=check, timeout=120, env={**os.environ, **(env or {})}, **self.kwargs,  # type: ignore[arg-type]
         )
 
@@ -66,11 +78,13 @@ class Server:
     def stop(self) -> None:
         self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
 
-    def psql(self, database: str, sql: str, password: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def psql(
+        self, database: str, sql: str, password: str | None = None, check: bool = True, sslmode: str = "prefer"
+    ) -> subprocess.CompletedProcess[str]:
         return self.run(
             "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", database,
             "-v", "ON_ERROR_STOP=1", "-tA", "-c", sql,
-            env={"PGPASSWORD": password or self.password}, check=check,
+            env={"PGPASSWORD": password or self.password, "PGSSLMODE": sslmode}, check=check,
         )
 
     def value(self, sql: str) -> str:

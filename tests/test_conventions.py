@@ -3,13 +3,15 @@ registers: each stack file, plus a run with every optional component switched on
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import re
 
 import bcrypt
 
-from components.swarm import STACK_LABEL, is_pinned
+from components.swarm import is_pinned
+from names import STACK_LABEL
 from tests.harness import CONFIG, SECRET, ProgramRun, Resource
 
 DOCKER_SOCKET_ALLOWED = {"core_traefik", "shared_alloy", "shared_cadvisor", "runner_github-runner"}
@@ -72,12 +74,15 @@ def test_traefik_labels_only_on_routed_services_and_complete(any_run: ProgramRun
         assert routers, f"{service.swarm_name} has Traefik labels but no router"
         for router in routers:
             host = r"Host\(`[a-z0-9.-]+`\)"
-            assert re.fullmatch(rf"{host}( \|\| {host})*", traefik[f"traefik.http.routers.{router}.rule"])
+            hosts = rf"{host}( \|\| {host})*"
+            rule = traefik[f"traefik.http.routers.{router}.rule"]
+            assert re.fullmatch(rf"{hosts}|\({hosts}\) && !PathPrefix\(`/[a-z]+`\)", rule), rule
+            assert traefik[f"traefik.http.routers.{router}.entrypoints"] == "web,tunnel"
             port = traefik.get(f"traefik.http.services.{router}.loadbalancer.server.port")
             assert port and port.isdigit(), f"{router}: Swarm services need an explicit port"
-        assert traefik["traefik.swarm.network"] == "traefik-public"
-        networks = {n["id"] for n in spec(service)["networksAdvanceds"]}
-        assert any("traefik-public" in n for n in networks), f"{service.swarm_name} is routed but not on traefik-public"
+        network = traefik["traefik.swarm.network"]
+        assert network in ("traefik-public", "storage")
+        assert network in any_run.network_names(service), f"{service.swarm_name} is routed through {network} but not on it"
 
 
 def test_no_secret_in_plain_env_args_or_labels(any_run: ProgramRun) -> None:
@@ -206,3 +211,32 @@ def test_components_own_their_resources(any_run: ProgramRun) -> None:
     for resource in any_run.resources:
         if not resource.typ.startswith("nextcandle:") and resource.typ != "pulumi:pulumi:StackReference":
             assert "$nextcandle:" in resource.parent, f"{resource.typ} {resource.name} is not inside a component"
+
+
+def _component_modules() -> dict[str, ast.Module]:
+    from tests.harness import ROOT
+
+    modules = {}
+    for path in sorted((ROOT / "components").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        if any(isinstance(n, ast.ClassDef) and any("ComponentResource" in ast.unparse(b) for b in n.bases) for n in tree.body):
+            modules[path.stem] = tree
+    return modules
+
+
+def test_components_are_siblings() -> None:
+    """No component imports another: what they share is a name in names.py or a helper in swarm.py."""
+    components = _component_modules()
+    assert set(components) == {"core", "env_database", "observability", "runner", "shared_services"}
+    for module, tree in components.items():
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not {f"components.{other}" for other in components} & imported, module
+
+
+def test_no_component_constructor_is_long() -> None:
+    """One method per service: no constructor over 60 lines."""
+    for module, tree in _component_modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                assert length <= 60, f"{module}: __init__ is {length} lines"

@@ -53,7 +53,7 @@ def test_traefik_runs_on_a_manager_with_the_swarm_provider(platform_run: Program
     assert swarm["exposedByDefault"] is False and swarm["network"] == "traefik-public"
     assert "docker" not in static["providers"], "v3 uses providers.swarm, not providers.docker.swarmMode"
     assert {name: e["address"] for name, e in static["entryPoints"].items()} == {
-        "web": ":80", "websecure": ":443", "traefik": ":8080", "metrics": ":8082",
+        "web": ":80", "websecure": ":443", "tunnel": ":8000", "traefik": ":8080", "metrics": ":8082",
     }
     assert static["metrics"]["prometheus"]["entryPoint"] == "metrics"
     assert static["accessLog"]["format"] == "json"
@@ -125,7 +125,7 @@ def test_managed_mode_declares_tunnel_ingress_and_dns(full_run: ProgramRun) -> N
     (config,) = full_run.of_type(TUNNEL_CONFIG)
     ingresses = config.inputs["config"]["ingresses"]
     assert ingresses[-1] == {"service": "http_status:404"}, "the last rule must match everything"
-    assert all(i["service"] == "http://core_traefik:80" for i in ingresses[:-1])
+    assert all(i["service"] == "http://core_traefik:8000" for i in ingresses[:-1]), "the tunnel's own entry point"
     records = {r.inputs["name"]: r.inputs for r in full_run.of_type(DNS_RECORD)}
     tunnel_id = "zerotrusttunnelcloudflared:core-tunnel"
     for rule in ingresses[:-1]:

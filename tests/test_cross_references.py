@@ -35,7 +35,7 @@ def test_every_scrape_target_is_a_declared_service_on_the_monitoring_network(run
             for name in sd["names"]:
                 service = name.removeprefix("tasks.")
                 assert service in services, f"job {job['job_name']} scrapes {service}, which no stack declares"
-                assert "monitoring" in networks_of(services, service), f"{service} is not on the monitoring network"
+                assert networks_of(services, "shared_prometheus") & networks_of(services, service), f"Prometheus cannot reach {service}"
     (alertmanagers,) = config["alerting"]["alertmanagers"]
     assert alertmanagers["static_configs"][0]["targets"] == ["shared_alertmanager:9093"]
     assert "shared_alertmanager" in services

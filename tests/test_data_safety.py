@@ -21,7 +21,7 @@ CHANGES: dict[str, str] = {
     "postgresCpus": "0.50-2.00",
     "postgresMemory": "1G-2G",
     "postgresConfigFile": "postgresql.conf",
-    "postgresShmSizeMb": "1024",
+    "postgresShmSizeMb": "768",
     "redisPort": "16381",
     "redisCpus": "0.20-1.00",
     "redisMemory": "256M-1G",
@@ -45,10 +45,11 @@ CHANGES: dict[str, str] = {
     "runnerLabels": "self-hosted,prod",
     "rateLimitAverage": "10",
     "rateLimitBurst": "20",
+    "databaseClientNetworks": "192.168.10.0/24",
 }
 BOOLEAN_FLIPS = {
-    "stopped", "localAliases", "traefikPublishPorts", "allowPublishedDatabasePorts", "backupEnabled", "runnerEnabled",
-    "runnersStopped", "runnerEphemeral",
+    "stopped", "localAliases", "traefikPublishPorts", "backupEnabled", "runnerEnabled",
+    "runnersStopped", "runnerEphemeral", "n8nOwnerSetUp",
 }
 # Not "settings that change": which environment a stack is, the deliberate switches that unprotect
 # data (they are the documented way to let data go), and what needs a Cloudflare account.

@@ -1,9 +1,10 @@
 """The program on the real engine: the Pulumi CLI and the docker and random provider plugins built by
 scripts/engine.sh, through `python -m ops`, onto the tests' real swarm (dockerd with vfs).
 
-dev goes up with every optional part that needs no Cloudflare API (tunnel token, runners, alert
-webhook), then stg and prod join its networks. Images cannot be pulled here, so the swarm creates
-every object but no task starts; nothing below pretends otherwise.
+`ops up dev` on an empty swarm brings up the platform (with every optional part that needs no
+Cloudflare API: tunnel token, runners, alert webhook) and then dev; stg and prod follow and read the
+platform through their StackReference. Images cannot be pulled here, so the swarm creates every
+object but no task starts; nothing below pretends otherwise.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import cached_run
+from names import STACKS
+from tests.conftest import ProgramRuns
 from tests.dockerd import ensure_swarm, remove_everything
-from tests.engine import DEV_CONFIG, DEV_SECRETS, Operator, init_stack, steps
+from tests.engine import PLATFORM_CONFIG, PLATFORM_SECRETS, Operator, init_platform, steps
 from tests.harness import ROOT
 
 pytestmark = pytest.mark.engine
@@ -26,18 +28,22 @@ SERVICE = "docker:index/service:Service"
 SECONDS = 1_000_000_000
 
 
-
 @pytest.fixture(scope="module")
 def deployed(operator: Operator, swarm: Any) -> Iterator[Operator]:
-    """All three stacks up, as an operator would bring them up (`ops up`)."""
+    """Every stack up, as an operator brings them up: `ops up dev` on an empty swarm brings the
+    platform up first; stg and prod follow."""
     ensure_swarm(swarm)
-    for stack in ("dev", "stg", "prod"):
-        init_stack(operator, stack)
+    init_platform(operator)
+    first = operator.ops("up", "dev").stdout
+    assert first.index("up platform") < first.index("up dev")
+    for stack in ("stg", "prod"):
         operator.ops("up", stack)
     volumes = {v.name: v.attrs["CreatedAt"] for v in swarm.volumes.list()}
     try:
         yield operator
-        assert {v.name: v.attrs["CreatedAt"] for v in swarm.volumes.list() if v.name in volumes} == volumes, \
+        # dev's volumes go with `destroy dev` (unprotected); every other one is the one created first.
+        kept = {name: created for name, created in volumes.items() if not name.startswith("dev_")}
+        assert {v.name: v.attrs["CreatedAt"] for v in swarm.volumes.list() if v.name in kept} == kept, \
             "no data volume was replaced by any test"
     finally:
         remove_everything(swarm)
@@ -47,11 +53,10 @@ def _specs(swarm: Any) -> dict[str, dict[str, Any]]:
     return {s.name: s.attrs["Spec"] for s in swarm.services.list()}
 
 
-def test_the_engine_creates_what_the_program_declares(deployed: Operator, swarm: Any) -> None:
+def test_the_engine_creates_what_the_program_declares(deployed: Operator, swarm: Any, runs: ProgramRuns) -> None:
     expected = {
         s.swarm_name
-        for run in (cached_run("engine-dev", "dev", DEV_CONFIG, DEV_SECRETS),
-                    cached_run("stg", "stg"), cached_run("prod", "prod"))
+        for run in (runs("platform", PLATFORM_CONFIG, PLATFORM_SECRETS), runs("dev"), runs("stg"), runs("prod"))
         for s in run.services
     }
     deployed_specs = _specs(swarm)
@@ -72,7 +77,7 @@ def test_the_engine_creates_what_the_program_declares(deployed: Operator, swarm:
     assert deployed_specs["core_traefik"]["TaskTemplate"]["Placement"]["Constraints"] == ["node.role==manager"]
     assert "Global" in deployed_specs["shared_alloy"]["Mode"]
 
-    # stg and prod joined the monitoring network dev created, by name
+    # the environments joined the monitoring network the platform created, read through their StackReference
     monitoring = swarm.networks.list(names=["monitoring"])[0]
     assert monitoring.attrs["Driver"] == "overlay" and monitoring.attrs["Attachable"]
     for name in ("stg_redis-exporter", "prod_postgres-exporter", "shared_prometheus"):
@@ -88,7 +93,7 @@ def test_the_engine_creates_what_the_program_declares(deployed: Operator, swarm:
     assert configs == {c.name for c in swarm.configs.list()}
 
 
-@pytest.mark.parametrize("stack", ["dev", "stg", "prod"])
+@pytest.mark.parametrize("stack", STACKS)
 def test_a_second_preview_changes_nothing(deployed: Operator, stack: str) -> None:
     deployed.ops("preview", stack, "--expect-no-changes")
     deployed.ops("preview", stack, "--refresh", "--expect-no-changes")
@@ -102,11 +107,13 @@ def _replaced(kind: str, name: str) -> set[tuple[str, str, str]]:
     ("stack", "key", "value", "secret", "expected"),
     [
         # Configs are immutable and named by content: a new one, the service rolled, the old one gone.
-        ("dev", "scrapeInterval", "30s", False,
+        ("platform", "scrapeInterval", "30s", False,
          _replaced("ServiceConfig", "shared-prometheus") | {("update", "Service", "shared-prometheus")}),
-        ("dev", "runnerAccessToken", "ghp_rotated0123456789", True,
+        # The runners' own lifecycle: a new token or their stop touches runner resources only.
+        ("platform", "runnerAccessToken", "ghp_rotated0123456789", True,
          _replaced("Secret", "runner-token") | {("update", "Service", "runner-github-runner")}),
-        ("dev", "runnerReplicas", "3", False, {("update", "Service", "runner-github-runner")}),
+        ("platform", "runnerReplicas", "3", False, {("update", "Service", "runner-github-runner")}),
+        ("platform", "runnersStopped", "true", False, {("update", "Service", "runner-github-runner")}),
         ("prod", "postgresCpus", "0.50-2.00", False, {("update", "Service", "prod-postgres")}),
     ],
 )
@@ -164,3 +171,74 @@ def test_destroy_refuses_a_stack_with_protected_data(deployed: Operator, swarm: 
     assert "nothing was destroyed" in refused.stderr and "pulumi state unprotect" in refused.stderr
     assert {s.name for s in swarm.services.list() if s.name.startswith("prod_")} == services
     deployed.ops("preview", "prod", "--expect-no-changes")
+
+
+def test_the_platform_is_not_destroyed_while_an_environment_references_it(deployed: Operator, swarm: Any) -> None:
+    services = {s.name for s in swarm.services.list()}
+    refused = deployed.ops("destroy", "platform", "--yes", ok=False)
+    assert refused.returncode == 2 and "the platform is still referenced by dev, prod, stg" in refused.stderr
+    assert {s.name for s in swarm.services.list()} == services
+
+
+def _snapshot(swarm: Any) -> dict[str, Any]:
+    """What stop and start must leave alone: volumes, secrets (by id) and the passwords in them."""
+    return {
+        "volumes": {v.name: v.attrs["CreatedAt"] for v in swarm.volumes.list()},
+        "secrets": {s.id for s in swarm.secrets.list()},
+    }
+
+
+def _replicas(swarm: Any, prefix: str) -> dict[str, int | str]:
+    found: dict[str, int | str] = {}
+    for service in swarm.services.list():
+        if service.name.startswith(prefix):
+            mode = service.attrs["Spec"]["Mode"]
+            found[service.name] = mode["Replicated"]["Replicas"] if "Replicated" in mode else "global"
+    return found
+
+
+# The platform last: see the note on Swarm's rollbacks below.
+@pytest.mark.parametrize(
+    ("target", "stack", "prefixes"),
+    [("dev", "dev", ("dev_",)), ("runner", "platform", ("runner_",)), ("platform", "platform", ("core_", "shared_", "runner_"))],
+)
+def test_stop_and_start_keep_data_and_settle(deployed: Operator, swarm: Any, target: str, stack: str, prefixes: tuple[str, ...]) -> None:
+    """Stop scales to zero and a refreshing preview then shows no drift. After start, the state
+    and the specs are checked, not a refreshing preview: no image can be pulled here, so the
+    restarted tasks fail and Swarm rolls the update back (failure_action: rollback), which a
+    refresh would rightly report. With images, the tasks start and nothing rolls back."""
+    before, running = _snapshot(swarm), {p: _replicas(swarm, p) for p in prefixes}
+    others = {s.name: s.version for s in swarm.services.list() if not s.name.startswith(prefixes)}
+    deployed.ops("stop", target)
+    try:
+        for prefix in prefixes:
+            for name, replicas in _replicas(swarm, prefix).items():
+                spec = swarm.services.get(name).attrs["Spec"]
+                assert spec["Labels"].get("nextcandle.stopped") == "true", name
+                if replicas == "global":
+                    assert "node.labels.nextcandle.stopped==true" in spec["TaskTemplate"]["Placement"]["Constraints"]
+                else:
+                    assert replicas == 0, name
+        assert {s.name: s.version for s in swarm.services.list() if not s.name.startswith(prefixes)} == others
+        assert _snapshot(swarm) == before, "stop touches no volume, secret or password"
+        settled = deployed.ops("preview", stack, "--refresh", "--expect-no-changes", ok=False)
+        updates = {s.name: s.attrs.get("UpdateStatus") for s in swarm.services.list() if s.name.startswith(prefixes)}
+        assert settled.returncode == 0, f"{settled.stdout}\n{settled.stderr}\nSwarm's update status: {updates}"
+        status = deployed.ops("status", stack, ok=False).stdout
+        for prefix in prefixes:
+            for name in _replicas(swarm, prefix):
+                (line,) = [line for line in status.splitlines() if line.split()[:1] == [name]]
+                assert line.endswith("stopped"), line
+    finally:
+        deployed.ops("start", target)
+    assert {p: _replicas(swarm, p) for p in prefixes} == running
+    assert not [s.name for s in swarm.services.list() if s.name.startswith(prefixes) and "nextcandle.stopped" in s.attrs["Spec"]["Labels"]]
+    assert _snapshot(swarm) == before
+    deployed.ops("preview", stack, "--expect-no-changes")
+
+
+def test_destroying_dev_leaves_the_platform_and_the_other_environments(deployed: Operator, swarm: Any) -> None:
+    kept = {s.name: s.id for s in swarm.services.list() if not s.name.startswith("dev_")}
+    deployed.ops("destroy", "dev", "--yes")
+    assert not [s for s in swarm.services.list() if s.name.startswith("dev_")]
+    assert {s.name: s.id for s in swarm.services.list()} == kept

@@ -12,7 +12,7 @@ from tests.harness import VOLUME, ProgramRun, run_program
 EXPECTED = {
     "dev": (5432, 6379, (0.10, 0.50), (256, 512), "postgresql.conf", 3),
     "stg": (5433, None, (0.10, 0.50), (256, 512), "postgresql.conf", 3),
-    "prod": (5434, 6381, (0.20, 1.00), (512, 1024), "postgresql-prod.conf", 5),
+    "prod": (None, None, (0.20, 1.00), (512, 1024), "postgresql-prod.conf", 5),
 }
 
 

@@ -8,6 +8,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import bcrypt
 import yaml
 
 from components.observability import RULES_DIR, prometheus_config
@@ -86,9 +87,18 @@ def test_scrape_targets_are_configurable_per_stack() -> None:
     assert "dev_api:9000" in text and "tasks.prod_redis-exporter" not in text
 
 
-def test_prometheus_is_reached_at_prometheus_localhost_only(platform_run: ProgramRun) -> None:
-    labels = platform_run.service("shared_prometheus").labels
-    assert labels["traefik.http.routers.prometheus.rule"] == "Host(`prometheus.localhost`)"
+def test_prometheus_is_not_routed_and_demands_a_login(platform_run: ProgramRun) -> None:
+    prometheus = platform_run.service("shared_prometheus")
+    assert not [k for k in prometheus.labels if k.startswith("traefik.")], "no route from a published port"
+    web = yaml.safe_load(platform_run.mounted_secret(prometheus, "prometheus_web.yml"))
+    password = platform_run.outputs["prometheus_password"]
+    assert password[1], "a secret output"
+    assert bcrypt.checkpw(password[0].encode(), web["basic_auth_users"]["prometheus"].encode())
+    assert platform_run.mounted_secret(prometheus, "prometheus_password") == password[0]
+    health = prometheus.inputs["taskSpec"]["containerSpec"]["healthcheck"]["tests"]
+    assert "prometheus:$(cat /run/secrets/prometheus_password)@127.0.0.1:9090/-/healthy" in health[-1]
+    grafana = platform_run.service("shared_grafana")
+    assert platform_run.mounted_secret(grafana, "prometheus_password") == password[0]
 
 
 def test_amtool_accepts_alertmanager_config(tmp_path: Path) -> None:

@@ -310,3 +310,22 @@ def test_up_stops_at_a_failed_preflight_and_runs_stacks_in_order(monkeypatch: py
         ("destroy", "prod"), ("destroy", "stg"), ("destroy", "dev"), ("destroy", "platform"),
         ("up", "platform"), ("up", "stg"),
     ]
+
+
+def test_up_initialises_no_swarm_until_everything_else_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops import preflight
+
+    inits: list[object] = []
+    client = SimpleNamespace(
+        version=lambda: {"Version": "28.0"},
+        info=lambda: {"Swarm": {"LocalNodeState": "inactive"}},
+        swarm=SimpleNamespace(init=lambda **k: inits.append(k)),
+    )
+    monkeypatch.setattr(preflight, "check_docker", lambda connect: (preflight.Check("docker", True, "Docker 28"), client))
+    monkeypatch.setattr(preflight, "check_pulumi", lambda: (preflight.Check("pulumi", False, "no Pulumi CLI", "install it"), None))
+    checks, _ = preflight.run_checks(Backend("file:///nowhere"), init_swarm=True)
+    assert inits == [] and not next(c for c in checks if c.name == "swarm").ok
+    monkeypatch.setattr(preflight, "check_pulumi", lambda: (preflight.Check("pulumi", True, "v3"), None))
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "x")
+    checks, _ = preflight.run_checks(Backend("file:///nowhere"), init_swarm=True)
+    assert len(inits) == 1 and all(c.ok for c in checks)

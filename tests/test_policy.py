@@ -58,16 +58,22 @@ def test_each_policy_catches_its_violation(policy: str, change: Any, runs: Progr
     assert found[policy][0].startswith("dev_redis: ")
 
 
-def test_published_database_port_in_prod_needs_the_explicit_allowance() -> None:
-    allowed = run_program("prod")
-    assert violations(allowed.service("prod_postgres")) == {}
-    refused = run_program("prod", {"allowPublishedDatabasePorts": "false"})
-    found = violations(refused.service("prod_postgres"))
-    assert list(found) == ["no-published-database-port-in-prod"]
-    assert "5434" in found["no-published-database-port-in-prod"][0]
-    assert violations(refused.service("prod_redis"))
-    internal = run_program("prod", {"allowPublishedDatabasePorts": "false", "postgresPort": "0", "redisPort": "0"})
-    assert all(violations(s) == {} for s in internal.services)
+def test_prod_publishes_no_database_and_a_published_one_is_limited(runs: ProgramRuns) -> None:
+    prod = runs("prod")
+    assert not [s for s in prod.services if (s.inputs.get("endpointSpec") or {}).get("ports")], "prod publishes nothing"
+    published = run_program("prod", {"postgresPort": "15434", "redisPort": "16381", "databaseClientNetworks": "192.168.10.0/24"})
+    postgres = published.service("prod_postgres")
+    assert violations(postgres) == {}
+    assert list(violations(published.service("prod_redis"))) == ["published-databases-are-limited"], "Redis never in prod"
+    rule = "published-databases-are-limited"
+    ingress = {**postgres.inputs, "endpointSpec": {"ports": [{"publishedPort": 15434, "publishMode": "ingress"}]}}
+    assert "publish_mode host" in violations(postgres, ingress)[rule][0]
+    stack = {"label": "com.docker.stack.namespace", "value": "prod"}
+    wide = {**postgres.inputs, "labels": [stack, {"label": "nextcandle.database-clients", "value": "0.0.0.0/0"}]}
+    assert "narrow client networks" in violations(postgres, wide)[rule][0]
+    assert rule in violations(postgres, {**postgres.inputs, "labels": [stack]}), "no label opts out"
+    dev = runs("dev")
+    assert all(violations(s) == {} for s in dev.services), "dev's published ports are host mode and limited"
 
 
 def test_policies_ignore_other_resource_types(runs: ProgramRuns) -> None:

@@ -46,7 +46,11 @@ def test_n8n_is_pinned_2x_in_seoul_with_an_encryption_key_secret(platform_run: P
     assert len(key) == 48 and "\n" not in key, "n8n reads the file verbatim: no trailing newline"
     assert not [k for k in env if k.startswith("N8N_BASIC_AUTH")], "n8n removed basic auth in 1.0"
     assert env["WEBHOOK_URL"] == "https://n8n.nextcandle.io/"
-    assert routers(run, "shared_n8n")["traefik.http.routers.n8n.rule"] == "Host(`n8n.nextcandle.io`) || Host(`n8n.localhost`)"
+    n8n = routers(run, "shared_n8n")
+    assert n8n["traefik.http.routers.n8n.rule"] == "(Host(`n8n.nextcandle.io`) || Host(`n8n.localhost`)) && !PathPrefix(`/metrics`)"
+    assert n8n["traefik.http.routers.n8n.middlewares"] == "dashboard-auth@file", "no stranger claims the owner account"
+    claimed = routers(run_program("platform", {"n8nOwnerSetUp": "true"}), "shared_n8n")
+    assert "traefik.http.routers.n8n.middlewares" not in claimed
 
 
 def test_local_aliases_only_where_configured() -> None:
