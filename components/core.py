@@ -67,7 +67,7 @@ class CoreStackArgs:
 def traefik_static_config() -> dict[str, Any]:
     """Traefik's static configuration (install configuration), as data.
 
-    Two doors: `web` (:80, published) trusts no forwarded header, so a client there cannot pose as
+    Two doors for traffic: `web` (:80, published) trusts no forwarded header, so a client there cannot pose as
     another address, and is rate-limited by its connection's address; `tunnel` (:8000, not
     published) trusts X-Forwarded-For only from the tunnel network, where cloudflared is alone,
     and is rate-limited by the visitor's address that Cloudflare appended last."""
@@ -75,8 +75,9 @@ def traefik_static_config() -> dict[str, Any]:
     return {
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "entryPoints": {
+            # No :443. TLS ends at Cloudflare's edge and the tunnel carries it to `tunnel`; a published
+            # 443 would serve a self-signed default certificate and route nothing more than :80.
             "web": {"address": f":{TRAEFIK_WEB_PORT}", "http": {"middlewares": direct}},
-            "websecure": {"address": ":443", "http": {"middlewares": direct, "tls": {}}},
             "tunnel": {
                 "address": f":{TRAEFIK_TUNNEL_PORT}",
                 "forwardedHeaders": {"trustedIPs": [TUNNEL_SUBNET]},
@@ -129,8 +130,9 @@ def traefik_dynamic_config(settings: CoreSettings) -> dict[str, Any]:
                         "customResponseHeaders": {"X-Powered-By": "", "Server": ""},
                     }
                 },
-                # Keyed by the connection's address: no header a client sends changes its bucket.
-                "rate-limit": {"rateLimit": {**limit, "sourceCriterion": {"ipStrategy": {}}}},
+                # No source criterion: Traefik keys by the connection's address, which no header a
+                # client sends changes. (An empty ipStrategy is refused as a "standalone element".)
+                "rate-limit": {"rateLimit": limit},
                 # Keyed by the last X-Forwarded-For entry, which Cloudflare's edge appends (the
                 # tunnel entry point keeps the header only when cloudflared sends it).
                 "rate-limit-tunnel": {"rateLimit": {**limit, "sourceCriterion": {"ipStrategy": {"depth": 1}}}},
@@ -219,7 +221,7 @@ class CoreStack(pulumi.ComponentResource):
                 # The Swarm provider reads the manager's API: manager placement, socket read-only.
                 mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET)],
                 placement=["node.role==manager"],
-                ports=[(80, TRAEFIK_WEB_PORT), (443, 443), (8080, 8080)] if args.settings.publish_ports else [],
+                ports=[(80, TRAEFIK_WEB_PORT), (8080, 8080)] if args.settings.publish_ports else [],
                 stopped=args.stopped,
             ),
             child,

@@ -278,12 +278,11 @@ class _Reader:
             self.problem(key, f"{value!r} is not a whole number", f"pulumi config set {PROJECT}:{key} {minimum}")
             return minimum
         if not minimum <= number <= maximum:
-            self.problem(
-                key,
-                f"{number} is outside {minimum}..{maximum}",
-                f"pulumi config set {PROJECT}:{key} <a number from {minimum} to {maximum}>",
-            )
+            self.outside(key, str(number), f"{minimum}..{maximum}", f"<a number from {minimum} to {maximum}>")
         return number
+
+    def outside(self, key: str, value: str, bounds: str, example: str) -> None:
+        self.problem(key, f"{value} is outside {bounds}", f"pulumi config set {PROJECT}:{key} {example}")
 
     def boolean(self, key: str) -> bool:
         value = self.string(key).lower()
@@ -316,11 +315,7 @@ class _Reader:
         if match:
             seconds = int(match[1]) * _DURATION_SECONDS[match[2]]
             if not minimum_seconds <= seconds <= maximum_seconds:
-                self.problem(
-                    key,
-                    f"{value} is outside {_shown(minimum_seconds)}..{_shown(maximum_seconds)}",
-                    f"pulumi config set {PROJECT}:{key} {example}",
-                )
+                self.outside(key, value, f"{_shown(minimum_seconds)}..{_shown(maximum_seconds)}", example)
         return value
 
     def cron(self, key: str, example: str) -> str:
@@ -401,7 +396,7 @@ ENVIRONMENT_ONLY_KEYS = (
     "redisPort", "redisCpus", "redisMemory", "redisMaxmemoryMb", "redisAppendfsync", "databaseClientNetworks",
     "backupEnabled", "backupS3Endpoint", "backupBucket", "backupSchedule", "backupRetentionDays",
 )
-TRAEFIK_PORTS = {80: "Traefik web", 443: "Traefik websecure", 8080: "Traefik dashboard"}
+TRAEFIK_PORTS = {80: "Traefik web", 8080: "Traefik dashboard"}
 """Published by the platform on every node (traefikPublishPorts), so no environment may take them."""
 
 

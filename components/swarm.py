@@ -310,13 +310,18 @@ def swarm_config(
     resource_name: str, swarm_name: str, content: str, stack: str, opts: pulumi.ResourceOptions
 ) -> docker.ServiceConfig:
     """A Swarm config named after its content hash: an edit creates a new config and rolls only
-    the services that mount it. `data_raw` keeps the text readable in `pulumi preview` diffs."""
+    the services that mount it. `data_raw` keeps the text readable in `pulumi preview` diffs.
+
+    delete_before_replace=False, explicitly: the Terraform bridge asks to delete a resource with a
+    name it did not generate before creating its replacement, and Swarm refuses to delete a config
+    a service still mounts (found on the real engine). The new name differs, so the new config can
+    come first, then the services move to it, then the old one goes."""
     return docker.ServiceConfig(
         resource_name,
         name=f"{swarm_name}-{content_hash(content)}",
         data_raw=content,
         labels=[docker.ServiceConfigLabelArgs(label=STACK_LABEL, value=stack)],
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=False)),
     )
 
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from typing import Any, TextIO
 
-from components.settings import PLATFORM_ONLY_KEYS
+from components.settings import PLATFORM_ONLY_KEYS, declared_config
 from names import ENVIRONMENTS, PLATFORM, PROJECT
 from ops.backend import Backend, OpsError
 from ops.deploy import deployed, project_dir, select_stack, workspace_options
@@ -22,7 +22,7 @@ PLATFORM_COMPONENTS = (
     "nextcandle:runner:RunnerStack",
 )
 PLATFORM_SECRETS = ("cloudflareTunnelToken", "cloudflareApiToken", "runnerAccessToken", "runnerRegistrationToken", "alertWebhookUrl")
-RETIRED_KEYS = ("ownCore", "ownShared", "ownRunner", "protectSharedData")
+RETIRED_KEYS = ("ownCore", "ownShared", "ownRunner", "protectSharedData", "allowPublishedDatabasePorts")
 OLD_BACKUP_ENDPOINT = "http://shared_seaweedfs:8333"
 """The old default of backupS3Endpoint: the platform's object storage, now read from the platform stack."""
 
@@ -36,11 +36,19 @@ def _key(name: str) -> str:
     return f"{PROJECT}:{name}"
 
 
+def _set_in_stack_file(stack: Any) -> dict[str, Any]:
+    """The stack's own settings: the CLI also lists Pulumi.yaml's defaults, which need no moving."""
+    defaults = {name: str(spec["default"]).lower() if isinstance(spec["default"], bool) else str(spec["default"])
+                for name, spec in declared_config().items()}
+    return {key: value for key, value in stack.get_all_config().items()
+            if value.secret or defaults.get(key.removeprefix(f"{PROJECT}:")) != value.value}
+
+
 def move_settings(source: Any, platform: Any, out: TextIO) -> None:
     """Platform settings and secrets go from the old owner to the platform stack; retired keys go."""
     from pulumi import automation as auto
 
-    config = source.get_all_config()
+    config = _set_in_stack_file(source)
     for name in (*PLATFORM_ONLY_KEYS, *PLATFORM_SECRETS):
         if _key(name) in config:
             platform.set_config(_key(name), config[_key(name)])
@@ -57,9 +65,9 @@ def move_settings(source: Any, platform: Any, out: TextIO) -> None:
 
 def forget_copied_backup_keys(environment: Any, out: TextIO) -> None:
     """Backup keys copied by hand from dev's outputs: the platform stack provides them now."""
-    config = environment.get_all_config()
+    config = _set_in_stack_file(environment)
     endpoint = config.get(_key("backupS3Endpoint"))
-    if endpoint is not None and endpoint.value != OLD_BACKUP_ENDPOINT:
+    if endpoint is not None and endpoint.value not in ("", OLD_BACKUP_ENDPOINT):
         return  # an off-site target keeps its own keys
     for name in ("backupS3Endpoint", "backupS3AccessKey", "backupS3SecretKey"):
         if _key(name) in config:

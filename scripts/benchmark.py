@@ -30,7 +30,7 @@ warnings.simplefilter("ignore", DeprecationWarning)
 from tests.harness import ProgramRun, changed_resources, run_program  # noqa: E402
 
 FULL = {
-    "ownRunner": "true",
+    "runnerEnabled": "true",
     "runnerOwner": "nextcandle",
     "tunnelMode": "managed",
     "cloudflareAccountId": "0" * 32,
@@ -78,7 +78,7 @@ def timed(action: Callable[[], object]) -> float:
 
 def engine_figures() -> None:
     from tests.dockerd import ensure_swarm, running_dockerd
-    from tests.engine import init_stack, make_operator
+    from tests.engine import init_platform, make_operator
 
     warm = timed(lambda: subprocess.run(["bash", "scripts/engine.sh", "--build"], cwd=ROOT, check=True, capture_output=True))
     engine_bin = Path(subprocess.run(["bash", "scripts/engine.sh", "--build"], cwd=ROOT, check=True, capture_output=True,
@@ -87,12 +87,11 @@ def engine_figures() -> None:
     with running_dockerd() as client, tempfile.TemporaryDirectory() as base:
         ensure_swarm(client)
         operator = make_operator(engine_bin, client.docker_host, Path(base))
-        init_stack(operator, "dev")
-        print(f"| `ops up dev` on an empty swarm | {timed(lambda: operator.ops('up', 'dev')):.1f} |")
+        init_platform(operator)
+        print(f"| `ops up dev` on an empty swarm (platform, then dev) | {timed(lambda: operator.ops('up', 'dev')):.1f} |")
         for stack in ("stg", "prod"):
-            init_stack(operator, stack)
             operator.ops("up", stack)
-        for stack in ("dev", "stg", "prod"):
+        for stack in ("platform", "dev", "stg", "prod"):
             seconds = median_seconds(lambda stack=stack: operator.ops("preview", stack, "--expect-no-changes"), 3)
             print(f"| no-op `ops preview {stack}` | {seconds:.1f} |")
         seconds = median_seconds(lambda: operator.ops("preview", "all", "--expect-no-changes"), 3)
@@ -122,11 +121,11 @@ def main() -> None:
 
     print("\n| program evaluation under mocks | resources | seconds |\n|---|---|---|")
     run_program("dev")  # warm the imports
-    for stack in ("dev", "stg", "prod"):
+    for stack in ("platform", "dev", "stg", "prod"):
         count = len(run_program(stack).resources)
         print(f"| `{stack}` | {count} | {median_seconds(lambda stack=stack: run_program(stack), 5):.2f} |")
-    count = len(run_program("dev", FULL, FULL_SECRETS).resources)
-    print(f"| `dev` + managed tunnel + runners | {count} | {median_seconds(lambda: run_program('dev', FULL, FULL_SECRETS), 5):.2f} |")
+    count = len(run_program("platform", FULL, FULL_SECRETS).resources)
+    print(f"| `platform` + managed tunnel + runners | {count} | {median_seconds(lambda: run_program('platform', FULL, FULL_SECRETS), 5):.2f} |")
 
     print("\n| change | resources touched | of | which |\n|---|---|---|---|")
     rules = ROOT / "configs/prometheus/rules/alerts.yml"
@@ -137,17 +136,17 @@ def main() -> None:
             return run_program(stack)
 
     cases: list[tuple[str, Callable[[], ProgramRun], Callable[[], ProgramRun]]] = [
-        ("edit `configs/prometheus/rules/alerts.yml` (dev)", lambda: run_program("dev"), lambda: with_edit(rules, "dev")),
+        ("edit `configs/prometheus/rules/alerts.yml` (platform)", lambda: run_program("platform"), lambda: with_edit(rules, "platform")),
         ("edit `configs/postgres/postgresql-prod.conf` (prod)", lambda: run_program("prod"), lambda: with_edit(prod_conf, "prod")),
         (
             "new runner token",
-            lambda: run_program("dev", FULL, FULL_SECRETS),
-            lambda: run_program("dev", FULL, {**FULL_SECRETS, "runnerAccessToken": "ghp_1111111111111111"}),
+            lambda: run_program("platform", FULL, FULL_SECRETS),
+            lambda: run_program("platform", FULL, {**FULL_SECRETS, "runnerAccessToken": "ghp_1111111111111111"}),
         ),
         (
-            "prod runner replicas 2 -> 4",
-            lambda: run_program("prod", FULL, FULL_SECRETS),
-            lambda: run_program("prod", {**FULL, "runnerReplicas": "4"}, FULL_SECRETS),
+            "runner replicas 2 -> 4",
+            lambda: run_program("platform", FULL, FULL_SECRETS),
+            lambda: run_program("platform", {**FULL, "runnerReplicas": "4"}, FULL_SECRETS),
         ),
         (
             "prod PostgreSQL resources 0.20-1.00 -> 0.50-2.00 CPUs",

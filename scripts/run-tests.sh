@@ -20,29 +20,25 @@ fi
 
 python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
-# The real Pulumi engine for the engine tests (-m engine): installed, downloaded, or built from Go
-# modules and cached outside the repository (first build: see README). Under CI it must be there.
-if [ -z "${NEXTCANDLE_ENGINE_BIN:-}" ]; then
-  if engine_bin="$(bash scripts/engine.sh)"; then
-    export NEXTCANDLE_ENGINE_BIN="$engine_bin"
+# provide VARIABLE SCRIPT WHAT: export what SCRIPT prints, unless VARIABLE is set already. Under CI
+# the tests that need it must run, so a failure stops here; elsewhere they are skipped.
+provide() {
+  local variable="$1" script="$2" what="$3" found
+  [ -n "${!variable:-}" ] && return 0
+  if found="$(bash "$script")"; then
+    export "$variable=$found"
   elif [ "${CI:-}" = true ]; then
-    echo "error: CI runs the engine tests, and scripts/engine.sh could not provide the engine" >&2
+    echo "error: CI runs the tests that need $what, and $script could not provide it" >&2
     exit 1
   else
-    echo "warning: no Pulumi engine (install Go or the Pulumi CLI); the engine tests will be skipped" >&2
+    echo "warning: no $what (install Go); the tests that need it will be skipped" >&2
   fi
-fi
-# A real Traefik for the edge tests, built from Go modules and cached (scripts/traefik.sh).
-if [ -z "${NEXTCANDLE_TRAEFIK:-}" ]; then
-  if traefik="$(bash scripts/traefik.sh)"; then
-    export NEXTCANDLE_TRAEFIK="$traefik"
-  elif [ "${CI:-}" = true ]; then
-    echo "error: CI runs the Traefik tests, and scripts/traefik.sh could not build Traefik" >&2
-    exit 1
-  else
-    echo "warning: no Traefik (install Go); the Traefik tests will be skipped" >&2
-  fi
-fi
+}
+# The real Pulumi engine (-m engine): installed, downloaded, or built from Go modules and cached
+# outside the repository (first build: see README).
+provide NEXTCANDLE_ENGINE_BIN scripts/engine.sh "the Pulumi engine"
+# A real Traefik for the edge tests, built from Go modules and cached.
+provide NEXTCANDLE_TRAEFIK scripts/traefik.sh "Traefik"
 # The tools pip just installed (ruff, check-jsonschema, moto_server, aws) live beside the interpreter,
 # which is not on PATH under pyenv and similar setups.
 PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"

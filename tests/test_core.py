@@ -53,15 +53,15 @@ def test_traefik_runs_on_a_manager_with_the_swarm_provider(platform_run: Program
     assert swarm["exposedByDefault"] is False and swarm["network"] == "traefik-public"
     assert "docker" not in static["providers"], "v3 uses providers.swarm, not providers.docker.swarmMode"
     assert {name: e["address"] for name, e in static["entryPoints"].items()} == {
-        "web": ":80", "websecure": ":443", "tunnel": ":8000", "traefik": ":8080", "metrics": ":8082",
+        "web": ":80", "tunnel": ":8000", "traefik": ":8080", "metrics": ":8082",
     }
     assert static["metrics"]["prometheus"]["entryPoint"] == "metrics"
     assert static["accessLog"]["format"] == "json"
     assert static["api"] == {"dashboard": True}, "no insecure API: the dashboard router carries basic auth"
-    for entry in ("web", "websecure"):
+    for entry in ("web",):
         assert static["entryPoints"][entry]["http"]["middlewares"] == ["security-headers@file", "rate-limit@file"]
     ports = {(p["publishedPort"], p["targetPort"]) for p in traefik.inputs["endpointSpec"]["ports"]}
-    assert ports == {(80, 80), (443, 443), (8080, 8080)}
+    assert ports == {(80, 80), (8080, 8080)}, "no 443: TLS ends at Cloudflare"
 
 
 def test_traefik_ports_can_stay_closed_for_a_tunnel_only_setup() -> None:

@@ -69,7 +69,9 @@ def test_the_engine_creates_what_the_program_declares(deployed: Operator, swarm:
     }
     container = postgres["TaskTemplate"]["ContainerSpec"]
     assert container["Healthcheck"]["StartPeriod"] == 60 * SECONDS
-    assert {s["File"]["Name"] for s in container["Secrets"]} == {"postgres_db", "postgres_user", "postgres_password"}
+    assert {s["File"]["Name"] for s in container["Secrets"]} == {
+        "postgres_db", "postgres_user", "postgres_password", "postgres_tls_cert", "postgres_tls_key"
+    }
     shm = next(m for m in container["Mounts"] if m["Target"] == "/dev/shm")
     assert shm["TmpfsOptions"] == {"SizeBytes": 512 * 1024 * 1024, "Mode": 0o777}
     assert postgres["TaskTemplate"]["Resources"]["Limits"] == {"NanoCPUs": SECONDS, "MemoryBytes": 1024 * 1024 * 1024}
@@ -83,8 +85,13 @@ def test_the_engine_creates_what_the_program_declares(deployed: Operator, swarm:
     for name in ("stg_redis-exporter", "prod_postgres-exporter", "shared_prometheus"):
         assert monitoring.id in {n["Target"] for n in deployed_specs[name]["TaskTemplate"]["Networks"]}
 
-    published = [p["PublishedPort"] for spec in deployed_specs.values() for p in spec.get("EndpointSpec", {}).get("Ports", [])]
-    assert sorted(published) == [80, 443, 5432, 5433, 5434, 6379, 6381, 8080]
+    published = {p["PublishedPort"]: p["PublishMode"] for spec in deployed_specs.values() for p in spec.get("EndpointSpec", {}).get("Ports", [])}
+    assert published == {80: "ingress", 8080: "ingress", 5432: "host", 5433: "host", 6379: "host"}, "prod publishes none"
+    storage = swarm.networks.list(names=["storage"])[0]
+    for name in ("prod_postgres-backup", "shared_seaweedfs", "core_traefik"):
+        assert storage.id in {n["Target"] for n in deployed_specs[name]["TaskTemplate"]["Networks"]}
+    tunnel = swarm.networks.list(names=["core_tunnel"])[0]
+    assert tunnel.attrs["IPAM"]["Config"] == [{"Subnet": "10.254.254.0/24", "Gateway": "10.254.254.1"}]
     assert {v.name for v in swarm.volumes.list()} >= {"dev_postgres_data", "prod_postgres_data", "shared_seaweedfs_data"}
     # Every secret and config a service mounts exists, and none is left over.
     mounted = {r["SecretName"] for spec in deployed_specs.values() for r in spec["TaskTemplate"]["ContainerSpec"].get("Secrets", [])}
@@ -131,6 +138,22 @@ def test_one_setting_changes_exactly_its_resources(
         else:
             deployed.set_config(stack, key, before.strip(), secret)
     deployed.ops("preview", stack, "--expect-no-changes")
+
+
+def test_a_changed_config_is_applied_while_its_service_uses_it(deployed: Operator, swarm: Any) -> None:
+    """Swarm configs are immutable and in use: the new one must exist before the old one goes."""
+    before = {c.name for c in swarm.configs.list() if c.name.startswith("prometheus-")}
+    deployed.set_config("platform", "scrapeInterval", "30s")
+    try:
+        applied = deployed.ops("up", "platform").stdout
+        assert applied.index("create-replacement") < applied.index("delete-replaced"), applied
+        mounted = {c["ConfigName"] for c in swarm.services.get("shared_prometheus").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"]}
+        now = {c.name for c in swarm.configs.list() if c.name.startswith("prometheus-")}
+        assert len(now) == 1 and now <= mounted and not now & before, "the new config is mounted and the old one is gone"
+    finally:
+        deployed.pulumi("config", "rm", "nextcandle:scrapeInterval", "-s", "platform")
+    deployed.ops("up", "platform")
+    deployed.ops("preview", "platform", "--expect-no-changes")
 
 
 def _is_set(operator: Operator, stack: str, key: str) -> bool:
@@ -180,6 +203,11 @@ def test_the_platform_is_not_destroyed_while_an_environment_references_it(deploy
     assert {s.name for s in swarm.services.list()} == services
 
 
+def deployed_name_in(resource_name: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether a Pulumi resource name (dev-postgres, runner-github-runner) is a service of `prefixes` (dev_, runner_)."""
+    return resource_name.replace("shared-services-", "shared-").startswith(tuple(p.replace("_", "-") for p in prefixes))
+
+
 def _snapshot(swarm: Any) -> dict[str, Any]:
     """What stop and start must leave alone: volumes, secrets (by id) and the passwords in them."""
     return {
@@ -208,8 +236,10 @@ def test_stop_and_start_keep_data_and_settle(deployed: Operator, swarm: Any, tar
     restarted tasks fail and Swarm rolls the update back (failure_action: rollback), which a
     refresh would rightly report. With images, the tasks start and nothing rolls back."""
     before, running = _snapshot(swarm), {p: _replicas(swarm, p) for p in prefixes}
-    others = {s.name: s.version for s in swarm.services.list() if not s.name.startswith(prefixes)}
-    deployed.ops("stop", target)
+    stopped = steps(deployed.ops("stop", target).stdout)
+    touched = {name for _, _, name in stopped}
+    assert stopped and {(op, kind) for op, kind, _ in stopped} == {("update", "Service")}, stopped
+    assert all(deployed_name_in(name, prefixes) for name in touched), f"stop {target} touched {sorted(touched)}"
     try:
         for prefix in prefixes:
             for name, replicas in _replicas(swarm, prefix).items():
@@ -219,7 +249,6 @@ def test_stop_and_start_keep_data_and_settle(deployed: Operator, swarm: Any, tar
                     assert "node.labels.nextcandle.stopped==true" in spec["TaskTemplate"]["Placement"]["Constraints"]
                 else:
                     assert replicas == 0, name
-        assert {s.name: s.version for s in swarm.services.list() if not s.name.startswith(prefixes)} == others
         assert _snapshot(swarm) == before, "stop touches no volume, secret or password"
         settled = deployed.ops("preview", stack, "--refresh", "--expect-no-changes", ok=False)
         updates = {s.name: s.attrs.get("UpdateStatus") for s in swarm.services.list() if s.name.startswith(prefixes)}

@@ -172,3 +172,57 @@ def test_node_agents_run_on_every_node(platform_run: ProgramRun) -> None:
 def test_only_the_platform_declares_shared_services(stack_run: ProgramRun) -> None:
     shared = [s for s in stack_run.services if s.swarm_name.startswith("shared_")]
     assert bool(shared) == (stack_run.stack == "platform")
+
+
+def test_a_real_prometheus_demands_the_login_and_its_health_check_gives_it(tmp_path: Path, platform_run: ProgramRun) -> None:
+    """Debian's Prometheus with our --web.config.file: no answer without the password, and the
+    service's own health check command (busybox wget, as in the image) logs in."""
+    import base64
+    import shutil
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.harness import free_port
+
+    prometheus_binary = shutil.which("prometheus")
+    assert prometheus_binary and shutil.which("busybox"), "scripts/run-tests.sh installs prometheus and busybox-static"
+    run = platform_run
+    service = run.service("shared_prometheus")
+    (tmp_path / "web.yml").write_text(run.mounted_secret(service, "prometheus_web.yml"))
+    (tmp_path / "prometheus_password").write_text(run.mounted_secret(service, "prometheus_password"))
+    (tmp_path / "prometheus.yml").write_text("global: {scrape_interval: 1m}\n")
+    assert subprocess.run([promtool(), "check", "web-config", str(tmp_path / "web.yml")], capture_output=True).returncode == 0
+    port = free_port()
+    process = subprocess.Popen(
+        [prometheus_binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--web.config.file={tmp_path / 'web.yml'}",
+         f"--web.listen-address=127.0.0.1:{port}", f"--storage.tsdb.path={tmp_path / 'data'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/-/healthy"
+    try:
+        status = 0
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                status = 200
+            except urllib.error.HTTPError as error:
+                status = error.code
+            except OSError:
+                time.sleep(0.1)
+                continue
+            break
+        assert status == 401, "no answer without the login"
+        password = (tmp_path / "prometheus_password").read_text()
+        login = urllib.request.Request(url, headers={"Authorization": "Basic " + base64.b64encode(f"prometheus:{password}".encode()).decode()})
+        assert urllib.request.urlopen(login, timeout=5).status == 200
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "wget").symlink_to(shutil.which("busybox") or "busybox")
+        health = service.inputs["taskSpec"]["containerSpec"]["healthcheck"]["tests"][-1]
+        health = health.replace("/run/secrets/", f"{tmp_path}/").replace("127.0.0.1:9090", f"127.0.0.1:{port}")
+        checked = subprocess.run(["sh", "-c", health], env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

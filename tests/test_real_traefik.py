@@ -3,7 +3,9 @@ release) running the static and dynamic configuration the program generates, wit
 provider reading our services' labels from the tests' swarm (busybox stands in for the services).
 
 Changed for the test only: entry points listen on free loopback ports, the providers point at the
-test's files and dockerd, and 127.0.0.2 stands in for cloudflared's address on the tunnel network.
+test's files and dockerd, 127.0.0.2 stands in for cloudflared's address on the tunnel network, and
+the dashboard's web pages are off (a build from Go modules has no web UI assets, and without them
+Traefik drops the whole API router; the API itself, behind the same router and auth, stays).
 The backends themselves are never reached (their overlay addresses are not routable from here):
 every check below is decided by Traefik before a request would leave it."""
 
@@ -75,6 +77,7 @@ def proxy(swarm: Any, runs: ProgramRuns, tmp_path_factory: pytest.TempPathFactor
     static["entryPoints"]["tunnel"]["forwardedHeaders"]["trustedIPs"] = [f"{CLOUDFLARED}/32"]
     static["providers"]["swarm"].update(endpoint=swarm.docker_host, refreshSeconds=1)
     static["providers"]["file"]["filename"] = str(base / "dynamic.yml")
+    static["api"]["dashboard"] = False
     (base / "traefik.yml").write_text(yaml.safe_dump(static))
 
     networks = [swarm.networks.create(name, driver="overlay", attachable=True) for name in ("traefik-public", "storage")]
@@ -88,7 +91,9 @@ def proxy(swarm: Any, runs: ProgramRuns, tmp_path_factory: pytest.TempPathFactor
     password = run.outputs["traefik_dashboard_password"][0]
     handle = Proxy(ports, "Basic " + base64.b64encode(f"admin:{password}".encode()).decode())
     try:
-        _wait_for_routers(handle, {"n8n@swarm", "s3@swarm", "s3-console@swarm", "grafana@swarm"}, base / "traefik.log")
+        # One router per entry point, as the entry points carry middlewares of their own.
+        routers = {f"{entry}-{router}@swarm" for entry in ("web", "tunnel") for router in ("n8n", "s3", "s3-console", "grafana")}
+        _wait_for_routers(handle, routers, base / "traefik.log")
         yield handle
     finally:
         process.terminate()
@@ -107,19 +112,22 @@ def _wait_for_routers(proxy: Proxy, expected: set[str], log: Path) -> None:
 
     deadline = time.monotonic() + 90
     seen: set[str] = set()
+    answer = "no answer"
     while time.monotonic() < deadline:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", proxy.ports["traefik"], timeout=5)
             connection.request("GET", "/api/http/routers", headers={"Authorization": proxy.dashboard_auth})
             response = connection.getresponse()
+            body = response.read()
+            answer = f"{response.status} {body[:300]!r}"
             if response.status == 200:
-                seen = {router["name"] for router in json.loads(response.read())}
+                seen = {router["name"] for router in json.loads(body)}
                 if expected <= seen:
                     return
         except OSError:
             pass
         time.sleep(1)
-    raise AssertionError(f"Traefik did not load the routers {expected - seen} from the swarm:\n{log.read_text()[-3000:]}")
+    raise AssertionError(f"Traefik did not load the routers {expected - seen} from the swarm (seen: {seen}; API: {answer}):\n{log.read_text()[-3000:]}")
 
 
 def test_a_forged_host_reaches_nothing_unrouted(proxy: Proxy) -> None:

@@ -94,7 +94,7 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
     # ports that clash across the project's stack files
     ("dev", {"postgresPort": "5433"}, {}, ["nextcandle:postgresPort: port 5433 is already used by postgresPort of stack stg"]),
     ("stg", {"redisPort": "6379"}, {}, ["port 6379 is already used by redisPort of stack dev"]),
-    ("prod", {"redisPort": "443"}, {}, ["already used by Traefik websecure"]),
+    ("prod", {"redisPort": "8080"}, {}, ["already used by Traefik dashboard"]),
     ("dev", {"databaseClientNetworks": "0.0.0.0/0"}, {}, ["nextcandle:databaseClientNetworks: 0.0.0.0/0 admits the whole internet"]),
     ("stg", {"databaseClientNetworks": "10.0.0.0/4"}, {}, ["admits far too many addresses"]),
     ("stg", {"databaseClientNetworks": "192.168.1.300/24"}, {}, ["192.168.1.300/24 is not a network"]),
