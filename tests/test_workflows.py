@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from names import STACKS
 from tests.harness import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -40,7 +41,7 @@ def test_preview_runs_each_stack_with_the_policy_pack_and_comments() -> None:
     preview = yaml.safe_load((ROOT / ".github/workflows/preview.yml").read_text())
     assert "pull_request" in preview[True]  # YAML reads the key `on` as True
     job = preview["jobs"]["preview"]
-    assert job["strategy"]["matrix"]["stack"] == ["dev", "stg", "prod"]
+    assert job["strategy"]["matrix"]["stack"] == list(STACKS)
     assert preview["permissions"]["pull-requests"] == "write"
     (action,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
     inputs = action["with"]
