@@ -9,7 +9,8 @@
                                             goes last, and not while an environment references it
   python -m ops stop|start <stack>|runner   scale a stack's services (or the platform's runners) to zero
                                             and back; volumes, secrets and passwords stay
-  python -m ops status [<stack>|all]        replicas and health of every service, by stack; exit 1 if any is not ok
+  python -m ops status [<stack>|all] [-v]   replicas and health of every service, by stack; exit 1 if any is not ok;
+                                            -v adds networks, volumes with their size and disk use
   python -m ops backup dev|stg|prod         back up the environment's database now
   python -m ops restore prod [DUMP]         restore the newest (or the given) dump; asks first
   python -m ops migrate --from dev          move the platform out of the stack that owned it (old layout)
@@ -31,7 +32,7 @@ from ops.backend import Backend, OpsError
 from ops.backups import run_script
 from ops.deploy import RUNNER, STACK_ORDER, plan, run, stop_or_start
 from ops.preflight import Check, check_docker, docker_client, run_checks
-from ops.status import ServiceStatus, State, collect
+from ops.status import Detail, ServiceStatus, State, collect, collect_detail
 
 TARGETS = (*STACK_ORDER, "all")
 
@@ -80,6 +81,34 @@ def print_status(statuses: Sequence[ServiceStatus], out: TextIO) -> bool:
     return not bad
 
 
+def size(count: int) -> str:
+    """Bytes for people: 0 B, 12.3 MB; "?" where Docker has not measured."""
+    if count < 0:
+        return "?"
+    value = float(count)
+    for unit in ("B", "KB", "MB"):
+        if value < 1024:
+            return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def print_detail(detail: Detail, stacks: Sequence[str] | None, out: TextIO) -> None:
+    """The original status.sh -v: networks, volumes with their size, disk use."""
+    wanted = set(stacks) if stacks is not None else None
+    print("\nnetworks", file=out)
+    for name, stack, subnet in detail.networks:
+        if wanted is None or stack in wanted:
+            print(f"  {name:<24} {stack:<9} {subnet}", file=out)
+    print(f"\nvolumes on {detail.node}", file=out)
+    for name, stack, used in detail.volumes:
+        if wanted is None or stack in wanted:
+            print(f"  {name:<32} {stack:<9} {size(used)}", file=out)
+    print(f"\ndisk on {detail.node}: " + ", ".join(f"{kind} {size(used)}" for kind, used in detail.disk.items()), file=out)
+    if detail.other_nodes:
+        print(f"other nodes ({', '.join(detail.other_nodes)}): run `python -m ops status -v` there for their volumes and disk", file=out)
+
+
 def confirm(args: argparse.Namespace, question: str) -> None:
     """Ask for the stack name unless --yes; without a terminal, --yes is required."""
     if args.yes:
@@ -114,6 +143,7 @@ def parser() -> argparse.ArgumentParser:
         lifecycle.add_argument("stack", choices=(*STACK_ORDER, RUNNER))
     status = sub.add_parser("status", help="replicas and health of every service, by stack")
     status.add_argument("stack", nargs="?", default="all", choices=TARGETS)
+    status.add_argument("-v", "--verbose", action="store_true", help="also networks, volumes with their size, disk use")
     backup = sub.add_parser("backup", help="back up an environment's database now")
     backup.add_argument("stack", choices=ENVIRONMENTS)
     restore = sub.add_parser("restore", help="restore an environment's database from object storage")
@@ -158,7 +188,11 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         if client is None:
             raise OpsError(f"{check.detail}; {check.fix}")
         if args.command == "status":
-            return 0 if print_status(collect(client, None if args.stack == "all" else [args.stack]), out) else 1
+            stacks = None if args.stack == "all" else [args.stack]
+            ok = print_status(collect(client, stacks), out)
+            if args.verbose:
+                print_detail(collect_detail(client), stacks, out)
+            return 0 if ok else 1
         if args.command == "restore":
             confirm(args, f"Restore {args.stack}'s database from {args.dump or 'the newest dump'}?")
         return run_script(client, args.stack, args.command, [args.dump] if getattr(args, "dump", None) else [], out)

@@ -112,3 +112,40 @@ def collect(client: Any, stacks: Iterable[str] | None = None) -> list[ServiceSta
         statuses.append(summarise(service, service.tasks(), health_of))
     order = {PLATFORM: 0}
     return sorted(statuses, key=lambda s: (order.get(s.owner, 1), s.owner, s.name))
+
+
+@dataclass(frozen=True)
+class Detail:
+    """`ops status -v`: what the original status.sh -v showed besides services."""
+
+    networks: list[tuple[str, str, str]]
+    """(name, owning stack, subnet) of our networks."""
+    volumes: list[tuple[str, str, int]]
+    """(name, owning stack, bytes used; -1 if Docker has not measured it) of our volumes on this node."""
+    node: str
+    disk: dict[str, int]
+    """Bytes this node's Docker uses for images, containers and volumes."""
+    other_nodes: list[str]
+
+
+def collect_detail(client: Any) -> Detail:
+    networks = []
+    for network in client.networks.list(filters={"label": STACK_LABEL}):
+        labels = network.attrs.get("Labels") or {}
+        subnets = ",".join(c.get("Subnet", "") for c in (network.attrs.get("IPAM") or {}).get("Config") or [])
+        networks.append((network.name, pulumi_stack(labels.get(STACK_LABEL, "")), subnets or "-"))
+    usage = client.df()
+    volumes = [
+        (v["Name"], pulumi_stack((v.get("Labels") or {})[STACK_LABEL]), int((v.get("UsageData") or {}).get("Size", -1)))
+        for v in usage.get("Volumes") or []
+        if STACK_LABEL in (v.get("Labels") or {})
+    ]
+    disk = {
+        "images": sum(int(i.get("Size", 0)) for i in usage.get("Images") or []),
+        "containers": sum(int(c.get("SizeRw", 0) or 0) for c in usage.get("Containers") or []),
+        "volumes": sum(size for _, _, size in volumes if size > 0),
+    }
+    info = client.info()
+    this = info.get("Swarm", {}).get("NodeID", "")
+    others = [n.attrs["Description"]["Hostname"] for n in client.nodes.list() if n.id != this] if this else []
+    return Detail(sorted(networks), sorted(volumes), info.get("Name", "?"), disk, sorted(others))

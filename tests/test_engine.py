@@ -140,22 +140,6 @@ def test_one_setting_changes_exactly_its_resources(
     deployed.ops("preview", stack, "--expect-no-changes")
 
 
-def test_a_changed_config_is_applied_while_its_service_uses_it(deployed: Operator, swarm: Any) -> None:
-    """Swarm configs are immutable and in use: the new one must exist before the old one goes."""
-    before = {c.name for c in swarm.configs.list() if c.name.startswith("prometheus-")}
-    deployed.set_config("platform", "scrapeInterval", "30s")
-    try:
-        applied = deployed.ops("up", "platform").stdout
-        assert applied.index("create-replacement") < applied.index("delete-replaced"), applied
-        mounted = {c["ConfigName"] for c in swarm.services.get("shared_prometheus").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"]}
-        now = {c.name for c in swarm.configs.list() if c.name.startswith("prometheus-")}
-        assert len(now) == 1 and now <= mounted and not now & before, "the new config is mounted and the old one is gone"
-    finally:
-        deployed.pulumi("config", "rm", "nextcandle:scrapeInterval", "-s", "platform")
-    deployed.ops("up", "platform")
-    deployed.ops("preview", "platform", "--expect-no-changes")
-
-
 def _is_set(operator: Operator, stack: str, key: str) -> bool:
     return f"nextcandle:{key}" in operator.pulumi("config", "-s", stack, "--json")
 
@@ -271,3 +255,21 @@ def test_destroying_dev_leaves_the_platform_and_the_other_environments(deployed:
     deployed.ops("destroy", "dev", "--yes")
     assert not [s for s in swarm.services.list() if s.name.startswith("dev_")]
     assert {s.name: s.id for s in swarm.services.list()} == kept
+
+
+def test_a_changed_config_is_applied_while_its_service_uses_it(deployed: Operator, swarm: Any) -> None:
+    """Swarm configs are immutable and in use: the new one must exist before the old one goes.
+    Last in this module: its `up`s start tasks that cannot pull their image here, so Swarm may roll
+    Prometheus back afterwards, which a later refreshing preview would report."""
+    before = {c.name for c in swarm.configs.list() if c.name.startswith("prometheus-")}
+    deployed.set_config("platform", "scrapeInterval", "30s")
+    try:
+        applied = deployed.ops("up", "platform").stdout
+        assert applied.index("create-replacement") < applied.index("delete-replaced"), applied
+        mounted = {c["ConfigName"] for c in swarm.services.get("shared_prometheus").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"]}
+        now = {c.name for c in swarm.configs.list() if c.name.startswith("prometheus-")}
+        assert len(now) == 1 and now <= mounted and not now & before, "the new config is mounted and the old one is gone"
+    finally:
+        deployed.pulumi("config", "rm", "nextcandle:scrapeInterval", "-s", "platform")
+    deployed.ops("up", "platform")
+    deployed.ops("preview", "platform", "--expect-no-changes")

@@ -4,6 +4,7 @@ Preflight and status also run against a real Docker engine and swarm."""
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 import time
@@ -329,3 +330,23 @@ def test_up_initialises_no_swarm_until_everything_else_passed(monkeypatch: pytes
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "x")
     checks, _ = preflight.run_checks(Backend("file:///nowhere"), init_swarm=True)
     assert len(inits) == 1 and all(c.ok for c in checks)
+
+
+def test_verbose_status_lists_networks_volumes_and_disk(swarm: Any) -> None:
+    if swarm.info()["Swarm"]["LocalNodeState"] != "active":
+        swarm.swarm.init(advertise_addr="127.0.0.1")
+    network = swarm.networks.create("stg_internal", driver="overlay", labels={"com.docker.stack.namespace": "stg"})
+    volume = swarm.volumes.create("stg_postgres_data", labels={"com.docker.stack.namespace": "stg"})
+    service = swarm.services.create(LOCAL_IMAGE, ["sleep", "3600"], name="stg_probe", labels={"com.docker.stack.namespace": "stg"})
+    try:
+        out = io.StringIO()
+        cli.main(["status", "stg", "-v"], out=out, connect=lambda: swarm)
+        text = out.getvalue()
+        assert re.search(r"^  stg_internal +stg +\d+\.\d+\.\d+\.\d+/\d+$", text, re.M), text
+        assert re.search(r"^  stg_postgres_data +stg +(\?|\d)", text, re.M), text
+        assert "disk on " in text and "volumes " in text and "images " in text
+        assert cli.size(0) == "0 B" and cli.size(3 * 1024 * 1024) == "3.0 MB" and cli.size(-1) == "?"
+    finally:
+        service.remove()
+        volume.remove(force=True)
+        network.remove()
