@@ -445,13 +445,7 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
             f"Fix: pulumi stack select {ENVIRONMENTS[0]} (or pulumi stack init {PLATFORM})"
         )
     read.check_keys(stack, *configured_keys())
-    environment = read.string("environment")
-    if environment and environment != stack:
-        read.problem(
-            "environment",
-            f"says {environment!r} but this is stack '{stack}' (the stack name is the environment)",
-            f"pulumi config rm {PROJECT}:environment -s {stack}",
-        )
+    _naming_this_stack(read, "environment", stack, "the stack name is the environment")
     settings = Settings(
         stack=stack,
         stopped=read.boolean("stopped"),
@@ -467,16 +461,18 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
     return settings
 
 
+def _naming_this_stack(read: _Reader, key: str, stack: str, why: str) -> str:
+    """A setting whose value, when set, must be the stack's own name."""
+    value = read.string(key)
+    if value and value != stack:
+        read.problem(key, f"is {value!r} but this is stack '{stack}': {why}", f"pulumi config rm {PROJECT}:{key} -s {stack}")
+    return value
+
+
 def _protect_data(read: _Reader, stack: str) -> bool:
     """stg and prod keep their data protected unless `unprotectData` names the stack itself."""
     protect = read.boolean("protectData")
-    override = read.string("unprotectData")
-    if override and override != stack:
-        read.problem(
-            "unprotectData",
-            f"is {override!r}; it must name this stack ('{stack}') to take effect, so a copied stack file cannot carry it",
-            f"pulumi config rm {PROJECT}:unprotectData -s {stack}",
-        )
+    override = _naming_this_stack(read, "unprotectData", stack, "it must name its own stack, so a copied stack file cannot carry it")
     if stack not in PROTECTED_ENVIRONMENTS:
         return protect
     if override == stack:

@@ -19,7 +19,7 @@ def failure(stack: str, config: dict[str, str | None], secrets: dict[str, str] |
 @pytest.mark.parametrize(
     ("stack", "config", "expected"),
     [
-        ("dev", {"environment": "prod"}, ["nextcandle:environment", "says 'prod' but this is stack 'dev'", "pulumi config rm nextcandle:environment -s dev"]),
+        ("dev", {"environment": "prod"}, ["nextcandle:environment", "is 'prod' but this is stack 'dev'", "pulumi config rm nextcandle:environment -s dev"]),
         ("platform", {"domain": "not a domain"}, ["nextcandle:domain", "pulumi config set nextcandle:domain nextcandle.io"]),
         ("platform", {"runnerEnabled": "true", "runnerOwner": "org", "runnerReplicas": "-1"}, ["nextcandle:runnerReplicas", "-1 is outside 1..64"]),
         ("dev", {"redisPort": "5432"}, ["nextcandle:redisPort", "port 5432 is already used by postgresPort"]),
@@ -38,7 +38,7 @@ def failure(stack: str, config: dict[str, str | None], secrets: dict[str, str] |
         ("dev", {"tunnelMode": "token"}, ["nextcandle:tunnelMode: applies to the platform stack (platform) only", "pulumi config rm nextcandle:tunnelMode -s dev"]),
         ("platform", {"postgresPort": "5432"}, ["nextcandle:postgresPort: applies to the environment stacks", "pulumi config rm nextcandle:postgresPort -s platform"]),
         ("prod", {"protectData": "false"}, ["nextcandle:protectData: cannot be false in prod", "pulumi config set nextcandle:unprotectData prod -s prod"]),
-        ("stg", {"unprotectData": "prod"}, ["nextcandle:unprotectData", "must name this stack ('stg')", "pulumi config rm nextcandle:unprotectData -s stg"]),
+        ("stg", {"unprotectData": "prod"}, ["nextcandle:unprotectData", "is 'prod' but this is stack 'stg'", "pulumi config rm nextcandle:unprotectData -s stg"]),
         ("dev", {"platformStack": "not a stack name"}, ["nextcandle:platformStack", "pulumi config set nextcandle:platformStack platform"]),
     ],
 )

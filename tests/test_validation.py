@@ -22,7 +22,7 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
     ("platform", {"environment": "dev"}, {}, ["nextcandle:environment", "this is stack 'platform'"]),
     ("prod", {"protectData": "false"}, {}, ["cannot be false in prod", "pulumi config set nextcandle:unprotectData prod -s prod"]),
     ("stg", {"protectData": "false"}, {}, ["cannot be false in stg"]),
-    ("prod", {"unprotectData": "stg"}, {}, ["nextcandle:unprotectData", "must name this stack ('prod')"]),
+    ("prod", {"unprotectData": "stg"}, {}, ["nextcandle:unprotectData", "is 'stg' but this is stack 'prod'"]),
     ("dev", {"platformStack": "a/b/c/d"}, {}, ["nextcandle:platformStack", "is not valid"]),
     ("dev", {"platformStack": ""}, {}, ["nextcandle:platformStack: is empty"]),
     # unknown and misplaced keys
