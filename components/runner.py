@@ -73,7 +73,8 @@ class RunnerStack(pulumi.ComponentResource):
             "LABELS": ",".join(settings.labels),
             "RUNNER_NAME_PREFIX": "nextcandle-swarm",
             "RANDOM_RUNNER_SUFFIX": "true",
-            "DISABLE_AUTO_UPDATE": "1",
+            # No DISABLE_AUTO_UPDATE: GitHub refuses jobs to a runner 30 days behind its latest
+            # release, so the runner must update itself past the image's pinned version.
         }
         if settings.ephemeral:
             env["EPHEMERAL"] = "1"

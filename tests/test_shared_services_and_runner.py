@@ -67,6 +67,7 @@ def test_runners_replicas_placement_and_ephemeral(full_run: ProgramRun) -> None:
     assert task["placement"]["constraints"] == ["node.role==manager"]
     env = task["containerSpec"]["env"]
     assert env["EPHEMERAL"] == "1" and env["RUNNER_SCOPE"] == "org" and env["ORG_NAME"] == "nextcandle"
+    assert "DISABLE_AUTO_UPDATE" not in env, "GitHub refuses runners 30 days behind its latest release"
     assert task["restartPolicy"]["condition"] == "any"
     assert full_run.mounted_secret(runner, "github_token") == FULL_SECRETS["runnerAccessToken"]
     command = task["containerSpec"]["commands"][-1]
