@@ -1,21 +1,36 @@
-"""Every container image the platform runs, pinned. Bump them here (one place, one review)."""
+"""Every container image the platform runs, pinned. Bump them here (one place, one review).
+
+Where a comment gives a release and its date, the tag was confirmed in the upstream repository
+(its tags, changelog and image publishing workflow) on 2026-11-23. The others are older pins still
+to be checked upstream (issue 10).
+"""
 
 # v3.6.12: the release the edge tests build and run (scripts/tools/traefik/go.mod, the newest v3.6 the
 # Go module proxy lists); includes the v3.6.4 fixes for CVE-2025-66490/66491.
 TRAEFIK = "traefik:v3.6.12"
-CLOUDFLARED = "cloudflare/cloudflared:2025.11.1"
-POSTGRES = "pgvector/pgvector:0.8.1-pg17"
+# 2026.8.2 (2026-08-14, cloudflare/cloudflared RELEASE_NOTES): Go and path-normalisation security fixes;
+# `tunnel --token-file`, `--no-autoupdate` and `tunnel ready` unchanged.
+CLOUDFLARED = "cloudflare/cloudflared:2026.8.2"
+# pgvector 0.8.6 (2026-07-29; tags listed in its README): 0.8.2 fixes a buffer overflow in parallel HNSW
+# builds, 0.8.3 HNSW index corruption. Debian bookworm, as before.
+POSTGRES = "pgvector/pgvector:0.8.6-pg17-bookworm"
 REDIS = "redis:7.4.6-alpine"
-POSTGRES_EXPORTER = "quay.io/prometheuscommunity/postgres-exporter:v0.18.1"
-REDIS_EXPORTER = "oliver006/redis_exporter:v1.80.0-alpine"
+# v0.20.1 (2026-07-07): 0.20.0 renamed the replication_slot collector and metrics, which we use in no
+# flag, rule or dashboard; DATA_SOURCE_URI and *_FILE unchanged.
+POSTGRES_EXPORTER = "quay.io/prometheuscommunity/postgres-exporter:v0.20.1"
+# v1.88.0 (2026-07-23; release workflow pushes <tag>-alpine, which has the shell our command needs).
+REDIS_EXPORTER = "oliver006/redis_exporter:v1.88.0-alpine"
 PROMETHEUS = "prom/prometheus:v3.7.3"
 ALERTMANAGER = "prom/alertmanager:v0.29.0"
 GRAFANA = "grafana/grafana:12.3.1"
 # Loki 3.6 images have no shell, wget or health command; 3.7 adds `loki -health` (grafana/loki#20313).
 LOKI = "grafana/loki:3.7.2"
 ALLOY = "grafana/alloy:v1.11.3"
-CADVISOR = "gcr.io/cadvisor/cadvisor:v0.52.1"
-NODE_EXPORTER = "prom/node-exporter:v1.10.2"
+# v0.60.5 (2026-07-11): v0.54.0 fixed empty container names and labels with Docker 29's containerd image
+# store (google/cadvisor#3749); since v0.53.0 images are published on ghcr.io, not gcr.io. Our flags exist.
+CADVISOR = "ghcr.io/google/cadvisor:v0.60.5"
+# v1.12.1 (2026-07-14): new collectors and bug fixes, no flag we use changed.
+NODE_EXPORTER = "prom/node-exporter:v1.12.1"
 # MinIO's community images stopped in 2025-10 and left Docker Hub in 2026-09; SeaweedFS is Apache-2.0.
 SEAWEEDFS = "chrislusf/seaweedfs:3.97"
 N8N = "n8nio/n8n:2.1.2"
