@@ -20,11 +20,15 @@ REDIS = "redis:7.4.6-alpine"
 POSTGRES_EXPORTER = "quay.io/prometheuscommunity/postgres-exporter:v0.20.1"
 # v1.88.0 (2026-07-23; release workflow pushes <tag>-alpine, which has the shell our command needs).
 REDIS_EXPORTER = "oliver006/redis_exporter:v1.88.0-alpine"
-PROMETHEUS = "prom/prometheus:v3.7.3"
-ALERTMANAGER = "prom/alertmanager:v0.29.0"
+# v3.14.0 (2026-08-17): 3.11 fixed a UI XSS; no [CHANGE] since 3.7 touches a flag or field we use.
+PROMETHEUS = "prom/prometheus:v3.14.0"
+# v0.34.0 (2026-08-16): the breaking changes since 0.29 are a metric label, a removed no-op feature flag
+# and Go package moves; none is in our configuration.
+ALERTMANAGER = "prom/alertmanager:v0.34.0"
 GRAFANA = "grafana/grafana:12.3.1"
-# Loki 3.6 images have no shell, wget or health command; 3.7 adds `loki -health` (grafana/loki#20313).
-LOKI = "grafana/loki:3.7.2"
+# 3.7.5 (2026-08-05, the release-please manifest; the v3.7.6 tag carries no release): Go CVE fixes since
+# 3.7.4. The image has no shell or wget; `loki -health` exists since 3.7.0 and was backported to 3.6.5.
+LOKI = "grafana/loki:3.7.5"
 ALLOY = "grafana/alloy:v1.11.3"
 # v0.60.5 (2026-07-11): v0.54.0 fixed empty container names and labels with Docker 29's containerd image
 # store (google/cadvisor#3749); since v0.53.0 images are published on ghcr.io, not gcr.io. Our flags exist.
@@ -34,5 +38,6 @@ NODE_EXPORTER = "prom/node-exporter:v1.12.1"
 # MinIO's community images stopped in 2025-10 and left Docker Hub in 2026-09; SeaweedFS is Apache-2.0.
 SEAWEEDFS = "chrislusf/seaweedfs:3.97"
 N8N = "n8nio/n8n:2.1.2"
-GITHUB_RUNNER = "myoung34/github-runner:2.329.0-ubuntu-noble"
+# 2.336.0 (2026-07-20; release workflow tags <version>-ubuntu-<release>). The runner updates itself past it.
+GITHUB_RUNNER = "myoung34/github-runner:2.336.0-ubuntu-noble"
 POSTGRES_BACKUP = "eeshugerman/postgres-backup-s3:17"
