@@ -36,7 +36,10 @@ CADVISOR = "ghcr.io/google/cadvisor:v0.60.5"
 # v1.12.1 (2026-07-14): new collectors and bug fixes, no flag we use changed.
 NODE_EXPORTER = "prom/node-exporter:v1.12.1"
 # MinIO's community images stopped in 2025-10 and left Docker Hub in 2026-09; SeaweedFS is Apache-2.0.
-SEAWEEDFS = "chrislusf/seaweedfs:3.97"
+# 4.44 (2026-08-22; its release workflow pushes <tag> to Docker Hub and ghcr.io): 4.x fixes the
+# unauthenticated filer IAM gRPC among others. Every `weed server` flag we pass, and the master's
+# /cluster/status, are in 4.44's source. It is only on the `storage` network in any case.
+SEAWEEDFS = "chrislusf/seaweedfs:4.44"
 N8N = "n8nio/n8n:2.1.2"
 # 2.336.0 (2026-07-20; release workflow tags <version>-ubuntu-<release>). The runner updates itself past it.
 GITHUB_RUNNER = "myoung34/github-runner:2.336.0-ubuntu-noble"
