@@ -25,7 +25,6 @@ PLATFORM_NAMESPACES = (CORE, SHARED, RUNNER)
 
 # Labels on Swarm objects.
 STACK_LABEL = "com.docker.stack.namespace"
-IMAGE_LABEL = "nextcandle.image"
 DATABASE_CLIENTS_LABEL = "nextcandle.database-clients"
 """On a database with a published port: the client networks pg_hba (or the port's firewall) admits."""
 STOPPED_LABEL = "nextcandle.stopped"

@@ -23,7 +23,7 @@ import pulumi_docker as docker
 import yaml
 
 from components.settings import Hostnames, Resources
-from names import IMAGE_LABEL, STACK_LABEL, STOPPED_LABEL
+from names import STACK_LABEL, STOPPED_LABEL
 
 _PINNED_IMAGE = re.compile(r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)(@sha256:[0-9a-f]{64})?$")
 STOPPED_CONSTRAINT = f"node.labels.{STOPPED_LABEL}==true"
@@ -207,10 +207,9 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
                 user=spec.user,
                 hostname=spec.hostname,
                 stop_grace_period=provider_duration(spec.stop_grace_period),
-                labels=[
-                    docker.ServiceTaskSpecContainerSpecLabelArgs(label=STACK_LABEL, value=spec.stack),
-                    docker.ServiceTaskSpecContainerSpecLabelArgs(label=IMAGE_LABEL, value=spec.image),
-                ],
+                # Container labels are ForceNew in the provider: only ones that never change belong
+                # here (an image label replaced every service on each image bump instead of rolling it).
+                labels=[docker.ServiceTaskSpecContainerSpecLabelArgs(label=STACK_LABEL, value=spec.stack)],
                 healthcheck=docker.ServiceTaskSpecContainerSpecHealthcheckArgs(
                     tests=list(spec.healthcheck.tests),
                     interval=provider_duration(spec.healthcheck.interval),

@@ -119,3 +119,17 @@ def make_operator(engine_bin: Path, docker_host: str, base: Path, source: Path =
 @pytest.fixture(scope="module")
 def operator(engine_bin: Path, swarm: Any, tmp_path_factory: pytest.TempPathFactory) -> Operator:
     return make_operator(engine_bin, swarm.docker_host, tmp_path_factory.mktemp("engine"))
+
+
+def assert_settled(operator: Operator, stack: str, swarm: Any) -> None:
+    """A preview of `stack` shows no change, except services Swarm rolled back by itself: no image
+    can be pulled here, so an update that restarts tasks fails and Swarm (failure_action: rollback)
+    may restore the previous spec before the provider reads it back. With images that cannot happen."""
+    preview = operator.ops("preview", stack, "--expect-no-changes", ok=False)
+    if preview.returncode == 0:
+        return
+    names = {r["urn"].rsplit("::", 1)[-1]: r.get("outputs", {}).get("name") for r in operator.resources(stack)}
+    for op, kind, name in steps(preview.stdout):
+        service = swarm.services.get(names.get(name)) if kind == "Service" and op == "update" and names.get(name) else None
+        state = ((service.attrs.get("UpdateStatus") or {}).get("State", "")) if service else ""
+        assert state.startswith("rollback"), f"{op} {kind} {name} (Swarm update state {state!r}):\n{preview.stdout}\n{preview.stderr}"

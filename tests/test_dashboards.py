@@ -18,7 +18,7 @@ promtool = require_tool("promtool")
 # Which scrape job exports each metric family the dashboards use.
 METRIC_SOURCES = {"node_": "node-exporter", "container_": "cadvisor", "traefik_": "traefik", "pg_": "postgres", "redis_": "redis"}
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset"}
-ALLOY_LABELS = {"container", "service", "stack", "image", "node_id"}
+ALLOY_LABELS = {"container", "service", "stack", "node_id"}
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
