@@ -12,6 +12,7 @@ import bcrypt
 
 from components.swarm import is_pinned
 from names import STACK_LABEL
+from tests.conftest import ProgramRuns
 from tests.harness import CONFIG, SECRET, ProgramRun, Resource
 
 DOCKER_SOCKET_ALLOWED = {"core_traefik", "shared_alloy", "shared_cadvisor", "runner_github-runner"}
@@ -240,3 +241,25 @@ def test_no_component_constructor_is_long() -> None:
             if isinstance(node, ast.FunctionDef) and node.name == "__init__":
                 length = (node.end_lineno or node.lineno) - node.lineno + 1
                 assert length <= 60, f"{module}: __init__ is {length} lines"
+
+
+# Services that answer without a login of their own (or hold data behind an API anyone on their
+# network could call): never on a network that applications join.
+NO_LOGIN = {"shared_seaweedfs", "shared_loki", "shared_alertmanager", "shared_alloy"}
+APPLICATION_NETWORKS = {"traefik-public", "monitoring"}
+
+
+def test_nothing_without_a_login_shares_a_network_with_applications(any_run: ProgramRun) -> None:
+    for service in any_run.services:
+        if service.swarm_name in NO_LOGIN:
+            assert not any_run.network_names(service) & APPLICATION_NETWORKS, service.swarm_name
+
+
+def test_only_the_object_store_and_its_clients_are_on_the_storage_network(runs: ProgramRuns) -> None:
+    on_storage = {
+        s.swarm_name for run in (runs.full, runs("dev"), runs("stg"), runs("prod")) for s in run.services
+        if "storage" in run.network_names(s)
+    }
+    assert on_storage == {
+        "shared_seaweedfs", "core_traefik", "shared_prometheus", "dev_postgres-backup", "stg_postgres-backup", "prod_postgres-backup"
+    }
