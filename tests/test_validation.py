@@ -127,6 +127,28 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
     ("platform", {"runnerEnabled": "true"}, {}, ["nextcandle:runnerOwner: is required when runnerEnabled is true", "pulumi config set --secret nextcandle:runnerAccessToken"]),
     ("platform", {**RUNNERS, "runnerLabels": "self hosted"}, RUNNER_TOKEN, ["nextcandle:runnerLabels: self hosted not valid"]),
     ("dev", {"redisAppendfsync": "sometimes"}, {}, ["nextcandle:redisAppendfsync: 'sometimes' is not one of"]),
+    # one of each kind, as the settings module's first table had them
+    ("dev", {"environment": "prod"}, {}, ["nextcandle:environment", "is 'prod' but this is stack 'dev'", "pulumi config rm nextcandle:environment -s dev"]),
+    ("platform", {"domain": "not a domain"}, {}, ["nextcandle:domain", "pulumi config set nextcandle:domain nextcandle.io"]),
+    ("platform", {"runnerEnabled": "true", "runnerOwner": "org", "runnerReplicas": "-1"}, {}, ["nextcandle:runnerReplicas", "-1 is outside 1..64"]),
+    ("dev", {"redisPort": "5432"}, {}, ["nextcandle:redisPort", "port 5432 is already used by postgresPort"]),
+    ("dev", {"postgresPort": "8080"}, {}, ["nextcandle:postgresPort", "already used by Traefik dashboard"]),
+    ("dev", {"postgresPort": "70000"}, {}, ["nextcandle:postgresPort", "70000 is outside 0..65535"]),
+    ("dev", {"postgresCpus": "0.9-0.5"}, {}, ["nextcandle:postgresCpus/postgresMemory", "at most the limit"]),
+    ("stg", {"redisMemory": "lots"}, {}, ["redisCpus/redisMemory", "is not reservation-limit"]),
+    ("dev", {"redisMaxmemoryMb": "256"}, {}, ["nextcandle:redisMaxmemoryMb", "no headroom", "pulumi config set nextcandle:redisMaxmemoryMb 128"]),
+    ("prod", {"redisAppendfsync": "sometimes"}, {}, ["nextcandle:redisAppendfsync", "'sometimes' is not one of"]),
+    ("dev", {"postgresConfigFile": "missing.conf"}, {}, ["nextcandle:postgresConfigFile", "configs/postgres/missing.conf does not exist", "postgresql-prod.conf"]),
+    ("platform", {"traefikPublishPorts": "yes"}, {}, ["nextcandle:traefikPublishPorts", "'yes' is not true or false"]),
+    ("prod", {"statefulPlacement": "storage"}, {}, ["nextcandle:statefulPlacement", "node.labels.nextcandle.data==true"]),
+    ("platform", {"appScrapeTargets": "dev_auth"}, {}, ["nextcandle:appScrapeTargets", "dev_auth not valid"]),
+    ("platform", {"tunnelMode": "magic"}, {}, ["nextcandle:tunnelMode", "'magic' is not one of none, token, managed"]),
+    ("dev", {"stopped": "maybe"}, {}, ["nextcandle:stopped", "'maybe' is not true or false"]),
+    ("dev", {"tunnelMode": "token"}, {}, ["nextcandle:tunnelMode: applies to the platform stack (platform) only", "pulumi config rm nextcandle:tunnelMode -s dev"]),
+    ("platform", {"postgresPort": "5432"}, {}, ["nextcandle:postgresPort: applies to the environment stacks", "pulumi config rm nextcandle:postgresPort -s platform"]),
+    ("prod", {"protectData": "false"}, {}, ["nextcandle:protectData: cannot be false in prod", "pulumi config set nextcandle:unprotectData prod -s prod"]),
+    ("stg", {"unprotectData": "prod"}, {}, ["nextcandle:unprotectData", "is 'prod' but this is stack 'stg'", "pulumi config rm nextcandle:unprotectData -s stg"]),
+    ("dev", {"platformStack": "not a stack name"}, {}, ["nextcandle:platformStack", "pulumi config set nextcandle:platformStack platform"]),
 ]
 
 
