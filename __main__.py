@@ -2,20 +2,22 @@
 
 - `platform`: CoreStack (traefik-public and monitoring networks, Traefik, cloudflared),
   SharedObservability (Prometheus, Alertmanager, Grafana, Loki, Alloy, exporters), SharedServices
-  (object storage, n8n) and, when enabled, RunnerStack (GitHub Actions runners);
+  (object storage, n8n), PlatformBackup (Grafana, n8n, buckets off-site) and, when enabled, RunnerStack
+  (GitHub Actions runners);
 - `dev`, `stg`, `prod`: that environment's EnvDatabaseStack (PostgreSQL + pgvector, Redis, exporters,
   backups), reading the platform's networks and object storage through a StackReference.
 """
 
 import pulumi
 
+from components.backup import PlatformBackup, PlatformBackupArgs
 from components.core import CoreStack, CoreStackArgs
-from components.env_database import EnvDatabaseStack, EnvDatabaseStackArgs, ObjectStorage, backup_target
+from components.env_database import EnvDatabaseStack, EnvDatabaseStackArgs
 from components.observability import PROMETHEUS_USER, SharedObservability, SharedObservabilityArgs
 from components.runner import RunnerStack, RunnerStackArgs
 from components.settings import EnvironmentSettings, PlatformSettings, Settings, load_settings
 from components.shared_services import SharedServices, SharedServicesArgs
-from components.swarm import SharedPlatform
+from components.swarm import ObjectStorage, SharedPlatform, backup_target
 from names import PlatformOutputs
 
 
@@ -49,6 +51,22 @@ def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
         "shared-services",
         SharedServicesArgs(platform=shared, timezone=platform.timezone, n8n_owner_set_up=platform.n8n_owner_set_up),
     )
+    object_storage = ObjectStorage(
+        endpoint=services.s3_internal_endpoint, access_key=services.s3_access_key, secret_key=services.s3_secret_key
+    )
+    backup = backup_target(platform.backup, object_storage)
+    if backup is not None:
+        PlatformBackup(
+            "backup",
+            PlatformBackupArgs(
+                platform=shared,
+                target=backup,
+                object_storage=object_storage if backup.storage is not object_storage else None,
+                grafana_volume=observability.grafana_volume_name,
+                n8n_volume=services.n8n_volume_name,
+                n8n_encryption_key=services.n8n_encryption_key,
+            ),
+        )
     if platform.runner is not None:
         RunnerStack(
             "runner",

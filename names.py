@@ -63,6 +63,12 @@ OBJECT_STORAGE_FILER_PORT = 8888
 OBJECT_STORAGE_METRICS_PORT = 9324
 N8N = f"{SHARED}_n8n"
 N8N_PORT = 5678
+PLATFORM_BACKUP = f"{SHARED}_backup"
+"""Archives Grafana and n8n, and copies the object store's buckets off-site."""
+BACKUP_KINDS = ("grafana", "n8n", "objects")
+"""What the platform's backup service backs up; `python -m ops backup|restore <kind>`."""
+BACKED_UP_SERVICES = {"grafana": GRAFANA, "n8n": N8N}
+"""The service whose data a kind restores into: stopped while it is restored."""
 GITHUB_RUNNER = f"{RUNNER}_github-runner"
 
 DOCKER_SOCKET = "/var/run/docker.sock"

@@ -24,8 +24,9 @@ import pulumi_random as random
 
 from components import images
 from components.certificates import private_key_pem, self_signed_certificate_pem
-from components.settings import CONFIGS, BackupSettings, DatabaseSettings, Resources
+from components.settings import CONFIGS, DatabaseSettings, Resources
 from components.swarm import (
+    BackupTarget,
     Healthcheck,
     Mounted,
     ServiceSpec,
@@ -53,37 +54,6 @@ BACKUP_RESOURCES = Resources(0.05, 0.50, 64, 256)
 BACKUP_DIR = "/etc/backup"
 PG_CONF_DIR = "/etc/postgresql"
 RUN_SECRETS = "/run/secrets"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ObjectStorage:
-    """An S3 service the dumps go to: the platform's object storage, or an off-site one."""
-
-    endpoint: pulumi.Input[str]
-    access_key: pulumi.Input[str]
-    secret_key: pulumi.Input[str]
-
-
-@dataclass(frozen=True, kw_only=True)
-class BackupTarget:
-    """Where the environment's PostgreSQL dumps go, and when."""
-
-    settings: BackupSettings
-    storage: ObjectStorage
-
-
-def backup_target(settings: BackupSettings | None, platform_storage: ObjectStorage) -> BackupTarget | None:
-    """Backups go to the configured off-site S3 service, else to the platform's object storage."""
-    if settings is None:
-        return None
-    if not settings.endpoint:
-        return BackupTarget(settings=settings, storage=platform_storage)
-    if settings.access_key is None or settings.secret_key is None:
-        raise ValueError("off-site backups need S3 credentials; settings validation requires them")
-    return BackupTarget(
-        settings=settings,
-        storage=ObjectStorage(endpoint=settings.endpoint, access_key=settings.access_key, secret_key=settings.secret_key),
-    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -447,6 +447,7 @@ class SharedObservability(pulumi.ComponentResource):
         self.grafana_admin_user = admin_user.result.apply(lambda r: f"admin_{r}")
         self.grafana_admin_password = pulumi.Output.secret(admin_password.result)
         volume = self._volume("grafana")
+        self.grafana_volume_name = volume.name
         dashboards = [Mounted(self._config(f"dashboard-{p.stem}", p.read_text()), f"{DASHBOARDS_DIR}/{p.name}") for p in dashboard_files()]
         return self._service(
             "grafana",

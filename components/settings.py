@@ -203,6 +203,8 @@ class PlatformSettings:
     observability: ObservabilitySettings
     runner: RunnerSettings | None
     """None unless runnerEnabled."""
+    backup: BackupSettings | None
+    """Grafana, n8n and (to an off-site target) the object store's buckets; None when backupEnabled is false."""
 
 
 @dataclass(frozen=True)
@@ -394,7 +396,6 @@ PLATFORM_ONLY_KEYS = (
 ENVIRONMENT_ONLY_KEYS = (
     "platformStack", "postgresPort", "postgresCpus", "postgresMemory", "postgresConfigFile", "postgresShmSizeMb",
     "redisPort", "redisCpus", "redisMemory", "redisMaxmemoryMb", "redisAppendfsync", "databaseClientNetworks",
-    "backupEnabled", "backupS3Endpoint", "backupBucket", "backupSchedule", "backupRetentionDays",
 )
 TRAEFIK_PORTS = {80: "Traefik web", 8080: "Traefik dashboard"}
 """Published by the platform on every node (traefikPublishPorts), so no environment may take them."""
@@ -533,6 +534,7 @@ def _platform_settings(read: _Reader) -> PlatformSettings:
         hostnames=hostnames,
         timezone=_timezone(read),
         n8n_owner_set_up=read.boolean("n8nOwnerSetUp"),
+        backup=_backup_settings(read),
         core=core,
         observability=observability,
         runner=_runner_settings(read),

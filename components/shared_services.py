@@ -168,6 +168,8 @@ class SharedServices(pulumi.ComponentResource):
         # Changing this key makes every stored n8n credential undecryptable: protected with the data.
         key_secret = swarm_secret(f"{name}-n8n-encryption-key", encryption_key.result, STACK, self._data)
         volume = data_volume(f"{name}-n8n-data", f"{STACK}_n8n_data", STACK, self._data)
+        self.n8n_volume_name = volume.name
+        self.n8n_encryption_key: pulumi.Output[str] = pulumi.Output.secret(encryption_key.result)
         host = self._platform.hostnames.n8n
         return swarm_service(
             f"{name}-n8n",

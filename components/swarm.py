@@ -22,7 +22,7 @@ import pulumi
 import pulumi_docker as docker
 import yaml
 
-from components.settings import Hostnames, Resources
+from components.settings import BackupSettings, Hostnames, Resources
 from names import STACK_LABEL, STOPPED_LABEL
 
 _PINNED_IMAGE = re.compile(r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)(@sha256:[0-9a-f]{64})?$")
@@ -380,3 +380,34 @@ def traefik_router_labels(
     if middlewares:
         labels[f"traefik.http.routers.{name}.middlewares"] = ",".join(middlewares)
     return labels
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObjectStorage:
+    """An S3 service backups go to: the platform's object storage, or an off-site one."""
+
+    endpoint: pulumi.Input[str]
+    access_key: pulumi.Input[str]
+    secret_key: pulumi.Input[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupTarget:
+    """Where a stack's backups go, and when."""
+
+    settings: BackupSettings
+    storage: ObjectStorage
+
+
+def backup_target(settings: BackupSettings | None, platform_storage: ObjectStorage) -> BackupTarget | None:
+    """Backups go to the configured off-site S3 service, else to the platform's object storage."""
+    if settings is None:
+        return None
+    if not settings.endpoint:
+        return BackupTarget(settings=settings, storage=platform_storage)
+    if settings.access_key is None or settings.secret_key is None:
+        raise ValueError("off-site backups need S3 credentials; settings validation requires them")
+    return BackupTarget(
+        settings=settings,
+        storage=ObjectStorage(endpoint=settings.endpoint, access_key=settings.access_key, secret_key=settings.secret_key),
+    )

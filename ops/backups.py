@@ -1,18 +1,26 @@
-"""Run the backup service's scripts now: a backup, or a restore of the newest or a chosen dump."""
+"""Run a backup service's scripts now: a backup, or a restore of the newest or a chosen archive.
+
+An environment (dev, stg, prod) is its PostgreSQL database, backed up by <env>_postgres-backup;
+grafana, n8n and objects are the platform's data, backed up by shared_backup. A restore into Grafana
+or n8n stops that service first and starts it again afterwards, whatever the restore's outcome."""
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, TextIO
 
+from names import BACKED_UP_SERVICES, BACKUP_KINDS, ENVIRONMENTS, PLATFORM_BACKUP, env_service
 from ops.backend import OpsError
 
 SCRIPTS = "/etc/backup"
+BACKUP_TARGETS = (*ENVIRONMENTS, *BACKUP_KINDS, "platform")
+"""What `ops backup` takes: an environment, one kind of platform data, or all of the platform's."""
+RESTORE_TARGETS = (*ENVIRONMENTS, *BACKUP_KINDS)
 
 
-def backup_container(client: Any, environment: str) -> Any:
-    """The running container of <env>_postgres-backup on this node."""
-    service = f"{environment}_postgres-backup"
+def backup_container(client: Any, service: str) -> Any:
+    """The running container of a backup service on this node."""
     running = client.containers.list(filters={"label": f"com.docker.swarm.service.name={service}", "status": "running"})
     if running:
         return running[0]
@@ -20,7 +28,7 @@ def backup_container(client: Any, environment: str) -> Any:
     if tasks:
         node = client.nodes.get(tasks[0]["NodeID"]).attrs["Description"]["Hostname"]
         raise OpsError(f"{service} runs on node {node}; run this command there")
-    raise OpsError(f"{service} is not running (python -m ops status {environment})")
+    raise OpsError(f"{service} is not running (python -m ops status)")
 
 
 def _tasks(client: Any, service: str) -> list[dict[str, Any]]:
@@ -31,12 +39,54 @@ def _tasks(client: Any, service: str) -> list[dict[str, Any]]:
     return tasks
 
 
-def run_script(client: Any, environment: str, script: str, args: list[str], out: TextIO = sys.stdout) -> int:
-    """Run /etc/backup/<script>.sh in the backup container, streaming its output; return its exit code."""
-    container = backup_container(client, environment)
-    exec_id = client.api.exec_create(container.id, ["sh", f"{SCRIPTS}/{script}.sh", *args])["Id"]
+def command_for(action: str, target: str, item: str | None) -> tuple[str, list[str]]:
+    """The backup service and the script command line for `ops backup|restore <target> [item]`."""
+    extra = [item] if item else []
+    if target in ENVIRONMENTS:
+        return env_service(target, "postgres-backup"), ["sh", f"{SCRIPTS}/{action}.sh", *extra]
+    kinds = list(BACKUP_KINDS) if target == "platform" else [target]
+    return PLATFORM_BACKUP, ["sh", f"{SCRIPTS}/platform-{action}.sh", *kinds, *extra]
+
+
+def run_script(client: Any, action: str, target: str, item: str | None = None, out: TextIO = sys.stdout) -> int:
+    """Run the backup or restore script for `target` in its backup container, streaming its output;
+    return its exit code."""
+    service, command = command_for(action, target, item)
+    container = backup_container(client, service)
+    stopped = BACKED_UP_SERVICES.get(target) if action == "restore" else None
+    if stopped is None:
+        return _exec(client, container, command, out)
+    replicas = _scale(client, stopped, 0, out)
+    try:
+        return _exec(client, container, command, out)
+    finally:
+        _scale(client, stopped, replicas, out)
+
+
+def _exec(client: Any, container: Any, command: list[str], out: TextIO) -> int:
+    exec_id = client.api.exec_create(container.id, command)["Id"]
     for chunk in client.api.exec_start(exec_id, stream=True):
         out.write(chunk.decode(errors="replace"))
     out.flush()
     code: int = client.api.exec_inspect(exec_id)["ExitCode"]
     return code
+
+
+def _scale(client: Any, name: str, replicas: int, out: TextIO, timeout: float = 120) -> int:
+    """Scale a replicated service, wait until that many tasks run; return the replicas it had."""
+    try:
+        service = client.services.get(name)
+    except Exception as error:
+        raise OpsError(f"no service {name} (python -m ops status platform)") from error
+    before: int = service.attrs["Spec"]["Mode"]["Replicated"]["Replicas"]
+    if before != replicas:
+        print(f"{'stopping' if replicas == 0 else 'starting'} {name}", file=out, flush=True)
+        service.scale(replicas)
+    deadline = time.monotonic() + timeout
+    while True:
+        running = [t for t in client.services.get(name).tasks() if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
+        if (replicas == 0 and not running) or (replicas > 0 and running):
+            return before
+        if time.monotonic() > deadline:
+            raise OpsError(f"{name} did not reach {replicas} running task(s) in {timeout:.0f} s (python -m ops status platform)")
+        time.sleep(0.5)

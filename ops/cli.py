@@ -11,8 +11,10 @@
                                             and back; volumes, secrets and passwords stay
   python -m ops status [<stack>|all] [-v]   replicas and health of every service, by stack; exit 1 if any is not ok;
                                             -v adds networks, volumes with their size and disk use
-  python -m ops backup dev|stg|prod         back up the environment's database now
-  python -m ops restore prod [DUMP]         restore the newest (or the given) dump; asks first
+  python -m ops backup <what>               back up now: dev|stg|prod (the database), grafana|n8n|objects,
+                                            or platform (all three)
+  python -m ops restore <what> [ARCHIVE]    restore the newest (or the given) dump or archive, or one copied
+                                            bucket; Grafana and n8n are stopped meanwhile; asks first
   python -m ops migrate --from dev          move the platform out of the stack that owned it (old layout)
 
 Errors are one line on stderr with what to do; the exit code is 2 for them.
@@ -29,7 +31,7 @@ from typing import Any, TextIO
 
 from names import ENVIRONMENTS
 from ops.backend import Backend, OpsError
-from ops.backups import run_script
+from ops.backups import BACKUP_TARGETS, RESTORE_TARGETS, run_script
 from ops.deploy import RUNNER, STACK_ORDER, plan, run, stop_or_start
 from ops.preflight import Check, check_docker, docker_client, run_checks
 from ops.status import Detail, ServiceStatus, State, collect, collect_detail
@@ -144,11 +146,14 @@ def parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="replicas and health of every service, by stack")
     status.add_argument("stack", nargs="?", default="all", choices=TARGETS)
     status.add_argument("-v", "--verbose", action="store_true", help="also networks, volumes with their size, disk use")
-    backup = sub.add_parser("backup", help="back up an environment's database now")
-    backup.add_argument("stack", choices=ENVIRONMENTS)
-    restore = sub.add_parser("restore", help="restore an environment's database from object storage")
-    restore.add_argument("stack", choices=ENVIRONMENTS)
-    restore.add_argument("dump", nargs="?", help="object name, e.g. app_x-2026-11-20T03-00-00Z.dump (default: newest)")
+    backup = sub.add_parser("backup", help="back up an environment's database, or the platform's data, now")
+    backup.add_argument("stack", choices=BACKUP_TARGETS)
+    restore = sub.add_parser("restore", help="restore an environment's database, or the platform's data")
+    restore.add_argument("stack", choices=RESTORE_TARGETS)
+    restore.add_argument(
+        "dump", nargs="?",
+        help="e.g. app_x-2026-11-20T03-00-00Z.dump, grafana-2026-11-20T03-00-00Z.db.gz, or a bucket (default: newest, all buckets)",
+    )
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     migrate = sub.add_parser("migrate", help="move the platform out of the stack that owned it in the old layout")
     migrate.add_argument("--from", dest="source", default="dev", choices=ENVIRONMENTS, help="the old owner (default dev)")
@@ -194,8 +199,9 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
                 print_detail(collect_detail(client), stacks, out)
             return 0 if ok else 1
         if args.command == "restore":
-            confirm(args, f"Restore {args.stack}'s database from {args.dump or 'the newest dump'}?")
-        return run_script(client, args.stack, args.command, [args.dump] if getattr(args, "dump", None) else [], out)
+            what = f"{args.stack}'s database" if args.stack in ENVIRONMENTS else args.stack
+            confirm(args, f"Restore {what} from {args.dump or 'the newest backup'}?")
+        return run_script(client, args.command, args.stack, getattr(args, "dump", None), out)
 
     checks, _ = run_checks(backend, init_swarm=args.command in ("up", "start"), connect=connect)
     ready = print_checks(checks, out)

@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sysconfig
-from collections.abc import Callable
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from names import ENVIRONMENTS, PLATFORM, STACKS
 from tests.dockerd import swarm  # noqa: F401  (one session-wide engine for every test module)
 from tests.engine import engine_bin, operator  # noqa: F401  (the real Pulumi engine)
-from tests.harness import ProgramRun, run_program
+from tests.harness import ProgramRun, free_port, run_program
 
 # Console scripts of the test dependencies (ruff, moto_server, aws, ...) sit beside the interpreter.
 os.environ["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), os.environ.get("PATH", "")])
@@ -101,3 +104,36 @@ def require_tool(name: str) -> Callable[[], str]:
         return path
 
     return find
+
+
+def _moto_server() -> Iterator[str]:
+    """A real S3 API (moto), on its own port: the aws CLI our backup scripts call talks to it."""
+    server = shutil.which("moto_server")
+    if server is None or shutil.which("aws") is None:
+        pytest.fail("moto_server and aws are installed from requirements-dev.txt")
+    port = free_port()
+    process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except Exception:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[str]:
+    """Stands in for the platform's object store."""
+    yield from _moto_server()
+
+
+@pytest.fixture(scope="session")
+def off_site_s3() -> Iterator[str]:
+    """Stands in for an off-site S3 service (backupS3Endpoint)."""
+    yield from _moto_server()

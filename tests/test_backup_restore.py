@@ -4,10 +4,8 @@ its environment and secrets against a real PostgreSQL, an S3 server (moto) and t
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,32 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ProgramRuns
-from tests.harness import MOCK_PLATFORM_S3_ACCESS_KEY, MOCK_PLATFORM_S3_SECRET_KEY, ProgramRun, free_port
+from tests.harness import MOCK_PLATFORM_S3_ACCESS_KEY, MOCK_PLATFORM_S3_SECRET_KEY, ProgramRun
 from tests.postgres import BIN, Server
 
 BACKUP = "dev_postgres-backup"
 
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[str]:
-    server = shutil.which("moto_server")
-    if server is None or shutil.which("aws") is None:
-        pytest.fail("moto_server and aws are installed from requirements-dev.txt")
-    port = free_port()
-    process = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url, timeout=1)
-                break
-            except Exception:
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 class Backups:

@@ -228,7 +228,7 @@ def _component_modules() -> dict[str, ast.Module]:
 def test_components_are_siblings() -> None:
     """No component imports another: what they share is a name in names.py or a helper in swarm.py."""
     components = _component_modules()
-    assert set(components) == {"core", "env_database", "observability", "runner", "shared_services"}
+    assert set(components) == {"backup", "core", "env_database", "observability", "runner", "shared_services"}
     for module, tree in components.items():
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert not {f"components.{other}" for other in components} & imported, module
@@ -261,5 +261,6 @@ def test_only_the_object_store_and_its_clients_are_on_the_storage_network(runs: 
         if "storage" in run.network_names(s)
     }
     assert on_storage == {
-        "shared_seaweedfs", "core_traefik", "shared_prometheus", "dev_postgres-backup", "stg_postgres-backup", "prod_postgres-backup"
+        "shared_seaweedfs", "core_traefik", "shared_prometheus", "shared_backup",
+        "dev_postgres-backup", "stg_postgres-backup", "prod_postgres-backup",
     }

@@ -56,10 +56,8 @@ BOOLEAN_FLIPS = {
 EXCLUDED = {"environment", "protectData", "unprotectData", "tunnelMode", "cloudflareAccountId", "cloudflareZoneId"}
 # The platform with runners on, so their settings have something to change.
 PLATFORM_BASE = {"runnerEnabled": "true", "runnerOwner": "nextcandle"}
-SECRETS = {
-    PLATFORM: {"runnerAccessToken": "ghp_datasafety0123456789"},
-    "prod": {"backupS3AccessKey": "OFFSITEACCESSKEY0001", "backupS3SecretKey": "off-site-secret-key-0123456789"},
-}
+OFF_SITE_KEYS = {"backupS3AccessKey": "OFFSITEACCESSKEY0001", "backupS3SecretKey": "off-site-secret-key-0123456789"}
+SECRETS = {PLATFORM: {"runnerAccessToken": "ghp_datasafety0123456789"}, "prod": {}}
 
 
 def data_resources(run: ProgramRun) -> dict[tuple[str, str], Resource]:
@@ -98,7 +96,7 @@ def test_no_setting_replaces_data(stack: str, key: str) -> None:
     else:
         value = CHANGES[key]
     together = {"runnerOwner": CHANGES["runnerOwner"]} if key == "runnerScope" else {}  # repo scope takes a URL
-    changed = run_program(stack, {**base, **together, key: value}, SECRETS[stack] if key == "backupS3Endpoint" else secrets)
+    changed = run_program(stack, {**base, **together, key: value}, {**SECRETS[stack], **OFF_SITE_KEYS} if key == "backupS3Endpoint" else secrets)
     before, after = data_resources(baseline), data_resources(changed)
     assert before.keys() == after.keys()
     for identity, resource in before.items():

@@ -290,6 +290,43 @@ def test_backup_and_restore_commands_run_the_mounted_scripts(swarm: Any) -> None
             config.remove()
 
 
+def test_restoring_grafana_stops_it_meanwhile_and_starts_it_again(swarm: Any) -> None:
+    if swarm.info()["Swarm"]["LocalNodeState"] != "active":
+        swarm.swarm.init(advertise_addr="127.0.0.1")
+    from docker.types import ConfigReference
+
+    scripts = {
+        "platform-restore": swarm.configs.create(name="probe-platform-restore", data=b'echo "restore: $* done"; exit 1\n'),
+        "platform-backup": swarm.configs.create(name="probe-platform-backup", data=b'echo "backup: $*"\n'),
+    }
+    grafana = swarm.services.create(LOCAL_IMAGE, ["sleep", "3600"], name="shared_grafana", labels={"com.docker.stack.namespace": "shared"})
+    backup = swarm.services.create(
+        LOCAL_IMAGE, ["sleep", "3600"], name="shared_backup", labels={"com.docker.stack.namespace": "shared"},
+        configs=[ConfigReference(c.id, c.name, filename=f"/etc/backup/{name}.sh") for name, c in scripts.items()],
+    )
+    try:
+        _wait(lambda: all(swarm.containers.list(filters={"label": f"com.docker.swarm.service.name={n}"}) for n in ("shared_backup", "shared_grafana")))
+        out = io.StringIO()
+        assert cli.main(["backup", "platform"], out=out, connect=lambda: swarm) == 0
+        assert out.getvalue() == "backup: grafana n8n objects\n"
+        out = io.StringIO()
+        code = cli.main(["restore", "grafana", "grafana-2026-11-20T03-00-00Z.db.gz", "--yes"], out=out, connect=lambda: swarm)
+        assert code == 1, "the script's exit code"
+        assert out.getvalue() == (
+            "stopping shared_grafana\nrestore: grafana grafana-2026-11-20T03-00-00Z.db.gz done\nstarting shared_grafana\n"
+        )
+        grafana.reload()
+        assert grafana.attrs["Spec"]["Mode"]["Replicated"]["Replicas"] == 1, "started again, even after a failed restore"
+        assert grafana.attrs["PreviousSpec"]["Mode"]["Replicated"]["Replicas"] == 0, "it was stopped meanwhile"
+        assert [t for t in grafana.tasks() if t["Status"]["State"] == "running"]
+    finally:
+        for service in (backup, grafana):
+            service.remove()
+        _wait(lambda: not swarm.containers.list(filters={"label": "com.docker.stack.namespace=shared"}))
+        for config in scripts.values():
+            config.remove()
+
+
 def test_up_stops_at_a_failed_preflight_and_runs_stacks_in_order(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     from ops.preflight import Check
 

@@ -33,7 +33,7 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
     ("dev", {"domain": "example.com"}, {}, ["nextcandle:domain: applies to the platform stack", "pulumi config rm nextcandle:domain -s dev"]),
     ("stg", {"runnerReplicas": "3"}, {}, ["nextcandle:runnerReplicas: applies to the platform stack"]),
     ("platform", {"redisPort": "6390"}, {}, ["nextcandle:redisPort: applies to the environment stacks"]),
-    ("platform", {"backupSchedule": "0 4 * * *"}, {}, ["nextcandle:backupSchedule: applies to the environment stacks"]),
+    ("platform", {"backupS3Endpoint": "https://s3.example"}, {}, ["nextcandle:backupS3AccessKey: is required for backups to https://s3.example"]),
     # secrets given as plain settings
     ("platform", {**RUNNERS, "runnerAccessToken": "ghp_inplaintext0123"}, {}, ["nextcandle:runnerAccessToken: is stored in plain text in Pulumi.platform.yaml", "pulumi config set --secret nextcandle:runnerAccessToken"]),
     ("platform", {"tunnelMode": "token", "cloudflareTunnelToken": "eyJwbGFpbiI6InRleHQifQ"}, {}, ["nextcandle:cloudflareTunnelToken: is stored in plain text", "--secret"]),

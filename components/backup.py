@@ -1,0 +1,105 @@
+"""PlatformBackup: the platform's data besides the environments' databases, backed up on a schedule.
+
+One service, `shared_backup`, runs configs/backup/platform-backup.sh under go-cron:
+- Grafana's and n8n's SQLite databases, snapshotted with SQLite's online backup API (consistent while
+  they run) and checked, n8n's together with its encryption key, without which its credentials are lost;
+- with an off-site target (backupS3Endpoint), every bucket of the object store, copied there.
+configs/backup/platform-restore.sh restores each kind; `python -m ops restore grafana|n8n|objects`
+stops the service it restores into first.
+It mounts Grafana's and n8n's volumes, so it runs where they run (statefulPlacement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components import images
+from components.settings import CONFIGS, Resources
+from components.swarm import (
+    BackupTarget,
+    Healthcheck,
+    Mounted,
+    ObjectStorage,
+    ServiceSpec,
+    SharedPlatform,
+    swarm_config,
+    swarm_secret,
+    swarm_service,
+    volume_mount,
+)
+from names import PLATFORM, PLATFORM_BACKUP, SHARED
+
+BACKUP_RESOURCES = Resources(0.05, 0.50, 64, 512)
+SCRIPTS_DIR = "/etc/backup"
+GRAFANA_DATA = "/data/grafana"
+N8N_DATA = "/data/n8n"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformBackupArgs:
+    platform: SharedPlatform
+    target: BackupTarget
+    object_storage: ObjectStorage | None
+    """The object store whose buckets are copied to the target; None when the target is that store."""
+    grafana_volume: pulumi.Input[str]
+    n8n_volume: pulumi.Input[str]
+    n8n_encryption_key: pulumi.Input[str]
+
+
+class PlatformBackup(pulumi.ComponentResource):
+    def __init__(self, name: str, args: PlatformBackupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("nextcandle:backup:PlatformBackup", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        platform, target = args.platform, args.target
+        secrets = [
+            Mounted(swarm_secret(f"{name}-target-access-key", target.storage.access_key, SHARED, child), "backup_s3_access_key"),
+            Mounted(swarm_secret(f"{name}-target-secret-key", target.storage.secret_key, SHARED, child), "backup_s3_secret_key"),
+            Mounted(swarm_secret(f"{name}-n8n-encryption-key", args.n8n_encryption_key, SHARED, child), "n8n_encryption_key"),
+        ]
+        env: dict[str, pulumi.Input[str]] = {
+            "SCHEDULE": target.settings.schedule,
+            "BACKUP_KEEP_DAYS": str(target.settings.retention_days),
+            "S3_ENDPOINT": target.storage.endpoint,
+            "S3_BUCKET": target.settings.bucket,
+            "S3_PREFIX": PLATFORM,
+            "GRAFANA_DB": f"{GRAFANA_DATA}/grafana.db",
+            "N8N_DB": f"{N8N_DATA}/database.sqlite",
+        }
+        if args.object_storage is not None:
+            env["STORAGE_ENDPOINT"] = args.object_storage.endpoint
+            secrets += [
+                Mounted(swarm_secret(f"{name}-storage-access-key", args.object_storage.access_key, SHARED, child), "storage_s3_access_key"),
+                Mounted(swarm_secret(f"{name}-storage-secret-key", args.object_storage.secret_key, SHARED, child), "storage_s3_secret_key"),
+            ]
+        scripts = [
+            Mounted(swarm_config(f"{name}-{script}", f"{SHARED}-backup-{script}", (CONFIGS / "backup" / f"{script}.sh").read_text(), SHARED, child),
+                    f"{SCRIPTS_DIR}/{script}.sh", mode=0o555)
+            for script in ("platform-env", "platform-backup", "platform-restore")
+        ]
+        self.service = swarm_service(
+            name,
+            ServiceSpec(
+                name=PLATFORM_BACKUP,
+                stack=SHARED,
+                image=images.POSTGRES_BACKUP,
+                commands=["/bin/sh", "-c", f'exec go-cron "$SCHEDULE" /bin/sh {SCRIPTS_DIR}/platform-backup.sh'],
+                env=env,
+                healthcheck=Healthcheck(["CMD-SHELL", "pgrep go-cron >/dev/null"], start_period="10s"),
+                resources=BACKUP_RESOURCES,
+                restart_max_attempts=platform.restart_max_attempts,
+                stopped=platform.stopped,
+                stateful=True,
+                placement=platform.stateful_placement,
+                networks=[platform.storage_network_id],
+                secrets=secrets,
+                configs=scripts,
+                mounts=[
+                    volume_mount(args.grafana_volume, GRAFANA_DATA),
+                    volume_mount(args.n8n_volume, N8N_DATA),
+                ],
+            ),
+            child,
+        )
+        self.register_outputs({"service": self.service.name})

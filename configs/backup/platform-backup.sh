@@ -1,0 +1,68 @@
+#!/bin/sh
+# Back up the platform's data: platform-backup.sh [grafana] [n8n] [objects] (default: all three).
+# Run by go-cron in shared_backup, and by `python -m ops backup <kind>`.
+#   grafana  s3://$S3_BUCKET/$S3_PREFIX/grafana/grafana-<UTC stamp>.db.gz
+#   n8n      s3://$S3_BUCKET/$S3_PREFIX/n8n/n8n-<UTC stamp>.tar.gz (database.sqlite and encryption_key)
+#   objects  every bucket of the object store into s3://$S3_BUCKET/$S3_PREFIX/objects/<bucket>/, when
+#            the target is off-site; objects deleted at the source stay there (it is a backup, not a mirror)
+# Archives older than BACKUP_KEEP_DAYS are deleted, never the newest.
+set -eu
+
+. "$(dirname "$0")/platform-env.sh"
+: "${BACKUP_KEEP_DAYS:?}"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+now="${BACKUP_NOW:-$(date -u +%s)}"
+stamp="$(date -u -d "@$now" +%Y-%m-%dT%H-%M-%SZ)"
+cutoff="$(date -u -d "@$((now - BACKUP_KEEP_DAYS * 86400))" +%Y-%m-%dT%H-%M-%SZ)"
+
+upload() {  # upload FILE KIND NAME
+  target s3api head-bucket --bucket "$S3_BUCKET" >/dev/null 2>&1 || target s3 mb "s3://$S3_BUCKET" >/dev/null
+  target s3 cp --only-show-errors "$1" "s3://$S3_BUCKET/$S3_PREFIX/$2/$3"
+  echo "backup: s3://$S3_BUCKET/$S3_PREFIX/$2/$3 ($(wc -c < "$1") bytes)"
+  archives "$2" | sed '$d' |
+    awk -v prefix="$2-" -v cutoff="$cutoff" '{ stamp = substr($0, length(prefix) + 1); sub(/\..*$/, "", stamp); if (stamp < cutoff) print }' |
+    while read -r old; do
+      target s3 rm --only-show-errors "s3://$S3_BUCKET/$S3_PREFIX/$2/$old"
+      echo "backup: deleted $old (older than $BACKUP_KEEP_DAYS days)"
+    done
+}
+
+backup_grafana() {
+  sqlite_copy "$GRAFANA_DB" "$work/grafana.db"
+  gzip "$work/grafana.db"
+  upload "$work/grafana.db.gz" grafana "grafana-$stamp.db.gz"
+}
+
+backup_n8n() {
+  mkdir "$work/n8n"
+  sqlite_copy "$N8N_DB" "$work/n8n/database.sqlite"
+  # Its credentials are encrypted with this key: an archive without it restores none of them.
+  cp "$secrets/n8n_encryption_key" "$work/n8n/encryption_key"
+  tar -czf "$work/n8n.tar.gz" -C "$work/n8n" database.sqlite encryption_key
+  upload "$work/n8n.tar.gz" n8n "n8n-$stamp.tar.gz"
+}
+
+backup_objects() {
+  if [ -z "${STORAGE_ENDPOINT:-}" ]; then
+    echo "backup: objects: the object store is itself the backup target; set backupS3Endpoint to copy its buckets off-site"
+    return
+  fi
+  target s3api head-bucket --bucket "$S3_BUCKET" >/dev/null 2>&1 || target s3 mb "s3://$S3_BUCKET" >/dev/null
+  for bucket in $(storage s3api list-buckets --query 'Buckets[].Name' --output text); do
+    # Through this container's disk, one bucket at a time (S3 has no copy between services); the
+    # download keeps each object's time, so only new and changed objects are uploaded.
+    storage s3 sync --only-show-errors "s3://$bucket" "$work/objects/$bucket"
+    target s3 sync --only-show-errors "$work/objects/$bucket" "s3://$S3_BUCKET/$S3_PREFIX/objects/$bucket/"
+    rm -rf "$work/objects/$bucket"
+    echo "backup: bucket $bucket copied to s3://$S3_BUCKET/$S3_PREFIX/objects/$bucket/"
+  done
+}
+
+for kind in ${*:-grafana n8n objects}; do
+  case "$kind" in
+    grafana | n8n | objects) "backup_$kind" ;;
+    *) echo "backup: unknown kind $kind (grafana, n8n or objects)" >&2; exit 2 ;;
+  esac
+done
