@@ -38,6 +38,7 @@ def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
         storage_network_id=core.storage_network_id,
         restart_max_attempts=settings.restart_max_attempts,
         protect_data=settings.protect_data,
+        data_directory=settings.data_directory,
         stateful_placement=settings.stateful_placement,
         stopped=settings.stopped,
     )
@@ -116,6 +117,7 @@ def deploy_environment(settings: Settings, environment: EnvironmentSettings) -> 
             storage_network_id=platform.require_output(PlatformOutputs.STORAGE_NETWORK_ID),
             restart_max_attempts=settings.restart_max_attempts,
             protect_data=settings.protect_data,
+            data_directory=settings.data_directory,
             stateful_placement=settings.stateful_placement,
             client_networks=environment.client_networks,
             backup=backup_target(environment.database.backup, storage),

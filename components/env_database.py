@@ -30,6 +30,7 @@ from components.swarm import (
     Healthcheck,
     Mounted,
     ServiceSpec,
+    adopted_directory,
     data_volume,
     http_check,
     mebibytes,
@@ -65,6 +66,8 @@ class EnvDatabaseStackArgs:
     """The platform's object storage network, which the backups join."""
     restart_max_attempts: int
     protect_data: bool
+    data_directory: str
+    """The compose stack's .data/<env> to adopt (postgres/, redis/); empty: named volumes."""
     stateful_placement: tuple[str, ...]
     client_networks: tuple[str, ...]
     """Admitted to a published PostgreSQL port, over TLS only."""
@@ -210,7 +213,9 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         tls = self._tls_secrets()
         init_sql = (CONFIGS / "postgres" / "init" / "10-extensions.sql").read_text()
         init = swarm_config(f"{name}-postgres-init", f"{env}-postgres-init", init_sql, env, child)
-        volume = data_volume(f"{name}-postgres-data", f"{env}_postgres_data", env, self._data)
+        volume = data_volume(
+            f"{name}-postgres-data", f"{env}_postgres_data", env, self._data, adopted_directory(self._args.data_directory, "postgres")
+        )
         return swarm_service(
             f"{name}-postgres",
             ServiceSpec(
@@ -275,7 +280,9 @@ class EnvDatabaseStack(pulumi.ComponentResource):
 
     def _redis(self, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
         name, env, settings = self._name, self._env, self._args.settings
-        volume = data_volume(f"{name}-redis-data", f"{env}_redis_data", env, self._data)
+        volume = data_volume(
+            f"{name}-redis-data", f"{env}_redis_data", env, self._data, adopted_directory(self._args.data_directory, "redis")
+        )
         return swarm_service(
             f"{name}-redis",
             ServiceSpec(

@@ -30,6 +30,7 @@ from components.swarm import (
     Mounted,
     ServiceSpec,
     SharedPlatform,
+    adopted_directory,
     bind_mount,
     data_volume,
     dump_yaml,
@@ -278,7 +279,9 @@ class SharedObservability(pulumi.ComponentResource):
         return swarm_config(f"{self._name}-{key}", key, content, STACK, self._child)
 
     def _volume(self, key: str) -> docker.Volume:
-        return data_volume(f"{self._name}-{key}-data", f"{STACK}_{key}_data", STACK, self._data)
+        # The seeds kept Prometheus's and Grafana's data in .data/<key>; Loki's schema differs, logs start afresh.
+        adopted = adopted_directory(self._platform.data_directory, key) if key in ("prometheus", "grafana") else ""
+        return data_volume(f"{self._name}-{key}-data", f"{STACK}_{key}_data", STACK, self._data, adopted)
 
     def _service(self, key: str, spec: ServiceSpec) -> docker.Service:
         return swarm_service(f"{self._name}-{key}", spec, self._child)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
+import posixpath
 import re
 import urllib.parse
 import zoneinfo
@@ -42,6 +43,7 @@ _CONSTRAINT = re.compile(
     re.ASCII,
 )
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$", re.ASCII)
+_HOST_PATH = re.compile(r"^(/[A-Za-z0-9_.@+-]+)+$", re.ASCII)
 _CONFIG_FILE = re.compile(r"^[A-Za-z0-9_.-]+\.conf$", re.ASCII)
 _CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
 _CRON_NAMES = {
@@ -50,7 +52,7 @@ _CRON_NAMES = {
 }
 SECRET_KEYS = (
     "cloudflareTunnelToken", "cloudflareApiToken", "runnerAccessToken", "runnerRegistrationToken", "alertWebhookUrl",
-    "backupS3AccessKey", "backupS3SecretKey",
+    "backupS3AccessKey", "backupS3SecretKey", "adoptedPostgresLogin",
 )
 """Keys set with `pulumi config set --secret` (never declared in Pulumi.yaml, which would make them required)."""
 
@@ -228,6 +230,9 @@ class Settings:
     protect_data: bool
     stateful_placement: tuple[str, ...]
     restart_max_attempts: int
+    data_directory: str
+    """The seeds' data directory (.data/<env> or .data) whose subdirectories hold the stack's data:
+    volumes bind there instead of Docker's own storage (adopting the compose stacks). Empty: named volumes."""
     platform: PlatformSettings | None
     """Set in the platform stack only."""
     environment: EnvironmentSettings | None
@@ -396,7 +401,11 @@ PLATFORM_ONLY_KEYS = (
 ENVIRONMENT_ONLY_KEYS = (
     "platformStack", "postgresPort", "postgresCpus", "postgresMemory", "postgresConfigFile", "postgresShmSizeMb",
     "redisPort", "redisCpus", "redisMemory", "redisMaxmemoryMb", "redisAppendfsync", "databaseClientNetworks",
+    "adoptedPostgresLogin",
 )
+ADOPTED_LOGIN_KEY = "adoptedPostgresLogin"
+"""Written and removed by `python -m ops adopt`: the compose stack's database login (JSON), kept until the
+program's login has been given to the adopted database. The program itself never reads it."""
 TRAEFIK_PORTS = {80: "Traefik web", 8080: "Traefik dashboard"}
 """Published by the platform on every node (traefikPublishPorts), so no environment may take them."""
 
@@ -453,6 +462,7 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         protect_data=_protect_data(read, stack),
         stateful_placement=read.listing("statefulPlacement", _CONSTRAINT, "node.labels.nextcandle.data==true"),
         restart_max_attempts=read.integer("restartMaxAttempts", 1, 100),
+        data_directory=_data_directory(read, stack),
         platform=_platform_settings(read) if stack == PLATFORM else None,
         environment=_environment_settings(read, stack) if stack != PLATFORM else None,
     )
@@ -460,6 +470,15 @@ def load_settings(config: pulumi.Config | None = None, stack: str | None = None)
         listed = "\n".join(f"  - {problem}" for problem in read.problems)
         raise SettingsError(f"Invalid configuration for stack '{stack}':\n{listed}")
     return settings
+
+
+def _data_directory(read: _Reader, stack: str) -> str:
+    """An absolute, normalised host path, or empty."""
+    value = read.string("dataDirectory")
+    example = f"/srv/nextcandle-infra/.data{'' if stack == PLATFORM else '/' + stack}"
+    if value and (not _HOST_PATH.match(value) or posixpath.normpath(value) != value or value == "/"):
+        read.problem("dataDirectory", f"{value!r} is not an absolute, normalised directory path", f"pulumi config set {PROJECT}:dataDirectory {example}")
+    return value
 
 
 def _naming_this_stack(read: _Reader, key: str, stack: str, why: str) -> str:

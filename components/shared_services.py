@@ -167,6 +167,8 @@ class SharedServices(pulumi.ComponentResource):
         encryption_key = random.RandomPassword(f"{name}-n8n-encryption-key", length=48, special=False, opts=self._data)
         # Changing this key makes every stored n8n credential undecryptable: protected with the data.
         key_secret = swarm_secret(f"{name}-n8n-encryption-key", encryption_key.result, STACK, self._data)
+        # Not adopted from .data/n8n: that n8n's key is in its config file, and n8n refuses to start with
+        # another. Its workflows and credentials move with n8n's export and import (README, "Adopting").
         volume = data_volume(f"{name}-n8n-data", f"{STACK}_n8n_data", STACK, self._data)
         self.n8n_volume_name = volume.name
         self.n8n_encryption_key: pulumi.Output[str] = pulumi.Output.secret(encryption_key.result)

@@ -171,6 +171,8 @@ class SharedPlatform:
     storage_network_id: pulumi.Input[str]
     restart_max_attempts: int
     protect_data: bool
+    data_directory: str
+    """The seeds' .data directory to adopt (grafana, prometheus); empty: named volumes."""
     stateful_placement: tuple[str, ...]
     stopped: bool
 
@@ -345,14 +347,24 @@ def overlay_network(
     )
 
 
-def data_volume(resource_name: str, name: str, stack: str, opts: pulumi.ResourceOptions) -> docker.Volume:
+def data_volume(
+    resource_name: str, name: str, stack: str, opts: pulumi.ResourceOptions, host_directory: str = ""
+) -> docker.Volume:
+    """A local volume; with `host_directory`, one bound to that existing directory (the compose stacks'
+    data, adopted where it lies). Removing such a volume never removes the directory's content."""
     return docker.Volume(
         resource_name,
         name=name,
         driver="local",
+        driver_opts={"type": "none", "o": "bind", "device": host_directory} if host_directory else None,
         labels=[docker.VolumeLabelArgs(label=STACK_LABEL, value=stack)],
         opts=opts,
     )
+
+
+def adopted_directory(data_directory: str, key: str) -> str:
+    """The seeds' subdirectory of `data_directory` holding `key`'s data, or empty (a named volume)."""
+    return f"{data_directory}/{key}" if data_directory else ""
 
 
 def volume_mount(source: pulumi.Input[str], target: str, read_only: bool = False) -> docker.ServiceTaskSpecContainerSpecMountArgs:

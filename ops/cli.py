@@ -16,6 +16,9 @@
   python -m ops restore <what> [ARCHIVE]    restore the newest (or the given) dump or archive, or one copied
                                             bucket; Grafana and n8n are stopped meanwhile; asks first
   python -m ops migrate --from dev          move the platform out of the stack that owned it (old layout)
+  python -m ops adopt <stack> --data-directory DIR
+                                            replace the compose stack (start.sh) by this program on the same
+                                            data: no database re-initialised (README, "Adopting")
 
 Errors are one line on stderr with what to do; the exit code is 2 for them.
 """
@@ -155,6 +158,10 @@ def parser() -> argparse.ArgumentParser:
         help="e.g. app_x-2026-11-20T03-00-00Z.dump, grafana-2026-11-20T03-00-00Z.db.gz, or a bucket (default: newest, all buckets)",
     )
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    adopt = sub.add_parser("adopt", help="replace the running compose stack by this program, on the same data")
+    adopt.add_argument("stack", choices=STACK_ORDER)
+    adopt.add_argument("--data-directory", help="the compose stack's .data/<env> (or .data for the platform), absolute")
+    adopt.add_argument("--wait", type=float, default=300, help="seconds to wait for the adopted PostgreSQL (default 300)")
     migrate = sub.add_parser("migrate", help="move the platform out of the stack that owned it in the old layout")
     migrate.add_argument("--from", dest="source", default="dev", choices=ENVIRONMENTS, help="the old owner (default dev)")
     return p
@@ -218,6 +225,11 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         from ops.migrate import migrate
 
         migrate(args.source, backend, out)
+        return 0
+    if args.command == "adopt":
+        from ops.adopt import adopt
+
+        adopt(connect(), args.stack, args.data_directory, backend, out, wait=args.wait)
         return 0
     stacks = plan(args.command, args.stack, backend)
     if args.command == "destroy":

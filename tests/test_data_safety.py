@@ -52,8 +52,9 @@ BOOLEAN_FLIPS = {
     "runnersStopped", "runnerEphemeral", "n8nOwnerSetUp",
 }
 # Not "settings that change": which environment a stack is, the deliberate switches that unprotect
-# data (they are the documented way to let data go), and what needs a Cloudflare account.
-EXCLUDED = {"environment", "protectData", "unprotectData", "tunnelMode", "cloudflareAccountId", "cloudflareZoneId"}
+# data (they are the documented way to let data go), what needs a Cloudflare account, and dataDirectory
+# (set once, by `ops adopt`, before the first up: it chooses where the data is).
+EXCLUDED = {"environment", "protectData", "unprotectData", "tunnelMode", "cloudflareAccountId", "cloudflareZoneId", "dataDirectory"}
 # The platform with runners on, so their settings have something to change.
 PLATFORM_BASE = {"runnerEnabled": "true", "runnerOwner": "nextcandle"}
 OFF_SITE_KEYS = {"backupS3AccessKey": "OFFSITEACCESSKEY0001", "backupS3SecretKey": "off-site-secret-key-0123456789"}

@@ -1,0 +1,160 @@
+"""Adopt the compose stacks the seeds deploy (start.sh: services dev_postgres, dev_redis, ... with
+their data in .data/<env>/postgres and .data/<env>/redis) without re-initialising any database.
+
+python -m ops adopt dev --data-directory /srv/nextcandle-infra/.data/dev
+1. checks: the stack holds no resources yet, the compose services run, the directory holds the data;
+2. reads the database login the compose stack used (its secrets, from the running container) into the
+   stack file as a secret (adoptedPostgresLogin), so an interrupted adoption can be resumed;
+3. removes the compose stack's services and networks (never its data, which stays in the directory);
+4. sets dataDirectory and runs `up`: the volumes bind to the directory's postgres/ and redis/;
+5. once the adopted PostgreSQL runs, gives the program's login to its database (configs/adopt/
+   give-login.sql: the program's role, the database renamed to the program's name, pgvector), then
+   removes adoptedPostgresLogin. Redis needs nothing: its password is read from the program's secret.
+The platform (`adopt platform --data-directory .../.data`) binds Grafana's and Prometheus's data;
+README, "Adopting the compose stacks", lists what moves by other means (object store, n8n)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from components.settings import ADOPTED_LOGIN_KEY, CONFIGS
+from names import ENVIRONMENTS, PLATFORM, PLATFORM_NAMESPACES, PROJECT, STACK_LABEL, env_service
+from ops.backend import Backend, OpsError
+from ops.deploy import deployed, run, select_stack
+
+GIVE_LOGIN_SQL = CONFIGS / "adopt" / "give-login.sql"
+REQUIRED_DATA = {"postgres": "PG_VERSION"}
+"""A file each adopted subdirectory holds, or it is not the data we think it is."""
+
+
+def namespaces(stack: str) -> tuple[str, ...]:
+    return PLATFORM_NAMESPACES if stack == PLATFORM else (stack,)
+
+
+def compose_services(client: Any, stack: str) -> list[Any]:
+    return [s for ns in namespaces(stack) for s in client.services.list(filters={"label": f"{STACK_LABEL}={ns}"})]
+
+
+def check_directory(stack: str, directory: str) -> None:
+    path = Path(directory)
+    if not path.is_absolute() or not path.is_dir():
+        raise OpsError(f"{directory} is not a directory on this machine (the compose stack's .data{'' if stack == PLATFORM else '/' + stack})")
+    if stack != PLATFORM:
+        for sub, marker in REQUIRED_DATA.items():
+            if not (path / sub / marker).is_file():
+                raise OpsError(f"{path / sub} holds no PostgreSQL data ({marker} is missing); nothing was changed")
+
+
+def _exec(container: Any, command: list[str], environment: dict[str, str] | None = None) -> tuple[int, str]:
+    code, output = container.exec_run(command, environment=environment, demux=False)
+    return int(code), (output or b"").decode(errors="replace")
+
+
+def running_container(client: Any, service: str, timeout: float = 0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = client.containers.list(filters={"label": f"com.docker.swarm.service.name={service}", "status": "running"})
+        if found:
+            return found[0]
+        if time.monotonic() >= deadline:
+            raise OpsError(f"{service} has no running container on this node; once it runs, run python -m ops adopt {service.split('_')[0]} again")
+        time.sleep(2)
+
+
+def read_login(container: Any) -> dict[str, str]:
+    """The database login a postgres container was started with: POSTGRES_*_FILE secrets, or plain env."""
+    env = dict(line.split("=", 1) for line in container.attrs["Config"].get("Env", []) if "=" in line)
+
+    def value(name: str, default: str) -> str:
+        if f"POSTGRES_{name}_FILE" in env:
+            code, text = _exec(container, ["cat", env[f"POSTGRES_{name}_FILE"]])
+            if code != 0:
+                raise OpsError(f"cannot read {env[f'POSTGRES_{name}_FILE']} in {container.name}: {text.strip()}")
+            return text.strip()
+        return str(env.get(f"POSTGRES_{name}", default))
+
+    user = value("USER", "postgres")
+    return {"user": user, "password": value("PASSWORD", ""), "database": value("DB", user)}
+
+
+def take_over(client: Any, stack: str, directory: str, backend: Backend, out: TextIO = sys.stdout) -> Any:
+    """Steps 1-4: the compose stack's services make way for the program's, on the same data."""
+    from pulumi import automation as auto
+
+    if stack in deployed(backend):
+        raise OpsError(f"{stack} is already deployed by this program; adopt only replaces a compose stack")
+    services = compose_services(client, stack)
+    if not services:
+        raise OpsError(f"no compose service of {'/'.join(namespaces(stack))} runs here (docker stack ls)")
+    check_directory(stack, directory)
+    pulumi_stack = select_stack(stack, backend)
+    if stack in ENVIRONMENTS:
+        login = read_login(running_container(client, env_service(stack, "postgres")))
+        pulumi_stack.set_config(f"{PROJECT}:{ADOPTED_LOGIN_KEY}", auto.ConfigValue(json.dumps(login), secret=True))
+        print(f"adopt {stack}: the compose stack's database login kept as {ADOPTED_LOGIN_KEY} (secret)", file=out, flush=True)
+    names = sorted(s.name for s in services)
+    networks = {n["Target"] for s in services for n in s.attrs["Spec"]["TaskTemplate"].get("Networks", [])}
+    for service in services:
+        service.remove()
+    print(f"adopt {stack}: removed the compose services {', '.join(names)}; their data stays in {directory}", file=out, flush=True)
+    _wait_gone(client, stack)
+    for network_id in networks:
+        network = client.networks.get(network_id)
+        if network.attrs.get("Labels", {}).get(STACK_LABEL) in namespaces(stack):
+            network.remove()
+    pulumi_stack.set_config(f"{PROJECT}:dataDirectory", auto.ConfigValue(directory))
+    return run("up", stack, backend, select=lambda _name, _backend: pulumi_stack, out=out)
+
+
+def _wait_gone(client: Any, stack: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while any(client.containers.list(filters={"label": f"{STACK_LABEL}={ns}"}) for ns in namespaces(stack)):
+        if time.monotonic() > deadline:
+            raise OpsError(f"the compose stack's containers did not stop in {timeout:.0f} s (docker ps)")
+        time.sleep(1)
+
+
+def give_login_command(old_user: str, psql: str = "psql", host: str = "/var/run/postgresql", port: int = 5432) -> list[str]:
+    """psql runs configs/adopt/give-login.sql, handed over in the environment (exec has no stdin)."""
+    run_sql = f'printf "%s\\n" "$ADOPT_SQL" | {psql} -X -q -h "$0" -p "$1" -U "$2" -d postgres -f -'
+    return ["sh", "-c", run_sql, host, str(port), old_user]
+
+
+def give_login_environment(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:
+    return {
+        "PGPASSWORD": old["password"], "ADOPT_SQL": GIVE_LOGIN_SQL.read_text(), "ADOPT_OLD_DB": old["database"],
+        "ADOPT_NEW_USER": new["user"], "ADOPT_NEW_PASSWORD": new["password"], "ADOPT_NEW_DB": new["database"],
+    }
+
+
+def give_login(client: Any, stack: str, backend: Backend, out: TextIO = sys.stdout, timeout: float = 300) -> None:
+    """Step 5: the program's login takes over the adopted database; then the kept login goes."""
+    pulumi_stack = select_stack(stack, backend)
+    key = f"{PROJECT}:{ADOPTED_LOGIN_KEY}"
+    config = pulumi_stack.get_all_config()
+    if key not in config:
+        return
+    old = json.loads(config[key].value)
+    outputs = pulumi_stack.outputs()
+    new = {name: str(outputs[f"postgres_{name}"].value) for name in ("user", "password", "database")}
+    container = running_container(client, env_service(stack, "postgres"), timeout)
+    code, output = _exec(container, give_login_command(old["user"]), give_login_environment(old, new))
+    if code != 0:
+        raise OpsError(f"giving the program's login to {stack}'s database failed: {output.strip()}; run python -m ops adopt {stack} again")
+    pulumi_stack.remove_config(key)
+    print(f"adopt {stack}: database {old['database']} is now {new['database']}, owned by the program's user; "
+          f"applications take the credentials from `pulumi stack output -s {stack} --show-secrets`", file=out, flush=True)
+
+
+def adopt(client: Any, stack: str, directory: str | None, backend: Backend, out: TextIO = sys.stdout, wait: float = 300) -> None:
+    if stack not in deployed(backend):
+        if not directory:
+            raise OpsError(f"adopting {stack} needs --data-directory (the compose stack's .data{'' if stack == PLATFORM else '/' + stack})")
+        take_over(client, stack, directory, backend, out)
+    if stack in ENVIRONMENTS:
+        give_login(client, stack, backend, out, timeout=wait)
+    print(f"done: python -m ops status {stack}", file=out)

@@ -1,0 +1,142 @@
+"""Adopting the compose stacks the seeds deploy (start.sh): no database re-initialised, no data lost.
+
+On the test swarm: seed-like services, networks, secrets and data made with the Docker API, then
+`python -m ops adopt` on the real engine. With a real PostgreSQL: the program's login taking over a
+database the compose stack initialised (configs/adopt/give-login.sql), as `ops adopt` runs it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from names import STACK_LABEL
+from ops.adopt import give_login_command, give_login_environment
+from tests.conftest import ProgramRuns
+from tests.dockerd import LOCAL_IMAGE, ensure_swarm, remove_everything
+from tests.engine import init_platform, make_operator, steps
+from tests.postgres import BIN, Server
+
+OLD_LOGIN = {"user": "nextcandle", "password": "seed-password-0123456789", "database": "nextcandle_dev"}
+
+
+def _tree(directory: Path) -> dict[str, str]:
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def _seed_stack(swarm: Any, data: Path) -> None:
+    """What the seeds' start.sh leaves running for dev: services named dev_*, secrets dev_*, a stack
+    network, data bound from .data/dev."""
+    from docker.types import Mount, SecretReference
+
+    labels = {STACK_LABEL: "dev"}
+    network = swarm.networks.create("dev_default", driver="overlay", attachable=True, labels=labels)
+    secrets = {
+        name: swarm.secrets.create(name=f"dev_{name}", data=OLD_LOGIN[key].encode(), labels=labels)
+        for name, key in (("postgres_user", "user"), ("postgres_password", "password"), ("postgres_db", "database"))
+    }
+    swarm.services.create(
+        LOCAL_IMAGE, ["sleep", "3600"], name="dev_postgres", labels=labels, container_labels=labels, networks=[network.id],
+        env=[f"POSTGRES_{k.upper()}_FILE=/run/secrets/postgres_{k}" for k in ("user", "password", "db")],
+        secrets=[SecretReference(s.id, s.name, filename=name) for name, s in secrets.items()],
+        mounts=[Mount("/var/lib/postgresql/data", str(data / "postgres"), type="bind")],
+    )
+    swarm.services.create(
+        LOCAL_IMAGE, ["sleep", "3600"], name="dev_redis", labels=labels, container_labels=labels, networks=[network.id],
+        mounts=[Mount("/data", str(data / "redis"), type="bind")],
+    )
+    deadline = time.monotonic() + 60
+    while len(swarm.containers.list(filters={"label": f"{STACK_LABEL}=dev"})) < 2:
+        assert time.monotonic() < deadline, "the seed-like services did not start"
+        time.sleep(0.5)
+
+
+def test_a_running_compose_stack_is_adopted_on_its_own_data(engine_bin: Path, swarm: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    ensure_swarm(swarm)
+    remove_everything(swarm)
+    base = tmp_path_factory.mktemp("adoption")
+    data = base / "nextcandle-infra" / ".data" / "dev"
+    (data / "postgres" / "base" / "16384").mkdir(parents=True)
+    (data / "postgres" / "PG_VERSION").write_text("17\n")
+    (data / "postgres" / "base" / "16384" / "2619").write_bytes(os.urandom(8192))
+    (data / "redis").mkdir()
+    (data / "redis" / "appendonly.aof").write_text("*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n")
+    before = _tree(data)
+    operator = make_operator(engine_bin, swarm.docker_host, base)
+    try:
+        init_platform(operator)
+        operator.ops("up", "platform")
+        _seed_stack(swarm, data)
+
+        refused = operator.ops("adopt", "dev", "--data-directory", str(data / "redis"), ok=False)
+        assert refused.returncode == 2 and "holds no PostgreSQL data" in refused.stderr, refused.stderr
+        assert swarm.services.get("dev_postgres").attrs["Spec"]["Labels"] == {STACK_LABEL: "dev"}, "nothing changed"
+
+        # No image can be pulled here, so the program's PostgreSQL never runs and the last step (giving
+        # it the program's login) waits in vain; the operator would run `ops adopt dev` again.
+        adopted = operator.ops("adopt", "dev", "--data-directory", str(data), "--wait", "0", ok=False)
+        assert adopted.returncode == 2 and "dev_postgres has no running container" in adopted.stderr, adopted.stdout + adopted.stderr
+        assert "removed the compose services dev_postgres, dev_redis" in adopted.stdout
+
+        assert "dev_default" not in {n.name for n in swarm.networks.list()}
+        for name, directory in (("dev_postgres_data", "postgres"), ("dev_redis_data", "redis")):
+            assert swarm.volumes.get(name).attrs["Options"] == {"type": "none", "o": "bind", "device": str(data / directory)}
+        mounts = swarm.services.get("dev_postgres").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Mounts"]
+        assert {(m.get("Source"), m["Target"]) for m in mounts} >= {("dev_postgres_data", "/var/lib/postgresql/data")}
+        assert _tree(data) == before, "the data is where it was, unchanged"
+
+        stack_file = (operator.project / "Pulumi.dev.yaml").read_text()
+        assert f"nextcandle:dataDirectory: {data}" in stack_file
+        assert "nextcandle:adoptedPostgresLogin:\n    secure:" in stack_file, "the old login is kept encrypted"
+        kept = json.loads(operator.pulumi("config", "get", "nextcandle:adoptedPostgresLogin", "-s", "dev"))
+        assert kept == OLD_LOGIN
+
+        # Later runs replace no data: the volumes stay bound where they are.
+        volumes = {v.name: v.attrs["CreatedAt"] for v in swarm.volumes.list()}
+        again = operator.ops("up", "dev").stdout
+        assert not [s for s in steps(again) if s[1] in ("Volume", "RandomPassword", "RandomString", "Secret") and s[0] != "same"], again
+        assert {v.name: v.attrs["CreatedAt"] for v in swarm.volumes.list()} == volumes
+        assert _tree(data) == before
+    finally:
+        remove_everything(swarm)
+
+
+def test_the_programs_login_takes_over_the_adopted_database(runs: ProgramRuns, tmp_path_factory: pytest.TempPathFactory) -> None:
+    run = runs("dev")
+    pg = Server(tmp_path_factory.mktemp("adopted-pg"), run, "dev")
+    new = {"user": pg.user, "password": pg.password, "database": pg.database}
+    # The compose stack initialised it: its own user and database, and no pgvector extension.
+    pg.user, pg.password, pg.database, pg.init_sql = OLD_LOGIN["user"], OLD_LOGIN["password"], OLD_LOGIN["database"], "SELECT 1"
+    (pg.base / "pwfile").write_text(pg.password)
+    pg.start()
+    try:
+        pg.psql(pg.database, "CREATE TABLE orders (id int PRIMARY KEY, item text); INSERT INTO orders VALUES (1, 'candle'), (2, 'wick')")
+        session = subprocess.Popen(  # an application still connected: the rename must not wait for it
+            [str(BIN / "psql"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", pg.user, "-d", pg.database, "-c", "SELECT pg_sleep(60)"],
+            env={**os.environ, "PGPASSWORD": pg.password}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1)
+        for attempt in range(2):  # re-runnable: an interrupted adoption is resumed
+            given = subprocess.run(
+                give_login_command(OLD_LOGIN["user"], psql=str(BIN / "psql"), host="127.0.0.1", port=pg.port),
+                env={**os.environ, **give_login_environment(OLD_LOGIN, new)}, capture_output=True, text=True, timeout=60,
+            )
+            assert given.returncode == 0, f"attempt {attempt + 1}: {given.stdout}{given.stderr}"
+        session.wait(10)
+
+        pg.user, pg.password = new["user"], new["password"]
+        rows = pg.psql(new["database"], "SELECT string_agg(item, ',' ORDER BY id) FROM orders").stdout.strip()
+        assert rows == "candle,wick", "the data, under the program's login and database name"
+        assert pg.psql(new["database"], "SELECT extname FROM pg_extension WHERE extname = 'vector'").stdout.strip() == "vector"
+        assert pg.psql(new["database"], "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").stdout.strip() == "t"
+        assert pg.psql("postgres", f"SELECT count(*) FROM pg_database WHERE datname = '{OLD_LOGIN['database']}'").stdout.strip() == "0"
+        old = pg.psql(new["database"], "SELECT 1", password=OLD_LOGIN["password"], check=False)
+        assert old.returncode != 0, "the program's user does not take the old password"
+    finally:
+        pg.stop()
