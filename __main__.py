@@ -69,10 +69,11 @@ def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
             ),
         )
     if platform.runner is not None:
-        RunnerStack(
+        runner = RunnerStack(
             "runner",
             RunnerStackArgs(settings=platform.runner, restart_max_attempts=settings.restart_max_attempts, stopped=settings.stopped),
         )
+        pulumi.export(PlatformOutputs.RUNNER_NETWORK_ID, runner.network_id)
 
     # What environments read through their StackReference.
     pulumi.export(PlatformOutputs.PUBLIC_NETWORK_ID, core.public_network_id)
@@ -120,6 +121,7 @@ def deploy_environment(settings: Settings, environment: EnvironmentSettings) -> 
             data_directory=settings.data_directory,
             stateful_placement=settings.stateful_placement,
             client_networks=environment.client_networks,
+            runner_network_id=platform.require_output(PlatformOutputs.RUNNER_NETWORK_ID) if environment.runner_access else None,
             backup=backup_target(environment.database.backup, storage),
             stopped=settings.stopped,
         ),

@@ -28,6 +28,8 @@ STACK_LABEL = "com.docker.stack.namespace"
 DATABASE_CLIENTS_LABEL = "nextcandle.database-clients"
 """On a database with a published port: the client networks pg_hba (or the port's firewall) admits."""
 STOPPED_LABEL = "nextcandle.stopped"
+CACHE_LABEL = "nextcandle.cache"
+"""On volumes that hold a cache, not data: losing one costs time only, so it is not protected."""
 """Set on a service its stack stopped on purpose (`ops stop`): status shows it stopped, not failed."""
 
 # Networks.
@@ -100,6 +102,8 @@ class PlatformOutputs:
     STORAGE_NETWORK_ID = "storage_network_id"
     OBJECT_STORAGE_ENDPOINT = "object_storage_endpoint"
     """The S3 API inside the swarm, e.g. http://shared_seaweedfs:8333."""
+    RUNNER_NETWORK_ID = "runner_network_id"
+    """Only with runnerEnabled: environments with runnerDatabaseAccess put their databases on it."""
     S3_ACCESS_KEY = "s3_access_key"
     S3_SECRET_KEY = "s3_secret_key"
     HOSTNAMES = "hostnames"

@@ -71,6 +71,8 @@ class EnvDatabaseStackArgs:
     stateful_placement: tuple[str, ...]
     client_networks: tuple[str, ...]
     """Admitted to a published PostgreSQL port, over TLS only."""
+    runner_network_id: pulumi.Input[str] | None = None
+    """The platform's runner network, when CI jobs may reach the databases by name."""
     backup: BackupTarget | None
     stopped: bool
 
@@ -154,8 +156,11 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         self.postgres_host = env_service(self._env, "postgres")
         self.redis_host = env_service(self._env, "redis")
         secrets = self._secrets()
-        self.postgres = self._postgres(secrets, [internal.id])
-        self.redis = self._redis(secrets, [internal.id])
+        databases: list[pulumi.Input[str]] = [internal.id]
+        if args.runner_network_id is not None:
+            databases.append(args.runner_network_id)
+        self.postgres = self._postgres(secrets, databases)
+        self.redis = self._redis(secrets, databases)
         with_monitoring = [internal.id, args.monitoring_network_id]
         self.postgres_exporter = self._postgres_exporter(secrets, with_monitoring)
         self.redis_exporter = self._redis_exporter(secrets, with_monitoring)

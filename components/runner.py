@@ -1,7 +1,8 @@
 """RunnerStack: self-hosted GitHub Actions runners, with a lifecycle of their own.
 
-Creates (stack `runner`): the runner token as a Docker secret and `runner_github-runner` replicas on
-managers. The token is the only input of these resources that changes often (a registration token
+Creates (stack `runner`): the runner token as a Docker secret, `runner_github-runner` replicas on
+managers, their network `runner_internal` (environments with runnerDatabaseAccess put their databases
+on it, so jobs reach dev_postgres by name) and the build-cache volume `runner_work`. The token is the only input of these resources that changes often (a registration token
 expires after an hour), so updating it rolls the runners and nothing else.
 
 Runners are ephemeral by default: each takes one job, deregisters and exits, and Swarm starts a
@@ -23,13 +24,20 @@ from components.swarm import (
     Mounted,
     ServiceSpec,
     bind_mount,
+    cache_volume,
     overlay_network,
     swarm_secret,
     swarm_service,
+    volume_mount,
 )
 from names import DOCKER_SOCKET, GITHUB_RUNNER, RUNNER, RUNNER_NETWORK
 
 STACK = RUNNER
+WORK_VOLUME = f"{RUNNER}_work"
+WORK_DIR = f"/var/lib/docker/volumes/{WORK_VOLUME}/_data"
+"""The build-cache volume (the seeds' runner-work), mounted at its own path on the node: a job's
+container actions bind their workspace from the node's Docker, which must find it at the same path
+(Docker's default data-root)."""
 RUNNER_RESOURCES = Resources(0.50, 2.00, 1024, 4096)
 TOKEN_FILE = "/run/secrets/github_token"
 
@@ -64,6 +72,8 @@ class RunnerStack(pulumi.ComponentResource):
             raise ValueError("RunnerStack needs a token; settings validation requires one")
 
         network = overlay_network(f"{name}-internal", RUNNER_NETWORK, STACK, child)
+        self.network_id = network.id
+        work = cache_volume(f"{name}-work", WORK_VOLUME, STACK, child)
         token_secret = swarm_secret(f"{name}-token", token, STACK, child)
         scope = {"RUNNER_SCOPE": "org", "ORG_NAME": settings.owner} if settings.scope == "org" else {
             "RUNNER_SCOPE": "repo", "REPO_URL": settings.owner,
@@ -71,8 +81,11 @@ class RunnerStack(pulumi.ComponentResource):
         env = {
             **scope,
             "LABELS": ",".join(settings.labels),
-            "RUNNER_NAME_PREFIX": "nextcandle-swarm",
-            "RANDOM_RUNNER_SUFFIX": "true",
+            # One name per node and slot (Swarm expands the templates), so each runner keeps its own
+            # work directory, and its cache, across restarts; the image registers with --replace.
+            "RUNNER_NAME": "nextcandle-{{.Node.Hostname}}-{{.Task.Slot}}",
+            "RANDOM_RUNNER_SUFFIX": "false",
+            "RUNNER_WORKDIR_ROOT": WORK_DIR,
             # No DISABLE_AUTO_UPDATE: GitHub refuses jobs to a runner 30 days behind its latest
             # release, so the runner must update itself past the image's pinned version.
         }
@@ -91,11 +104,13 @@ class RunnerStack(pulumi.ComponentResource):
                 # Ephemeral runners restart after every job: no attempt limit for them.
                 restart_max_attempts=0 if settings.ephemeral else args.restart_max_attempts,
                 replicas=settings.replicas,
+                # Stop first: a slot's new task takes its predecessor's name and work directory.
+                stateful=True,
                 networks=[network.id],
                 secrets=[Mounted(token_secret, "github_token", mode=0o400)],
                 # Jobs build images with the node's Docker: this is root on the node, so managers only
                 # and only trusted repositories (see README).
-                mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET, read_only=False)],
+                mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET, read_only=False), volume_mount(work.name, WORK_DIR)],
                 placement=["node.role==manager"],
                 # An ephemeral runner exits 0 after its job; Swarm must start a new one.
                 restart_condition="any" if settings.ephemeral else "on-failure",

@@ -219,6 +219,8 @@ class EnvironmentSettings:
     database: DatabaseSettings
     client_networks: tuple[str, ...]
     """Networks admitted to a published PostgreSQL port (over TLS)."""
+    runner_access: bool
+    """The databases join the platform's runner network (CI jobs reach them by name)."""
 
 
 @dataclass(frozen=True)
@@ -401,7 +403,7 @@ PLATFORM_ONLY_KEYS = (
 ENVIRONMENT_ONLY_KEYS = (
     "platformStack", "postgresPort", "postgresCpus", "postgresMemory", "postgresConfigFile", "postgresShmSizeMb",
     "redisPort", "redisCpus", "redisMemory", "redisMaxmemoryMb", "redisAppendfsync", "databaseClientNetworks",
-    "adoptedPostgresLogin",
+    "adoptedPostgresLogin", "runnerDatabaseAccess",
 )
 ADOPTED_LOGIN_KEY = "adoptedPostgresLogin"
 """Written and removed by `python -m ops adopt`: the compose stack's database login (JSON), kept until the
@@ -645,6 +647,7 @@ def _environment_settings(read: _Reader, stack: str) -> EnvironmentSettings:
         platform_stack=read.matching("platformStack", re.compile(r"^([A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$"), PLATFORM),
         database=database,
         client_networks=_client_networks(read),
+        runner_access=read.boolean("runnerDatabaseAccess"),
     )
 
 

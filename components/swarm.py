@@ -23,7 +23,7 @@ import pulumi_docker as docker
 import yaml
 
 from components.settings import BackupSettings, Hostnames, Resources
-from names import STACK_LABEL, STOPPED_LABEL
+from names import CACHE_LABEL, STACK_LABEL, STOPPED_LABEL
 
 _PINNED_IMAGE = re.compile(r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)(@sha256:[0-9a-f]{64})?$")
 STOPPED_CONSTRAINT = f"node.labels.{STOPPED_LABEL}==true"
@@ -358,6 +358,17 @@ def data_volume(
         driver="local",
         driver_opts={"type": "none", "o": "bind", "device": host_directory} if host_directory else None,
         labels=[docker.VolumeLabelArgs(label=STACK_LABEL, value=stack)],
+        opts=opts,
+    )
+
+
+def cache_volume(resource_name: str, name: str, stack: str, opts: pulumi.ResourceOptions) -> docker.Volume:
+    """A local volume for a cache (labelled so): never protected, deleted with its stack."""
+    return docker.Volume(
+        resource_name,
+        name=name,
+        driver="local",
+        labels=[docker.VolumeLabelArgs(label=STACK_LABEL, value=stack), docker.VolumeLabelArgs(label=CACHE_LABEL, value="true")],
         opts=opts,
     )
 

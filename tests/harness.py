@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from names import MONITORING_NETWORK, PROJECT, PUBLIC_NETWORK, STORAGE_NETWORK, PlatformOutputs  # noqa: E402
+from names import MONITORING_NETWORK, PROJECT, PUBLIC_NETWORK, RUNNER_NETWORK, STORAGE_NETWORK, PlatformOutputs  # noqa: E402
 
 SERVICE = "docker:index/service:Service"
 SECRET = "docker:index/secret:Secret"
@@ -53,6 +53,7 @@ PLATFORM_OUTPUTS = {
     PlatformOutputs.PUBLIC_NETWORK_ID: PUBLIC_NETWORK + REFERENCED_ID_SUFFIX,
     PlatformOutputs.MONITORING_NETWORK_ID: MONITORING_NETWORK + REFERENCED_ID_SUFFIX,
     PlatformOutputs.STORAGE_NETWORK_ID: STORAGE_NETWORK + REFERENCED_ID_SUFFIX,
+    PlatformOutputs.RUNNER_NETWORK_ID: RUNNER_NETWORK + REFERENCED_ID_SUFFIX,
     PlatformOutputs.OBJECT_STORAGE_ENDPOINT: "http://shared_seaweedfs:8333",
     PlatformOutputs.S3_ACCESS_KEY: MOCK_PLATFORM_S3_ACCESS_KEY,
     PlatformOutputs.S3_SECRET_KEY: MOCK_PLATFORM_S3_SECRET_KEY,

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from components.settings import ENVIRONMENT_ONLY_KEYS, PLATFORM_ONLY_KEYS, declared_config
-from names import PLATFORM
+from names import CACHE_LABEL, PLATFORM
+from tests.conftest import ProgramRuns
 from tests.harness import VOLUME, ProgramRun, Resource, run_program, stack_config
 
 # A different valid value for every setting that may change.
@@ -49,7 +50,7 @@ CHANGES: dict[str, str] = {
 }
 BOOLEAN_FLIPS = {
     "stopped", "localAliases", "traefikPublishPorts", "backupEnabled", "runnerEnabled",
-    "runnersStopped", "runnerEphemeral", "n8nOwnerSetUp",
+    "runnersStopped", "runnerEphemeral", "n8nOwnerSetUp", "runnerDatabaseAccess",
 }
 # Not "settings that change": which environment a stack is, the deliberate switches that unprotect
 # data (they are the documented way to let data go), what needs a Cloudflare account, and dataDirectory
@@ -63,9 +64,18 @@ SECRETS = {PLATFORM: {"runnerAccessToken": "ghp_datasafety0123456789"}, "prod": 
 
 def data_resources(run: ProgramRun) -> dict[tuple[str, str], Resource]:
     """Volumes and every protected password, key or secret (the stack protects exactly its data)."""
-    found = {(r.typ, r.name): r for r in run.resources if r.typ == VOLUME or r.protect}
+    found = {(r.typ, r.name): r for r in run.resources if (r.typ == VOLUME and not is_cache(r)) or r.protect}
     assert len([k for k in found if k[0] == VOLUME]) >= 2 and len(found) > 2
     return found
+
+
+def is_cache(volume: Resource) -> bool:
+    return {"label": CACHE_LABEL, "value": "true"} in volume.inputs.get("labels", [])
+
+
+def test_only_the_runners_build_cache_is_a_cache(runs: ProgramRuns) -> None:
+    caches = [v.inputs["name"] for run in (runs.full, runs("prod")) for v in run.of_type(VOLUME) if is_cache(v)]
+    assert caches == ["runner_work"]
 
 
 def keys_of(stack: str) -> list[str]:

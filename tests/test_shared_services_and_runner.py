@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import FULL, FULL_SECRETS
+from tests.conftest import FULL, FULL_SECRETS, ProgramRuns
 from tests.harness import SECRET, SERVICE, ProgramRun, changed_resources, run_program
 
 
@@ -72,6 +72,29 @@ def test_runners_replicas_placement_and_ephemeral(full_run: ProgramRun) -> None:
     assert full_run.mounted_secret(runner, "github_token") == FULL_SECRETS["runnerAccessToken"]
     command = task["containerSpec"]["commands"][-1]
     assert 'ACCESS_TOKEN="$(cat /run/secrets/github_token)"' in command
+
+
+def test_runners_keep_a_build_cache_their_container_actions_can_mount(full_run: ProgramRun) -> None:
+    spec = container(full_run, "runner_github-runner")
+    work = next(m for m in spec["mounts"] if m["type"] == "volume")
+    # Container actions bind the workspace through the node's Docker: the path inside the runner is the
+    # volume's own path on the node, and each runner works in <root>/<its name>.
+    assert work["source"] == "runner_work" and work["target"] == "/var/lib/docker/volumes/runner_work/_data"
+    assert spec["env"]["RUNNER_WORKDIR_ROOT"] == work["target"] and "RUNNER_WORKDIR" not in spec["env"]
+    # A stable name per node and slot: a restarted runner finds its cache, and no two share a directory.
+    assert spec["env"]["RUNNER_NAME"] == "nextcandle-{{.Node.Hostname}}-{{.Task.Slot}}"
+    assert spec["env"]["RANDOM_RUNNER_SUFFIX"] == "false"
+    assert full_run.service("runner_github-runner").inputs["updateConfig"]["order"] == "stop-first"
+
+
+def test_an_environment_lets_ci_jobs_reach_its_databases_only_when_allowed(runs: ProgramRuns) -> None:
+    assert "runner_network_id" in runs.full.outputs
+    closed, open_ = runs("dev"), runs("dev", {"runnerDatabaseAccess": "true"})
+    for name in ("dev_postgres", "dev_redis"):
+        assert "runner_internal" not in closed.network_names(closed.service(name))
+        assert "runner_internal" in open_.network_names(open_.service(name))
+    for name in ("dev_postgres-exporter", "dev_redis-exporter", "dev_postgres-backup"):
+        assert "runner_internal" not in open_.network_names(open_.service(name)), "only the databases"
 
 
 def test_runner_replicas_and_registration_token_from_config() -> None:
