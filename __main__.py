@@ -58,7 +58,7 @@ def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
     backup = backup_target(platform.backup, object_storage)
     if backup is not None:
         PlatformBackup(
-            "backup",
+            "shared-backup",
             PlatformBackupArgs(
                 platform=shared,
                 target=backup,
