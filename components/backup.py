@@ -16,15 +16,16 @@ from dataclasses import dataclass
 import pulumi
 
 from components import images
-from components.settings import CONFIGS, Resources
+from components.settings import Resources
 from components.swarm import (
+    BACKUP_HEALTHCHECK,
     BackupTarget,
-    Healthcheck,
     Mounted,
     ObjectStorage,
     ServiceSpec,
     SharedPlatform,
-    swarm_config,
+    backup_scripts,
+    scheduled,
     swarm_secret,
     swarm_service,
     volume_mount,
@@ -32,7 +33,6 @@ from components.swarm import (
 from names import PLATFORM, PLATFORM_BACKUP, SHARED
 
 BACKUP_RESOURCES = Resources(0.05, 0.50, 64, 512)
-SCRIPTS_DIR = "/etc/backup"
 GRAFANA_DATA = "/data/grafana"
 N8N_DATA = "/data/n8n"
 
@@ -73,20 +73,16 @@ class PlatformBackup(pulumi.ComponentResource):
                 Mounted(swarm_secret(f"{name}-storage-access-key", args.object_storage.access_key, SHARED, child), "storage_s3_access_key"),
                 Mounted(swarm_secret(f"{name}-storage-secret-key", args.object_storage.secret_key, SHARED, child), "storage_s3_secret_key"),
             ]
-        scripts = [
-            Mounted(swarm_config(f"{name}-{script}", f"{SHARED}-backup-{script}", (CONFIGS / "backup" / f"{script}.sh").read_text(), SHARED, child),
-                    f"{SCRIPTS_DIR}/{script}.sh", mode=0o555)
-            for script in ("platform-env", "platform-backup", "platform-restore")
-        ]
+        scripts = backup_scripts(name, f"{SHARED}-backup", ("platform-env", "platform-backup", "platform-restore"), SHARED, child)
         self.service = swarm_service(
             name,
             ServiceSpec(
                 name=PLATFORM_BACKUP,
                 stack=SHARED,
                 image=images.POSTGRES_BACKUP,
-                commands=["/bin/sh", "-c", f'exec go-cron "$SCHEDULE" /bin/sh {SCRIPTS_DIR}/platform-backup.sh'],
+                commands=scheduled("platform-backup"),
                 env=env,
-                healthcheck=Healthcheck(["CMD-SHELL", "pgrep go-cron >/dev/null"], start_period="10s"),
+                healthcheck=BACKUP_HEALTHCHECK,
                 resources=BACKUP_RESOURCES,
                 restart_max_attempts=platform.restart_max_attempts,
                 stopped=platform.stopped,

@@ -26,15 +26,18 @@ from components import images
 from components.certificates import private_key_pem, self_signed_certificate_pem
 from components.settings import CONFIGS, DatabaseSettings, Resources
 from components.swarm import (
+    BACKUP_HEALTHCHECK,
     BackupTarget,
     Healthcheck,
     Mounted,
     ServiceSpec,
     adopted_directory,
+    backup_scripts,
     data_volume,
     http_check,
     mebibytes,
     overlay_network,
+    scheduled,
     swarm_config,
     swarm_secret,
     swarm_service,
@@ -52,7 +55,6 @@ from names import (
 
 EXPORTER_RESOURCES = Resources(0.02, 0.10, 32, 64)
 BACKUP_RESOURCES = Resources(0.05, 0.50, 64, 256)
-BACKUP_DIR = "/etc/backup"
 PG_CONF_DIR = "/etc/postgresql"
 RUN_SECRETS = "/run/secrets"
 
@@ -355,11 +357,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         backup, storage = target.settings, target.storage
         access_key = swarm_secret(f"{name}-backup-s3-access-key", storage.access_key, env, child)
         secret_key = swarm_secret(f"{name}-backup-s3-secret-key", storage.secret_key, env, child)
-        scripts = [
-            Mounted(swarm_config(f"{name}-backup-{script}", f"{env}-backup-{script}", (CONFIGS / "backup" / f"{script}.sh").read_text(), env, child),
-                    f"{BACKUP_DIR}/{script}.sh", mode=0o555)
-            for script in ("env", "backup", "restore")
-        ]
+        scripts = backup_scripts(f"{name}-backup", f"{env}-backup", ("env", "backup", "restore"), env, child)
         env_vars: dict[str, pulumi.Input[str]] = {
             "SCHEDULE": backup.schedule,
             "BACKUP_KEEP_DAYS": str(backup.retention_days),
@@ -375,9 +373,9 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 name=env_service(env, "postgres-backup"),
                 image=images.POSTGRES_BACKUP,
                 # The image brings pg_dump 17, the aws CLI and go-cron; the scripts are ours.
-                commands=["/bin/sh", "-c", f'exec go-cron "$SCHEDULE" /bin/sh {BACKUP_DIR}/backup.sh'],
+                commands=scheduled("backup"),
                 env=env_vars,
-                healthcheck=Healthcheck(["CMD-SHELL", "pgrep go-cron >/dev/null"], start_period="10s"),
+                healthcheck=BACKUP_HEALTHCHECK,
                 resources=BACKUP_RESOURCES,
                 networks=networks,
                 secrets=[*secrets.postgres_login(), Mounted(access_key, "backup_s3_access_key"), Mounted(secret_key, "backup_s3_secret_key")],

@@ -26,10 +26,11 @@ PROMETHEUS = "prom/prometheus:v3.14.0"
 # v0.34.0 (2026-08-16): the breaking changes since 0.29 are a metric label, a removed no-op feature flag
 # and Go package moves; none is in our configuration.
 ALERTMANAGER = "prom/alertmanager:v0.34.0"
-# 13.0.2 (2026-05; grafana/grafana#124896 "[release-13.0.2] Apply security patches"): the newest tag we
-# could confirm (v13.1/v13.2 docs exist, their patch tags could not be read here). 13.0's breaking changes
-# (legacy Alertmanager API paths, removed plugin UI components) touch nothing we provision; file-provisioned
-# v1 dashboards are migrated on load. GF_*__FILE and /api/health are unchanged.
+# 13.0.2 (2026-05; grafana/grafana#124896 "[release-13.0.2] Apply security patches"): the newest release
+# whose changes we could read. 13.1 and 13.2 are out (versioned docs; 13.1.0 shipped by 2026-06-26), but
+# neither their patch tags nor their breaking changes could be read here: bump after reading them.
+# 13.0's breaking changes (legacy Alertmanager API paths, removed plugin UI components) touch nothing we
+# provision; file-provisioned v1 dashboards are migrated on load. GF_*__FILE and /api/health are unchanged.
 GRAFANA = "grafana/grafana:13.0.2"
 # 3.7.5 (2026-08-05, the release-please manifest; the v3.7.6 tag carries no release): Go CVE fixes since
 # 3.7.4. The image has no shell or wget; `loki -health` exists since 3.7.0 and was backported to 3.6.5.

@@ -22,7 +22,7 @@ import pulumi
 import pulumi_docker as docker
 import yaml
 
-from components.settings import BackupSettings, Hostnames, Resources
+from components.settings import CONFIGS, BackupSettings, Hostnames, Resources
 from names import CACHE_LABEL, STACK_LABEL, STOPPED_LABEL
 
 _PINNED_IMAGE = re.compile(r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)(@sha256:[0-9a-f]{64})?$")
@@ -434,3 +434,27 @@ def backup_target(settings: BackupSettings | None, platform_storage: ObjectStora
         settings=settings,
         storage=ObjectStorage(endpoint=settings.endpoint, access_key=settings.access_key, secret_key=settings.secret_key),
     )
+
+
+BACKUP_SCRIPTS_DIR = "/etc/backup"
+BACKUP_HEALTHCHECK = Healthcheck(["CMD-SHELL", "pgrep go-cron >/dev/null"], start_period="10s")
+"""The backup image's scheduler is running (a failed run shows in its logs, not as a dead task)."""
+
+
+def backup_scripts(
+    resource_prefix: str, swarm_prefix: str, scripts: Sequence[str], stack: str, opts: pulumi.ResourceOptions
+) -> list[Mounted]:
+    """configs/backup/<script>.sh as executable configs under /etc/backup, where `ops backup|restore` runs them."""
+    return [
+        Mounted(
+            swarm_config(f"{resource_prefix}-{script}", f"{swarm_prefix}-{script}", (CONFIGS / "backup" / f"{script}.sh").read_text(), stack, opts),
+            f"{BACKUP_SCRIPTS_DIR}/{script}.sh",
+            mode=0o555,
+        )
+        for script in scripts
+    ]
+
+
+def scheduled(script: str) -> list[str]:
+    """go-cron runs /etc/backup/<script>.sh on $SCHEDULE."""
+    return ["/bin/sh", "-c", f'exec go-cron "$SCHEDULE" /bin/sh {BACKUP_SCRIPTS_DIR}/{script}.sh']
