@@ -166,15 +166,15 @@ class CoreStack(pulumi.ComponentResource):
         self._name, self._args = name, args
         self._child = pulumi.ResourceOptions(parent=self)
 
-        public = overlay_network(f"{name}-traefik-public", PUBLIC_NETWORK, CORE, self._child)
+        public = self._public_network()
         monitoring = overlay_network(f"{name}-monitoring", MONITORING_NETWORK, CORE, self._child)
         tunnel = overlay_network(f"{name}-tunnel", TUNNEL_NETWORK, CORE, self._child, subnet=TUNNEL_SUBNET)
         storage = overlay_network(f"{name}-storage", STORAGE_NETWORK, CORE, self._child)
-        self.public_network_id = public.id
+        self.public_network_id = public
         self.monitoring_network_id = monitoring.id
         self.storage_network_id = storage.id
 
-        self.traefik = self._traefik([public.id, monitoring.id, tunnel.id, storage.id])
+        self.traefik = self._traefik([public, monitoring.id, tunnel.id, storage.id])
         self.tunnel_id = None
         tunnel_token = self._tunnel_token(name, args, self._child)
         self.cloudflared = self._cloudflared(tunnel_token, [tunnel.id, monitoring.id]) if tunnel_token is not None else None
@@ -187,6 +187,12 @@ class CoreStack(pulumi.ComponentResource):
                 "dashboard_password": self.dashboard_password,
             }
         )
+
+    def _public_network(self) -> pulumi.Output[str]:
+        """traefik-public's id: ours, or the one the seeds' setup created, which applications still use."""
+        if self._args.settings.external_public_network:
+            return docker.get_network_output(name=PUBLIC_NETWORK, opts=pulumi.InvokeOptions(parent=self)).id
+        return overlay_network(f"{self._name}-traefik-public", PUBLIC_NETWORK, CORE, self._child).id
 
     def _traefik(self, networks: list[pulumi.Output[str]]) -> docker.Service:
         name, args, child = self._name, self._args, self._child

@@ -118,6 +118,8 @@ class CoreSettings:
     rate_limit_average: int
     rate_limit_burst: int
     tunnel: TunnelSettings
+    external_public_network: bool = False
+    """traefik-public exists outside this program (the seeds made it by hand): look it up, never create it."""
 
 
 @dataclass(frozen=True)
@@ -399,6 +401,7 @@ PLATFORM_ONLY_KEYS = (
     "cloudflareAccountId", "cloudflareZoneId", "localAliases", "extraPublicHostnames", "monitoredEnvironments",
     "appScrapeTargets", "prometheusRetention", "scrapeInterval", "lokiRetentionHours", "timezone", "n8nOwnerSetUp", "runnerEnabled",
     "runnersStopped", "runnerReplicas", "runnerScope", "runnerOwner", "runnerLabels", "runnerEphemeral",
+    "externalPublicNetwork",
 )
 ENVIRONMENT_ONLY_KEYS = (
     "platformStack", "postgresPort", "postgresCpus", "postgresMemory", "postgresConfigFile", "postgresShmSizeMb",
@@ -532,6 +535,7 @@ def _platform_settings(read: _Reader) -> PlatformSettings:
         rate_limit_average=read.integer("rateLimitAverage", 1, 100_000),
         rate_limit_burst=read.integer("rateLimitBurst", 1, 100_000),
         tunnel=_tunnel_settings(read),
+        external_public_network=read.boolean("externalPublicNetwork"),
     )
     if core.tunnel.mode == "managed":
         outside = [host for host in hostnames.extra_public if host != domain and not host.endswith(f".{domain}")]

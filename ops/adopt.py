@@ -5,12 +5,13 @@ python -m ops adopt dev --data-directory /srv/nextcandle-infra/.data/dev
 1. checks: the stack holds no resources yet, the compose services run, the directory holds the data;
 2. reads the database login the compose stack used (its secrets, from the running container) into the
    stack file as a secret (adoptedPostgresLogin), so an interrupted adoption can be resumed;
-3. removes the compose stack's services and networks (never its data, which stays in the directory);
+3. removes the compose services this program replaces (applications in the same stack stay) and the
+   compose networks nothing else uses; a hand-made traefik-public stays and the platform joins it;
 4. sets dataDirectory and runs `up`: the volumes bind to the directory's postgres/ and redis/;
 5. once the adopted PostgreSQL runs, gives the program's login to its database (configs/adopt/
    give-login.sql: the program's role, the database renamed to the program's name, pgvector), then
    removes adoptedPostgresLogin. Redis needs nothing: its password is read from the program's secret.
-The platform (`adopt platform --data-directory .../.data`) binds Grafana's and Prometheus's data;
+The platform (`adopt platform --data-directory .../.data`, first) binds Grafana's and Prometheus's data;
 README, "Adopting the compose stacks", lists what moves by other means (object store, n8n)."""
 
 from __future__ import annotations
@@ -21,32 +22,83 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+import names
 from components.settings import ADOPTED_LOGIN_KEY, CONFIGS
-from names import ENVIRONMENTS, PLATFORM, PLATFORM_NAMESPACES, PROJECT, STACK_LABEL, env_service
+from names import ENVIRONMENTS, PLATFORM, PLATFORM_NAMESPACES, PROJECT, PUBLIC_NETWORK, STACK_LABEL, env_network, env_service
 from ops.backend import Backend, OpsError
 from ops.deploy import deployed, run, select_stack
 
 GIVE_LOGIN_SQL = CONFIGS / "adopt" / "give-login.sql"
-REQUIRED_DATA = {"postgres": "PG_VERSION"}
-"""A file each adopted subdirectory holds, or it is not the data we think it is."""
+ENVIRONMENT_SERVICES = ("postgres", "redis", "postgres-exporter", "redis-exporter", "postgres-backup")
+PLATFORM_SERVICES = (
+    names.TRAEFIK, names.CLOUDFLARED, names.PROMETHEUS, names.ALERTMANAGER, names.LOKI, names.GRAFANA, names.CADVISOR,
+    names.NODE_EXPORTER, names.ALLOY, names.OBJECT_STORAGE, names.N8N, names.GITHUB_RUNNER, names.PLATFORM_BACKUP,
+)
+SEED_ONLY_SERVICES = ("shared_minio", "shared_promtail", "shared_redis-exporter")
+"""The seeds' services this program retires (MinIO, Promtail, the shared redis-exporter)."""
+PLATFORM_NETWORKS = (
+    names.MONITORING_NETWORK, names.STORAGE_NETWORK, names.TUNNEL_NETWORK, names.SHARED_INTERNAL_NETWORK, names.RUNNER_NETWORK,
+)
+
+
+def adopted_data(stack: str) -> dict[str, str | None]:
+    """Subdirectories of the data directory the program binds, with a file each must hold (None: any)."""
+    return {"grafana": None, "prometheus": None} if stack == PLATFORM else {"postgres": "PG_VERSION", "redis": None}
 
 
 def namespaces(stack: str) -> tuple[str, ...]:
     return PLATFORM_NAMESPACES if stack == PLATFORM else (stack,)
 
 
+def replaced(stack: str) -> set[str]:
+    """The compose services this program's stack replaces; any other (an application) is left alone."""
+    if stack == PLATFORM:
+        return {*PLATFORM_SERVICES, *SEED_ONLY_SERVICES}
+    return {env_service(stack, service) for service in ENVIRONMENT_SERVICES}
+
+
 def compose_services(client: Any, stack: str) -> list[Any]:
-    return [s for ns in namespaces(stack) for s in client.services.list(filters={"label": f"{STACK_LABEL}={ns}"})]
+    found = [s for ns in namespaces(stack) for s in client.services.list(filters={"label": f"{STACK_LABEL}={ns}"})]
+    return [s for s in found if s.name in replaced(stack)]
 
 
 def check_directory(stack: str, directory: str) -> None:
     path = Path(directory)
     if not path.is_absolute() or not path.is_dir():
         raise OpsError(f"{directory} is not a directory on this machine (the compose stack's .data{'' if stack == PLATFORM else '/' + stack})")
-    if stack != PLATFORM:
-        for sub, marker in REQUIRED_DATA.items():
-            if not (path / sub / marker).is_file():
-                raise OpsError(f"{path / sub} holds no PostgreSQL data ({marker} is missing); nothing was changed")
+    for sub, marker in adopted_data(stack).items():
+        if not (path / sub).is_dir() or (marker and not (path / sub / marker).is_file()):
+            what = f"holds no {marker}" if (path / sub).is_dir() else "does not exist"
+            raise OpsError(f"{path / sub} {what}, so it is not the compose stack's data; nothing was changed")
+
+
+def our_networks(stack: str) -> tuple[str, ...]:
+    return (PUBLIC_NETWORK, *PLATFORM_NETWORKS) if stack == PLATFORM else (env_network(stack),)
+
+
+def networks_to_remove(client: Any, stack: str, services: list[Any]) -> tuple[list[Any], bool]:
+    """The compose stack's own networks nothing else will use, and whether traefik-public stays as it is
+    (made by hand, applications on it). Refuses, before anything changes, a network the program would
+    create that must stay."""
+    leaving = {s.id for s in services}
+    used_by_others = {n["Target"] for s in client.services.list() if s.id not in leaving
+                      for n in s.attrs["Spec"]["TaskTemplate"].get("Networks", [])}
+    removable, external_public = [], False
+    for network in client.networks.list():
+        if network.attrs.get("Scope") != "swarm" or network.name == "ingress":
+            continue
+        ours_by_name = network.name in our_networks(stack)
+        compose = (network.attrs.get("Labels") or {}).get(STACK_LABEL) in namespaces(stack)
+        if compose and network.id not in used_by_others:
+            removable.append(network)
+        elif network.name == PUBLIC_NETWORK and stack == PLATFORM:
+            external_public = True
+        elif ours_by_name:
+            users = sorted(s.name for s in client.services.list() if s.id not in leaving and any(
+                n["Target"] == network.id for n in s.attrs["Spec"]["TaskTemplate"].get("Networks", [])))
+            raise OpsError(f"network {network.name} exists and is used by {', '.join(users) or 'nothing of this stack'}; "
+                           "this program creates its own: move those services off it first; nothing was changed")
+    return removable, external_public
 
 
 def _exec(container: Any, command: list[str], environment: dict[str, str] | None = None) -> tuple[int, str]:
@@ -96,23 +148,24 @@ def take_over(client: Any, stack: str, directory: str, backend: Backend, out: Te
         login = read_login(running_container(client, env_service(stack, "postgres")))
         pulumi_stack.set_config(f"{PROJECT}:{ADOPTED_LOGIN_KEY}", auto.ConfigValue(json.dumps(login), secret=True))
         print(f"adopt {stack}: the compose stack's database login kept as {ADOPTED_LOGIN_KEY} (secret)", file=out, flush=True)
-    names = sorted(s.name for s in services)
-    networks = {n["Target"] for s in services for n in s.attrs["Spec"]["TaskTemplate"].get("Networks", [])}
+    removable, external_public = networks_to_remove(client, stack, services)
+    if external_public:
+        pulumi_stack.set_config(f"{PROJECT}:externalPublicNetwork", auto.ConfigValue("true"))
+        print(f"adopt {stack}: {PUBLIC_NETWORK} exists; the platform joins it (externalPublicNetwork)", file=out, flush=True)
+    removed = sorted(s.name for s in services)
     for service in services:
         service.remove()
-    print(f"adopt {stack}: removed the compose services {', '.join(names)}; their data stays in {directory}", file=out, flush=True)
-    _wait_gone(client, stack)
-    for network_id in networks:
-        network = client.networks.get(network_id)
-        if network.attrs.get("Labels", {}).get(STACK_LABEL) in namespaces(stack):
-            network.remove()
+    print(f"adopt {stack}: removed the compose services {', '.join(removed)}; their data stays in {directory}", file=out, flush=True)
+    _wait_gone(client, services)
+    for network in removable:
+        network.remove()
     pulumi_stack.set_config(f"{PROJECT}:dataDirectory", auto.ConfigValue(directory))
     return run("up", stack, backend, select=lambda _name, _backend: pulumi_stack, out=out)
 
 
-def _wait_gone(client: Any, stack: str, timeout: float = 120) -> None:
+def _wait_gone(client: Any, services: list[Any], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    while any(client.containers.list(filters={"label": f"{STACK_LABEL}={ns}"}) for ns in namespaces(stack)):
+    while any(client.containers.list(filters={"label": f"com.docker.swarm.service.name={s.name}"}) for s in services):
         if time.monotonic() > deadline:
             raise OpsError(f"the compose stack's containers did not stop in {timeout:.0f} s (docker ps)")
         time.sleep(1)

@@ -157,6 +157,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]]]:
         if args.token.startswith("cloudflare:index/getZeroTrustTunnelCloudflaredToken"):
             return {**args.args, "token": MOCK_TUNNEL_TOKEN}, []
+        if args.token == "docker:index/getNetwork:getNetwork":
+            return {**args.args, "id": f"{args.args['name']}-existing-id", "driver": "overlay", "scope": "swarm"}, []
         raise NotImplementedError(f"no mock for invoke {args.token}")
 
 

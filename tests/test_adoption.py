@@ -30,77 +30,120 @@ def _tree(directory: Path) -> dict[str, str]:
     return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
-def _seed_stack(swarm: Any, data: Path) -> None:
-    """What the seeds' start.sh leaves running for dev: services named dev_*, secrets dev_*, a stack
-    network, data bound from .data/dev."""
-    from docker.types import Mount, SecretReference
+def _service(swarm: Any, name: str, namespace: str, networks: list[Any], binds: dict[str, Path] | None = None, **extra: Any) -> Any:
+    from docker.types import Mount
 
-    labels = {STACK_LABEL: "dev"}
-    network = swarm.networks.create("dev_default", driver="overlay", attachable=True, labels=labels)
+    labels = {STACK_LABEL: namespace}
+    return swarm.services.create(
+        LOCAL_IMAGE, ["sleep", "3600"], name=name, labels=labels, container_labels=labels, networks=[n.id for n in networks],
+        mounts=[Mount(target, str(source), type="bind") for target, source in (binds or {}).items()], **extra,
+    )
+
+
+def _seed_swarm(swarm: Any, data: Path) -> dict[str, Any]:
+    """What the seeds' setup and start.sh leave running: traefik-public made by hand (applications on
+    it), stacks core, shared and dev with their services, secrets, networks and data bound from .data."""
+    from docker.types import SecretReference
+
+    public = swarm.networks.create("traefik-public", driver="overlay", attachable=True)
+    shared_default = swarm.networks.create("shared_default", driver="overlay", attachable=True, labels={STACK_LABEL: "shared"})
+    dev_default = swarm.networks.create("dev_default", driver="overlay", attachable=True, labels={STACK_LABEL: "dev"})
     secrets = {
-        name: swarm.secrets.create(name=f"dev_{name}", data=OLD_LOGIN[key].encode(), labels=labels)
+        name: swarm.secrets.create(name=f"dev_{name}", data=OLD_LOGIN[key].encode(), labels={STACK_LABEL: "dev"})
         for name, key in (("postgres_user", "user"), ("postgres_password", "password"), ("postgres_db", "database"))
     }
-    swarm.services.create(
-        LOCAL_IMAGE, ["sleep", "3600"], name="dev_postgres", labels=labels, container_labels=labels, networks=[network.id],
-        env=[f"POSTGRES_{k.upper()}_FILE=/run/secrets/postgres_{k}" for k in ("user", "password", "db")],
-        secrets=[SecretReference(s.id, s.name, filename=name) for name, s in secrets.items()],
-        mounts=[Mount("/var/lib/postgresql/data", str(data / "postgres"), type="bind")],
-    )
-    swarm.services.create(
-        LOCAL_IMAGE, ["sleep", "3600"], name="dev_redis", labels=labels, container_labels=labels, networks=[network.id],
-        mounts=[Mount("/data", str(data / "redis"), type="bind")],
-    )
+    services = {
+        "core_traefik": _service(swarm, "core_traefik", "core", [public]),
+        "shared_grafana": _service(swarm, "shared_grafana", "shared", [public, shared_default], {"/var/lib/grafana": data / "grafana"}),
+        "shared_prometheus": _service(swarm, "shared_prometheus", "shared", [shared_default], {"/prometheus": data / "prometheus"}),
+        "shared_minio": _service(swarm, "shared_minio", "shared", [shared_default]),
+        "dev_postgres": _service(
+            swarm, "dev_postgres", "dev", [dev_default, public], {"/var/lib/postgresql/data": data / "dev" / "postgres"},
+            env=[f"POSTGRES_{k.upper()}_FILE=/run/secrets/postgres_{k}" for k in ("user", "password", "db")],
+            secrets=[SecretReference(s.id, s.name, filename=name) for name, s in secrets.items()],
+        ),
+        "dev_redis": _service(swarm, "dev_redis", "dev", [dev_default], {"/data": data / "dev" / "redis"}),
+        # An application the customer deployed into the dev stack: not ours to replace.
+        "dev_auth": _service(swarm, "dev_auth", "dev", [dev_default, public]),
+    }
     deadline = time.monotonic() + 60
-    while len(swarm.containers.list(filters={"label": f"{STACK_LABEL}=dev"})) < 2:
+    while len(swarm.containers.list()) < len(services):
         assert time.monotonic() < deadline, "the seed-like services did not start"
         time.sleep(0.5)
+    return {"public": public, **services}
 
 
-def test_a_running_compose_stack_is_adopted_on_its_own_data(engine_bin: Path, swarm: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _make_data(root: Path) -> None:
+    (root / "dev" / "postgres" / "base" / "16384").mkdir(parents=True)
+    (root / "dev" / "postgres" / "PG_VERSION").write_text("17\n")
+    (root / "dev" / "postgres" / "base" / "16384" / "2619").write_bytes(os.urandom(8192))
+    (root / "dev" / "redis").mkdir()
+    (root / "dev" / "redis" / "appendonly.aof").write_text("*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n")
+    (root / "grafana").mkdir()
+    (root / "grafana" / "grafana.db").write_bytes(os.urandom(4096))
+    (root / "prometheus" / "wal").mkdir(parents=True)
+    (root / "prometheus" / "wal" / "00000000").write_bytes(os.urandom(4096))
+
+
+def _bound(swarm: Any, volume: str) -> str:
+    options = swarm.volumes.get(volume).attrs["Options"]
+    assert options["type"] == "none" and options["o"] == "bind"
+    return str(options["device"])
+
+
+def test_running_compose_stacks_are_adopted_on_their_own_data(engine_bin: Path, swarm: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     ensure_swarm(swarm)
     remove_everything(swarm)
     base = tmp_path_factory.mktemp("adoption")
-    data = base / "nextcandle-infra" / ".data" / "dev"
-    (data / "postgres" / "base" / "16384").mkdir(parents=True)
-    (data / "postgres" / "PG_VERSION").write_text("17\n")
-    (data / "postgres" / "base" / "16384" / "2619").write_bytes(os.urandom(8192))
-    (data / "redis").mkdir()
-    (data / "redis" / "appendonly.aof").write_text("*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n")
+    data = base / "nextcandle-infra" / ".data"
+    _make_data(data)
     before = _tree(data)
     operator = make_operator(engine_bin, swarm.docker_host, base)
     try:
         init_platform(operator)
-        operator.ops("up", "platform")
-        _seed_stack(swarm, data)
+        seeds = _seed_swarm(swarm, data)
 
-        refused = operator.ops("adopt", "dev", "--data-directory", str(data / "redis"), ok=False)
-        assert refused.returncode == 2 and "holds no PostgreSQL data" in refused.stderr, refused.stderr
-        assert swarm.services.get("dev_postgres").attrs["Spec"]["Labels"] == {STACK_LABEL: "dev"}, "nothing changed"
+        refused = operator.ops("adopt", "dev", "--data-directory", str(data / "dev" / "redis"), ok=False)
+        assert refused.returncode == 2 and "nothing was changed" in refused.stderr, refused.stderr
+        assert len(swarm.services.list()) == 7, "nothing changed"
+
+        # The platform first: it owns the networks the environments join.
+        platform = operator.ops("adopt", "platform", "--data-directory", str(data)).stdout
+        assert "traefik-public exists; the platform joins it" in platform, platform
+        assert "removed the compose services core_traefik, shared_grafana, shared_minio, shared_prometheus" in platform, platform
+        public = swarm.networks.get("traefik-public")
+        assert public.id == seeds["public"].id, "the hand-made network stays, with the applications on it"
+        traefik = swarm.services.get("core_traefik").attrs["Spec"]["TaskTemplate"]["Networks"]
+        assert public.id in {n["Target"] for n in traefik}
+        assert "shared_default" not in {n.name for n in swarm.networks.list()}
+        assert _bound(swarm, "shared_grafana_data") == str(data / "grafana")
+        assert _bound(swarm, "shared_prometheus_data") == str(data / "prometheus")
+        assert "nextcandle:externalPublicNetwork: \"true\"" in (operator.project / "Pulumi.platform.yaml").read_text()
 
         # No image can be pulled here, so the program's PostgreSQL never runs and the last step (giving
         # it the program's login) waits in vain; the operator would run `ops adopt dev` again.
-        adopted = operator.ops("adopt", "dev", "--data-directory", str(data), "--wait", "0", ok=False)
+        adopted = operator.ops("adopt", "dev", "--data-directory", str(data / "dev"), "--wait", "0", ok=False)
         assert adopted.returncode == 2 and "dev_postgres has no running container" in adopted.stderr, adopted.stdout + adopted.stderr
         assert "removed the compose services dev_postgres, dev_redis" in adopted.stdout
-
-        assert "dev_default" not in {n.name for n in swarm.networks.list()}
+        assert swarm.services.get("dev_auth").id == seeds["dev_auth"].id, "the application is left alone"
+        assert "dev_default" in {n.name for n in swarm.networks.list()}, "still used by the application"
         for name, directory in (("dev_postgres_data", "postgres"), ("dev_redis_data", "redis")):
-            assert swarm.volumes.get(name).attrs["Options"] == {"type": "none", "o": "bind", "device": str(data / directory)}
+            assert _bound(swarm, name) == str(data / "dev" / directory)
         mounts = swarm.services.get("dev_postgres").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Mounts"]
         assert {(m.get("Source"), m["Target"]) for m in mounts} >= {("dev_postgres_data", "/var/lib/postgresql/data")}
         assert _tree(data) == before, "the data is where it was, unchanged"
 
         stack_file = (operator.project / "Pulumi.dev.yaml").read_text()
-        assert f"nextcandle:dataDirectory: {data}" in stack_file
+        assert f"nextcandle:dataDirectory: {data / 'dev'}" in stack_file
         assert "nextcandle:adoptedPostgresLogin:\n    secure:" in stack_file, "the old login is kept encrypted"
         kept = json.loads(operator.pulumi("config", "get", "nextcandle:adoptedPostgresLogin", "-s", "dev"))
         assert kept == OLD_LOGIN
 
         # Later runs replace no data: the volumes stay bound where they are.
         volumes = {v.name: v.attrs["CreatedAt"] for v in swarm.volumes.list()}
-        again = operator.ops("up", "dev").stdout
-        assert not [s for s in steps(again) if s[1] in ("Volume", "RandomPassword", "RandomString", "Secret") and s[0] != "same"], again
+        for stack in ("platform", "dev"):
+            again = operator.ops("up", stack).stdout
+            assert not [s for s in steps(again) if s[1] in ("Volume", "RandomPassword", "RandomString", "Secret", "Network")], again
         assert {v.name: v.attrs["CreatedAt"] for v in swarm.volumes.list()} == volumes
         assert _tree(data) == before
     finally:

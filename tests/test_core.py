@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from names import ENVIRONMENTS
-from tests.conftest import FULL, FULL_SECRETS, require_tool
+from tests.conftest import FULL, FULL_SECRETS, ProgramRuns, require_tool
 from tests.harness import (
     DNS_RECORD,
     MOCK_TUNNEL_TOKEN,
@@ -148,3 +148,13 @@ def test_every_routed_public_hostname_has_ingress_and_dns(full_run: ProgramRun) 
     assert routed, "shared services are routed"
     assert routed <= ingress_hosts and routed <= dns_hosts
     assert {"www.nextcandle.io", "stg.nextcandle.io"} <= ingress_hosts
+
+
+def test_an_existing_traefik_public_is_used_not_created(runs: ProgramRuns) -> None:
+    """Adopting the seeds' swarm: their hand-made traefik-public carries the applications; the platform joins it."""
+    run = runs("platform", {"externalPublicNetwork": "true"})
+    assert "traefik-public" not in {n.inputs["name"] for n in run.of_type(NETWORK)}
+    traefik = run.service("core_traefik")
+    assert "traefik-public-existing-id" in {n["id"] for n in traefik.inputs["taskSpec"]["networksAdvanceds"]}
+    assert run.outputs["public_network_id"][0] == "traefik-public-existing-id"
+    assert "traefik-public" in {n.inputs["name"] for n in runs("platform").of_type(NETWORK)}

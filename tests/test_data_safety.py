@@ -51,6 +51,7 @@ CHANGES: dict[str, str] = {
 BOOLEAN_FLIPS = {
     "stopped", "localAliases", "traefikPublishPorts", "backupEnabled", "runnerEnabled",
     "runnersStopped", "runnerEphemeral", "n8nOwnerSetUp", "runnerDatabaseAccess",
+    "externalPublicNetwork",
 }
 # Not "settings that change": which environment a stack is, the deliberate switches that unprotect
 # data (they are the documented way to let data go), what needs a Cloudflare account, and dataDirectory
