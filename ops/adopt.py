@@ -137,8 +137,12 @@ def take_over(client: Any, stack: str, directory: str, backend: Backend, out: Te
     """Steps 1-4: the compose stack's services make way for the program's, on the same data."""
     from pulumi import automation as auto
 
-    if stack in deployed(backend):
+    live = deployed(backend)
+    if stack in live:
         raise OpsError(f"{stack} is already deployed by this program; adopt only replaces a compose stack")
+    if stack != PLATFORM and PLATFORM not in live:
+        raise OpsError(f"the platform comes first: python -m ops adopt {PLATFORM} --data-directory <the compose stacks' .data> "
+                       f"(or python -m ops up {PLATFORM} on a swarm without them); nothing was changed")
     services = compose_services(client, stack)
     if not services:
         raise OpsError(f"no compose service of {'/'.join(namespaces(stack))} runs here (docker stack ls)")

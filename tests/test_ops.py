@@ -387,3 +387,17 @@ def test_verbose_status_lists_networks_volumes_and_disk(swarm: Any) -> None:
         service.remove()
         volume.remove(force=True)
         network.remove()
+
+
+def test_adopting_an_environment_before_the_platform_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ops import adopt
+
+    monkeypatch.setattr(adopt, "deployed", lambda backend: {})
+    touched: list[str] = []
+
+    class Client:
+        services = type("Services", (), {"list": lambda self, **kw: touched.append("services") or []})()
+
+    with pytest.raises(OpsError, match="the platform comes first: python -m ops adopt platform"):
+        adopt.take_over(Client(), "dev", "/srv/nextcandle-infra/.data/dev", Backend.resolve(None))
+    assert touched == [], "checked before looking at (or changing) the swarm"
