@@ -62,7 +62,8 @@ def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
             PlatformBackupArgs(
                 platform=shared,
                 target=backup,
-                object_storage=object_storage if backup.storage is not object_storage else None,
+                # Buckets are copied only to an off-site target, never onto the object store itself.
+                object_storage=object_storage if backup.settings.endpoint else None,
                 grafana_volume=observability.grafana_volume_name,
                 n8n_volume=services.n8n_volume_name,
                 n8n_encryption_key=services.n8n_encryption_key,
