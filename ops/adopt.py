@@ -147,12 +147,12 @@ def take_over(client: Any, stack: str, directory: str, backend: Backend, out: Te
     if not services:
         raise OpsError(f"no compose service of {'/'.join(namespaces(stack))} runs here (docker stack ls)")
     check_directory(stack, directory)
+    removable, external_public = networks_to_remove(client, stack, services)  # may refuse: before any change
     pulumi_stack = select_stack(stack, backend)
     if stack in ENVIRONMENTS:
         login = read_login(running_container(client, env_service(stack, "postgres")))
         pulumi_stack.set_config(f"{PROJECT}:{ADOPTED_LOGIN_KEY}", auto.ConfigValue(json.dumps(login), secret=True))
         print(f"adopt {stack}: the compose stack's database login kept as {ADOPTED_LOGIN_KEY} (secret)", file=out, flush=True)
-    removable, external_public = networks_to_remove(client, stack, services)
     if external_public:
         pulumi_stack.set_config(f"{PROJECT}:externalPublicNetwork", auto.ConfigValue("true"))
         print(f"adopt {stack}: {PUBLIC_NETWORK} exists; the platform joins it (externalPublicNetwork)", file=out, flush=True)
