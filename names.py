@@ -7,6 +7,9 @@ Prometheus, the object store's address for backups) is a name here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 PROJECT = "nextcandle"
 
 # Pulumi stacks: the shared platform, then one per environment, which references the platform.
@@ -107,3 +110,16 @@ class PlatformOutputs:
     S3_ACCESS_KEY = "s3_access_key"
     S3_SECRET_KEY = "s3_secret_key"
     HOSTNAMES = "hostnames"
+
+
+def declared_environment(env: Mapping[str, Any] | Sequence[str] | None, commands: Sequence[Any] | None) -> dict[str, str]:
+    """The environment a service's program gets from its spec: its env (a map, or Docker's NAME=VALUE
+    list) and the assignments of an `env` command line (components/swarm.py, command_line)."""
+    items = dict(env) if isinstance(env, Mapping) else dict(e.split("=", 1) for e in env or ())
+    if commands and commands[0] == "env":
+        for word in commands[1:]:
+            if "=" not in word:
+                break
+            name, value = word.split("=", 1)
+            items[name] = value
+    return items

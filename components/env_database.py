@@ -81,8 +81,6 @@ class EnvDatabaseStackArgs:
 
 TLS_CERT_FILE = f"{RUN_SECRETS}/postgres_tls_cert"
 TLS_KEY_FILE = f"{RUN_SECRETS}/postgres_tls_key"
-POSTGRES_UID = "999"
-"""The postgres user of the official image: PostgreSQL reads its TLS key only if it owns it."""
 
 
 def render_postgres_conf(file_name: str, hba_file: str) -> str:
@@ -281,8 +279,8 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         host = self.postgres_host
         cert = swarm_secret(f"{name}-postgres-tls-cert", seed.base64.apply(lambda s: self_signed_certificate_pem(s, host)), env, opts)
         return [
-            Mounted(key, "postgres_tls_key", uid=POSTGRES_UID, gid=POSTGRES_UID, mode=0o400),
-            Mounted(cert, "postgres_tls_cert", uid=POSTGRES_UID, gid=POSTGRES_UID, mode=0o444),
+            Mounted(key, "postgres_tls_key", **images.owner(images.POSTGRES), mode=0o400),
+            Mounted(cert, "postgres_tls_cert", **images.owner(images.POSTGRES), mode=0o444),
         ]
 
     def _redis(self, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:

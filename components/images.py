@@ -1,61 +1,198 @@
-"""Every container image the platform runs, pinned. Bump them here (one place, one review).
+"""Every container image the platform runs, pinned, with the contract we rely on. Bump them here.
 
-Where a comment gives a release and its date, the tag was confirmed in the upstream repository
-(its tags, changelog and image publishing workflow) on 2026-11-23.
+A pin and its contract move together: the contract says what the image does that our service specs
+depend on (the uid its program runs as, what its entrypoint does, the tools a health check may call,
+the paths it writes), each fact with the upstream file and commit it was read from. The property
+tests check every service against it, and `scripts/local_images.py` builds the test swarm's images
+to follow it. Pins were confirmed upstream (tags, changelogs, publishing workflows) on the date given.
 """
 
-# v3.6.12: the release the edge tests build and run (scripts/tools/traefik/go.mod, the newest v3.6 the
-# Go module proxy lists); includes the v3.6.4 fixes for CVE-2025-66490/66491.
-TRAEFIK = "traefik:v3.6.12"
-# 2026.8.2 (2026-08-14, cloudflare/cloudflared RELEASE_NOTES): Go and path-normalisation security fixes;
-# `tunnel --token-file`, `--no-autoupdate` and `tunnel ready` unchanged.
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The tools busybox (and Alpine's busybox) installs that our health checks and commands use.
+BUSYBOX = frozenset({"sh", "cat", "env", "wget", "grep", "pgrep", "test", "[", "head", "printf", "xargs"})
+# What a Debian or Ubuntu base has without extra packages (coreutils, grep, bash, dash, findutils).
+DEBIAN = frozenset({"sh", "bash", "cat", "env", "grep", "test", "[", "head", "printf", "xargs", "setpriv"})
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a pinned image does, as far as our specs depend on it."""
+
+    uid: int
+    """The uid the program runs as (after the entrypoint's own user switch, where it has one)."""
+    gid: int
+    groups: tuple[int, ...] = ()
+    """Supplementary groups of the runtime user (a file of one of these groups is readable by group mode)."""
+    starts_as_root: bool = False
+    """The entrypoint starts as root and switches to `uid` itself (so it can read root-only files first)."""
+    entrypoint: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    tools: frozenset[str] = frozenset()
+    """Executables on PATH (health checks and commands may use only these; empty: no shell at all)."""
+    writable: tuple[str, ...] = ()
+    """Paths the runtime uid owns in the image (a volume mounted there starts writable)."""
+    ports: tuple[int, ...] = ()
+    notes: str = ""
+    source: str = ""
+    """Upstream repository, file and commit each fact was read from."""
+
+
+# v3.7.11 (2026-08-19; traefik/traefik-library-image v3.7 Dockerfile). v3.6 lost security support; 3.7.11
+# has the basicAuth fixes CVE-2026-41263 (3.7.0-rc.2) and GHSA-6765-c87h-8mrf (3.7.10).
+TRAEFIK = "traefik:v3.7.11"
+# 2026.8.2 (2026-08-14, cloudflare/cloudflared RELEASE_NOTES): `tunnel --token-file`, `--no-autoupdate`
+# and `tunnel ready` unchanged.
 CLOUDFLARED = "cloudflare/cloudflared:2026.8.2"
-# pgvector 0.8.6 (2026-07-29; tags listed in its README): 0.8.2 fixes a buffer overflow in parallel HNSW
-# builds, 0.8.3 HNSW index corruption. Debian bookworm, as before.
+# pgvector 0.8.6 (2026-07-29) on postgres:17-bookworm, whose 17/bookworm Dockerfile is at 17.11 since
+# docker-library/postgres@2603e26e (2026-08-13): past the pg_dump fix of CVE-2026-6477 (17.10).
 POSTGRES = "pgvector/pgvector:0.8.6-pg17-bookworm"
-# 7.4.11 (2026-08-18, docker-library/official-images library/redis): the 7.4 line the seeds run, with the
-# 7.4.8/7.4.10 RCE fixes and the 2026-08-18 security release. 8.x is newer but a major we did not choose.
-REDIS = "redis:7.4.11-alpine"
-# v0.20.1 (2026-07-07): 0.20.0 renamed the replication_slot collector and metrics, which we use in no
-# flag, rule or dashboard; DATA_SOURCE_URI and *_FILE unchanged.
+# 7.4.11 (2026-08-18). The bookworm variant: every 7.4 Alpine tag is on Alpine 3.21, end of life since
+# 2026-11-01, and no 7.4 tag exists on a newer Alpine; Debian 12 has LTS security support to 2028-06.
+REDIS = "redis:7.4.11-bookworm"
+# v0.20.1 (2026-07-07): 0.20.0 renamed the replication_slot collector, which we do not use.
 POSTGRES_EXPORTER = "quay.io/prometheuscommunity/postgres-exporter:v0.20.1"
-# v1.88.0 (2026-07-23; release workflow pushes <tag>-alpine, which has the shell our command needs).
+# v1.88.0 (2026-07-23; the release workflow pushes <tag>-alpine, which has the shell our command needs).
 REDIS_EXPORTER = "oliver006/redis_exporter:v1.88.0-alpine"
-# v3.14.0 (2026-08-17): 3.11 fixed a UI XSS; no [CHANGE] since 3.7 touches a flag or field we use.
+# v3.14.0 (2026-08-17), the newest 3.x: 3.11 fixed a UI XSS; no [CHANGE] since 3.7 touches a flag we use.
 PROMETHEUS = "prom/prometheus:v3.14.0"
-# v0.34.0 (2026-08-16): the breaking changes since 0.29 are a metric label, a removed no-op feature flag
-# and Go package moves; none is in our configuration.
-ALERTMANAGER = "prom/alertmanager:v0.34.0"
-# 13.0.2 (2026-05; grafana/grafana#124896 "[release-13.0.2] Apply security patches"): the newest release
-# whose changes we could read. 13.1 and 13.2 are out (versioned docs; 13.1.0 shipped by 2026-06-26), but
-# neither their patch tags nor their breaking changes could be read here: bump after reading them.
-# 13.0's breaking changes (legacy Alertmanager API paths, removed plugin UI components) touch nothing we
-# provision; file-provisioned v1 dashboards are migrated on load. GF_*__FILE and /api/health are unchanged.
-GRAFANA = "grafana/grafana:13.0.2"
-# 3.7.5 (2026-08-05, the release-please manifest; the v3.7.6 tag carries no release): Go CVE fixes since
-# 3.7.4. The image has no shell or wget; `loki -health` exists since 3.7.0 and was backported to 3.6.5.
+# v0.35.0 (2026-11-09, its CHANGELOG): the breaking changes are the auto-gomemlimit flag and the event
+# recorder, neither of which we use.
+ALERTMANAGER = "prom/alertmanager:v0.35.0"
+# 13.2.3 (2026-09-29, grafana/grafana CHANGELOG heading): 13.2.0 fixed CVE-2026-17183. GF_*__FILE and
+# /api/health unchanged.
+GRAFANA = "grafana/grafana:13.2.3"
+# 3.7.5 (2026-08-05): `loki -health` exists since 3.7.0.
 LOKI = "grafana/loki:3.7.5"
-# v1.18.1 (2026-08-06, grafana/alloy CHANGELOG): the breaking changes since 1.11 are in otelcol, beyla,
-# loki.secretfilter and exporter instance labels; discovery.docker, discovery.relabel, loki.source.docker
-# and loki.write, all we use, are unchanged. Still Ubuntu noble with bash, and root by default (docker.sock).
+# v1.18.1 (2026-08-06, grafana/alloy CHANGELOG): discovery.docker, discovery.relabel, loki.source.docker
+# and loki.write, all we use, unchanged since 1.11.
 ALLOY = "grafana/alloy:v1.18.1"
-# v0.60.5 (2026-07-11): v0.54.0 fixed empty container names and labels with Docker 29's containerd image
-# store (google/cadvisor#3749); since v0.53.0 images are published on ghcr.io, not gcr.io. Our flags exist.
+# v0.60.5 (2026-07-11): v0.54.0 fixed container names with Docker 29's containerd store; published on ghcr.io.
 CADVISOR = "ghcr.io/google/cadvisor:v0.60.5"
-# v1.12.1 (2026-07-14): new collectors and bug fixes, no flag we use changed.
+# v1.12.1 (2026-07-14): no flag we use changed.
 NODE_EXPORTER = "prom/node-exporter:v1.12.1"
-# MinIO's community images stopped in 2025-10 and left Docker Hub in 2026-09; SeaweedFS is Apache-2.0.
-# 4.44 (2026-08-22; its release workflow pushes <tag> to Docker Hub and ghcr.io): 4.x fixes the
-# unauthenticated filer IAM gRPC among others. Every `weed server` flag we pass, and the master's
-# /cluster/status, are in 4.44's source. It is only on the `storage` network in any case.
-SEAWEEDFS = "chrislusf/seaweedfs:4.44"
-# 2.46.5 (2026-11-04; n8n-io/n8n release, marked stable; 2.47.x is beta): past the RCE fixed in 2.9.0
-# and the SQL injection fixed in 2.27.4. The N8N_* variables we set are read by its @n8n/config source.
+# 4.47 (by 2026-09-15; renovate PRs of its Docker tags), the newest tag confirmed here; the proxy serves only a
+# later commit (7506e5f9, 2026-11-09, version 4.53), which the test swarm builds. MinIO's community
+# images stopped in 2025-10.
+SEAWEEDFS = "chrislusf/seaweedfs:4.47"
+# 2.46.5 (2026-11-04; marked stable): past the RCE fixed in 2.9.0 and the SQL injection fixed in 2.27.4.
 N8N = "n8nio/n8n:2.46.5"
-# 2.336.0 (2026-07-20; release workflow tags <version>-ubuntu-<release>). The runner updates itself past it.
+# 2.336.0 (2026-07-20), the newest tag of the image. Auto-update off (DISABLE_AUTO_UPDATE): an updating
+# runner exits and Swarm starts the same pinned version again, in a loop (myoung34 #251); GitHub refuses
+# a runner 30 days behind its latest release, so this pin must follow the runner's releases.
 GITHUB_RUNNER = "myoung34/github-runner:2.336.0-ubuntu-noble"
-# siemens/postgres-backup-s3 (the maintained fork; eeshugerman's never built 17 and is archived): its CI
-# rebuilds `17` weekly from postgres:17-alpine (last commit 2025-10-31), so `17` is the only tag there is.
-# It brings what our scripts in configs/backup use: pg_dump/pg_restore 17, the aws CLI (Alpine's, on
-# python3 with its sqlite3 module, for SQLite snapshots), tar, gzip and go-cron.
+# siemens/postgres-backup-s3 rebuilds `17` weekly from postgres:17-alpine while its schedule is active;
+# whether its newest build is past 17.10 could not be confirmed here (see README, image table).
 POSTGRES_BACKUP = "siemens/postgres-backup-s3:17"
+
+
+CONTRACTS: dict[str, Contract] = {
+    TRAEFIK: Contract(
+        uid=0, gid=0, entrypoint=("/entrypoint.sh",), command=("traefik",), tools=BUSYBOX | {"traefik"}, ports=(80,),
+        notes="entrypoint.sh prepends `traefik` when the first argument starts with '-'.",
+        source="traefik/traefik-library-image@697393828fd8 v3.7/alpine/{Dockerfile,entrypoint.sh} (alpine:3.24, no USER)",
+    ),
+    CLOUDFLARED: Contract(
+        uid=65532, gid=65532, entrypoint=("cloudflared", "--no-autoupdate"), command=("version",),
+        tools=frozenset({"cloudflared"}), ports=(20241,),
+        notes="distroless: no shell; health checks call cloudflared itself (`tunnel --metrics <addr> ready`).",
+        source="cloudflare/cloudflared@733bfb939963 Dockerfile (gcr.io/distroless/base-debian13:nonroot)",
+    ),
+    POSTGRES: Contract(
+        uid=999, gid=999, starts_as_root=True, entrypoint=("docker-entrypoint.sh",), command=("postgres",),
+        tools=DEBIAN | {"postgres", "psql", "pg_isready", "pg_dump", "gosu"},
+        writable=("/var/lib/postgresql/data", "/var/run/postgresql"), ports=(5432,),
+        notes="As root with `postgres` first: chowns PGDATA and re-runs itself as postgres (gosu). POSTGRES_{USER,PASSWORD,DB,"
+              "INITDB_ARGS}_FILE are read as postgres; /docker-entrypoint-initdb.d runs only on an empty PGDATA.",
+        source="docker-library/postgres@2603e26e 17/bookworm/Dockerfile; docker-entrypoint.sh@6edb0a8c; "
+               "pgvector/pgvector@8ee86c96 Dockerfile (FROM postgres:17-bookworm, adds the extension only)",
+    ),
+    REDIS: Contract(
+        uid=999, gid=999, starts_as_root=True, entrypoint=("docker-entrypoint.sh",), command=("redis-server",),
+        tools=DEBIAN | {"redis-server", "redis-cli"}, writable=("/data",), ports=(6379,),
+        notes="As root with redis-server first: chowns /data (only rdb/aof content) and drops to redis with setpriv.",
+        source="redis/docker-library-redis@74654c61 (tag v7.4.11) debian/{Dockerfile,docker-entrypoint.sh}",
+    ),
+    POSTGRES_EXPORTER: Contract(
+        uid=65534, gid=65534, entrypoint=("/bin/postgres_exporter",), tools=BUSYBOX | {"postgres_exporter"}, ports=(9187,),
+        notes="DATA_SOURCE_{USER,PASS,URI}_FILE are read at start; DATA_SOURCE_NAME would win over them.",
+        source="prometheus-community/postgres_exporter@867fbcac Dockerfile, exporter/datasource.go (quay.io/prometheus/busybox)",
+    ),
+    REDIS_EXPORTER: Contract(
+        uid=59000, gid=59000, entrypoint=("/redis_exporter",), tools=BUSYBOX | {"redis_exporter"}, ports=(9121,),
+        notes="REDIS_PASSWORD_FILE is a JSON map of address to password, not a password file.",
+        source="oliver006/redis_exporter@16db88a0 Dockerfile (stage alpine, USER 59000:59000), exporter/pwd_file.go",
+    ),
+    PROMETHEUS: Contract(
+        uid=65534, gid=65534, entrypoint=("/bin/prometheus",),
+        command=("--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"),
+        tools=BUSYBOX | {"prometheus", "promtool"}, writable=("/prometheus",), ports=(9090,),
+        source="prometheus/prometheus@d7598b71 Dockerfile (quay.io/prometheus/busybox, USER nobody)",
+    ),
+    ALERTMANAGER: Contract(
+        uid=65534, gid=65534, entrypoint=("/bin/alertmanager",),
+        command=("--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"),
+        tools=BUSYBOX | {"alertmanager", "amtool"}, writable=("/alertmanager",), ports=(9093,),
+        source="prometheus/alertmanager v0.35.0 Dockerfile (module zip; same as @085f0ef7 v0.34.0: busybox, USER nobody)",
+    ),
+    GRAFANA: Contract(
+        uid=472, gid=0, entrypoint=("/run.sh",), tools=BUSYBOX | {"bash", "curl", "grafana"},
+        writable=("/var/lib/grafana",), ports=(3000,),
+        notes="run.sh exports GF_X from GF_X__FILE (and exits if both are set); no user switch.",
+        source="grafana/grafana Dockerfile and packaging/docker/run.sh (alpine, USER 472 with group 0)",
+    ),
+    LOKI: Contract(
+        uid=10001, gid=10001, entrypoint=("/usr/bin/loki",), command=("-config.file=/etc/loki/local-config.yaml",),
+        tools=frozenset({"/usr/bin/loki"}), writable=("/loki",), ports=(3100,),
+        notes="distroless: no shell; `loki -health` GETs http://localhost:3100/ready.",
+        source="grafana/loki@5003600d (v3.7.6) cmd/loki/Dockerfile, cmd/loki/health.go",
+    ),
+    ALLOY: Contract(
+        uid=0, gid=0, entrypoint=("/bin/alloy",), command=("run", "/etc/alloy/config.alloy", "--storage.path=/var/lib/alloy/data"),
+        tools=DEBIAN | {"alloy"}, writable=("/var/lib/alloy/data",), ports=(12345,),
+        notes="Ubuntu noble without curl or wget; listens on 127.0.0.1:12345 unless told otherwise.",
+        source="grafana/alloy@6012ec4a (v1.18.1) Dockerfile, internal/alloycli/cmd_run.go",
+    ),
+    CADVISOR: Contract(
+        uid=0, gid=0, entrypoint=("/usr/bin/entrypoint.sh",), tools=BUSYBOX | {"cadvisor"}, ports=(8080,),
+        notes="entrypoint.sh runs `cadvisor -logtostderr \"$@\"`.",
+        source="google/cadvisor@44b8e306 (v0.60.5) deploy/{Dockerfile,entrypoint.sh} (alpine:3.23, no USER)",
+    ),
+    NODE_EXPORTER: Contract(
+        uid=65534, gid=65534, entrypoint=("/bin/node_exporter",), tools=BUSYBOX | {"node_exporter"}, ports=(9100,),
+        source="prometheus/node_exporter@6044da78 (v1.12.1) Dockerfile (busybox, USER nobody)",
+    ),
+    SEAWEEDFS: Contract(
+        uid=1000, gid=1000, starts_as_root=True, entrypoint=("/entrypoint.sh",), command=("mini", "-dir=/data"),
+        tools=BUSYBOX | {"weed", "curl"}, writable=("/data",), ports=(8333, 8888, 9333, 8080),
+        notes="As root: chowns /data when its owner differs, then re-runs itself as seaweed (su-exec) before weed starts; "
+              "`server` gets -dir=/data -volume.max=0 -master.volumeSizeLimitMB=1024 prepended.",
+        source="seaweedfs/seaweedfs@35637386 (4.44) docker/{Dockerfile.go_build,entrypoint.sh}; user since PR #7451 (4.01)",
+    ),
+    N8N: Contract(
+        uid=1000, gid=1000, entrypoint=("tini", "--", "/docker-entrypoint.sh"), tools=BUSYBOX | {"node", "n8n", "tini"},
+        writable=("/home/node/.n8n",), ports=(5678,),
+        notes="No user switch; any N8N setting X is also read from X_FILE (a set X wins, the file is not trimmed).",
+        source="n8n-io/n8n docker/images/n8n/Dockerfile, docker-entrypoint.sh; packages/@n8n/config decorators.ts",
+    ),
+    GITHUB_RUNNER: Contract(
+        uid=0, gid=0, entrypoint=("/entrypoint.sh",), command=("./bin/Runner.Listener", "run", "--startuptype", "service"),
+        tools=DEBIAN | {"curl", "jq", "docker", "gosu", "dumb-init"}, ports=(),
+        notes="Reads ACCESS_TOKEN or RUNNER_TOKEN from the environment only (no *_FILE); DISABLE_AUTO_UPDATE (any value) "
+              "passes --disableupdate; no procps, so no pgrep.",
+        source="myoung34/docker-github-actions-runner@fcde5d32 (2.336.0) Dockerfile, entrypoint.sh, build/*.sh",
+    ),
+    POSTGRES_BACKUP: Contract(
+        uid=0, gid=0, entrypoint=("sh", "run.sh"), tools=BUSYBOX | {"pg_dump", "pg_restore", "psql", "aws", "go-cron", "python3"},
+        notes="FROM postgres:17-alpine plus aws-cli, gnupg and go-cron; runs as root.",
+        source="siemens/postgres-backup-s3@1d6436cd Dockerfile, src/run.sh",
+    ),
+}
+
+
+def owner(image: str) -> dict[str, str]:
+    """file_uid and file_gid for a secret or config that only `image`'s program reads (with mode 0o400)."""
+    contract = CONTRACTS[image]
+    return {"uid": str(contract.uid), "gid": str(contract.gid)}

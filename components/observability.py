@@ -318,8 +318,8 @@ class SharedObservability(pulumi.ComponentResource):
                 networks=networks,
                 configs=[Mounted(config, "/etc/prometheus/prometheus.yml"), *rules],
                 secrets=[
-                    Mounted(web, "prometheus_web.yml", uid="65534", mode=0o400),
-                    Mounted(self._prometheus_password_secret, "prometheus_password", uid="65534", mode=0o400),
+                    Mounted(web, "prometheus_web.yml", **images.owner(images.PROMETHEUS), mode=0o400),
+                    Mounted(self._prometheus_password_secret, "prometheus_password", **images.owner(images.PROMETHEUS), mode=0o400),
                 ],
                 mounts=[volume_mount(volume.name, "/prometheus")],
                 placement=platform.stateful_placement,
@@ -347,7 +347,7 @@ class SharedObservability(pulumi.ComponentResource):
                 resources=AGENT_RESOURCES,
                 stateful=True,
                 networks=networks,
-                secrets=[Mounted(config, "alertmanager.yml", uid="65534", mode=0o400)],
+                secrets=[Mounted(config, "alertmanager.yml", **images.owner(images.ALERTMANAGER), mode=0o400)],
                 mounts=[volume_mount(volume.name, "/alertmanager")],
                 placement=self._platform.stateful_placement,
                 **self._common(),
@@ -472,7 +472,7 @@ class SharedObservability(pulumi.ComponentResource):
                 secrets=[
                     Mounted(swarm_secret(f"{name}-grafana-admin-user", self.grafana_admin_user, STACK, self._child), "grafana_admin_user"),
                     Mounted(swarm_secret(f"{name}-grafana-admin-password", admin_password.result, STACK, self._data), "grafana_admin_password"),
-                    Mounted(self._prometheus_password_secret, "prometheus_password", uid="472", mode=0o400),
+                    Mounted(self._prometheus_password_secret, "prometheus_password", **images.owner(images.GRAFANA), mode=0o400),
                 ],
                 configs=[
                     Mounted(self._config("grafana-datasources", dump_yaml(grafana_datasources())), "/etc/grafana/provisioning/datasources/nextcandle.yml"),

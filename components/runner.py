@@ -38,8 +38,11 @@ WORK_DIR = f"/var/lib/docker/volumes/{WORK_VOLUME}/_data"
 """The build-cache volume (the seeds' runner-work), mounted at its own path on the node: a job's
 container actions bind their workspace from the node's Docker, which must find it at the same path
 (Docker's default data-root)."""
-RUNNER_RESOURCES = Resources(0.50, 2.00, 1024, 4096)
+# A reservation is a guarantee the scheduler keeps free: what an idle runner needs, not a job's burst (the limit).
+RUNNER_RESOURCES = Resources(0.10, 2.00, 1024, 4096)
 TOKEN_FILE = "/run/secrets/github_token"
+RUNNER_HEALTHCHECK = Healthcheck(["CMD-SHELL", "grep -qs 'Runner[.]Listener' /proc/[0-9]*/cmdline"], start_period="120s")
+"""The listener runs. The image has no procps (pgrep); the brackets keep grep from matching its own command line."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,8 +89,8 @@ class RunnerStack(pulumi.ComponentResource):
             "RUNNER_NAME": "nextcandle-{{.Node.Hostname}}-{{.Task.Slot}}",
             "RANDOM_RUNNER_SUFFIX": "false",
             "RUNNER_WORKDIR_ROOT": WORK_DIR,
-            # No DISABLE_AUTO_UPDATE: GitHub refuses jobs to a runner 30 days behind its latest
-            # release, so the runner must update itself past the image's pinned version.
+            # An updating runner exits and Swarm restarts the same pin, in a loop (myoung34 #251): the pin follows releases.
+            "DISABLE_AUTO_UPDATE": "true",
         }
         if settings.ephemeral:
             env["EPHEMERAL"] = "1"
@@ -99,7 +102,7 @@ class RunnerStack(pulumi.ComponentResource):
                 image=images.GITHUB_RUNNER,
                 commands=runner_command(variable),
                 env=env,
-                healthcheck=Healthcheck(["CMD-SHELL", "pgrep -f Runner.Listener >/dev/null"], start_period="120s"),
+                healthcheck=RUNNER_HEALTHCHECK,
                 resources=RUNNER_RESOURCES,
                 # Ephemeral runners restart after every job: no attempt limit for them.
                 restart_max_attempts=0 if settings.ephemeral else args.restart_max_attempts,

@@ -49,7 +49,8 @@ from names import (
 
 STACK = SHARED
 OBJECT_STORAGE_RESOURCES = Resources(0.10, 0.50, 128, 512)
-N8N_RESOURCES = Resources(0.50, 2.00, 512, 2048)
+# Reserved as it idles; workflows burst to the limit (a reservation of what it bursts to would fill a small node).
+N8N_RESOURCES = Resources(0.10, 2.00, 512, 2048)
 DASHBOARD_AUTH_MIDDLEWARE = "dashboard-auth@file"
 """Traefik's basic auth of the dashboard (CoreStack's file provider), reused for the file browser."""
 
@@ -149,11 +150,14 @@ class SharedServices(pulumi.ComponentResource):
                     f"-filer.port={OBJECT_STORAGE_FILER_PORT}",
                     f"-metricsPort={OBJECT_STORAGE_METRICS_PORT}",
                     "-volume.max=0",
+                    # On by default: anonymous usage reports to the SeaweedFS project, which no one here agreed to.
+                    "-master.telemetry=false",
                 ],
                 healthcheck=http_check("http://127.0.0.1:9333/cluster/status", start_period="30s"),
                 resources=OBJECT_STORAGE_RESOURCES,
                 networks=networks,
-                secrets=[Mounted(identities, "s3_identities.json", mode=0o400)],
+                # weed reads it after the entrypoint switched to the seaweed user (images.CONTRACTS).
+                secrets=[Mounted(identities, "s3_identities.json", **images.owner(images.SEAWEEDFS), mode=0o400)],
                 mounts=[volume_mount(volume.name, "/data")],
                 labels=routes,
                 stop_grace_period="60s",
@@ -195,7 +199,7 @@ class SharedServices(pulumi.ComponentResource):
                 healthcheck=http_check(f"http://127.0.0.1:{N8N_PORT}/healthz", start_period="60s"),
                 resources=N8N_RESOURCES,
                 networks=networks,
-                secrets=[Mounted(key_secret, "n8n_encryption_key", uid="1000", gid="1000", mode=0o400)],
+                secrets=[Mounted(key_secret, "n8n_encryption_key", **images.owner(images.N8N), mode=0o400)],
                 mounts=[volume_mount(volume.name, "/home/node/.n8n")],
                 # The first visitor of a new n8n creates its owner account: basic auth until that is
                 # done (n8nOwnerSetUp). /metrics is for Prometheus on `monitoring`, never routed.

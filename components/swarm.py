@@ -22,6 +22,7 @@ import pulumi
 import pulumi_docker as docker
 import yaml
 
+from components.images import CONTRACTS
 from components.settings import CONFIGS, BackupSettings, Hostnames, Resources
 from names import CACHE_LABEL, STACK_LABEL, STOPPED_LABEL
 
@@ -185,12 +186,34 @@ def named(opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True))
 
 
+def command_line(spec: ServiceSpec) -> tuple[list[pulumi.Input[str]] | None, list[str] | None, dict[str, pulumi.Input[str]] | None]:
+    """(commands, args, env) for the container. Two or more environment variables are passed by
+    `env NAME=VALUE ... <the image's entrypoint>`, in a fixed order, not as the service's env: the
+    provider writes an env map to Swarm in Go's random map order (kreuzwerker's
+    mapTypeMapValsToStringSlice), and Swarm restarts every task whose spec differs, so any update
+    (a label, the replicas) could restart a database. A value with a Swarm template ({{.Node.Hostname}})
+    stays in env, where Swarm expands it; at most one may."""
+    env = dict(spec.env)
+    if len(env) <= 1:
+        return list(spec.commands) or None, list(spec.args) or None, env or None
+    templated = {k: v for k, v in env.items() if isinstance(v, str) and "{{" in v}
+    if len(templated) > 1:
+        raise ValueError(f"{spec.name}: at most one environment variable may use a Swarm template")
+    image = CONTRACTS[spec.image]
+    if "env" not in image.tools:
+        raise ValueError(f"{spec.name}: {spec.image} has no `env` program to pass environment variables")
+    program, args = (list(spec.commands), list(spec.args)) if spec.commands else (list(image.entrypoint), list(spec.args or image.command))
+    assignments = [pulumi.Output.concat(k, "=", v) for k, v in sorted(env.items()) if k not in templated]
+    return ["env", *assignments, *program], args or None, templated or None
+
+
 def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOptions) -> docker.Service:
     if not is_pinned(spec.image):
         raise ValueError(f"{spec.name}: image {spec.image!r} must be pinned to a tag other than latest")
     order = "stop-first" if spec.stateful else "start-first"
     labels = {STACK_LABEL: spec.stack, **spec.labels, **({STOPPED_LABEL: "true"} if spec.stopped else {})}
     placement = [*spec.placement, *([STOPPED_CONSTRAINT] if spec.stopped and spec.global_mode else [])]
+    commands, args, env = command_line(spec)
     return docker.Service(
         resource_name,
         name=spec.name,
@@ -203,9 +226,9 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
         task_spec=docker.ServiceTaskSpecArgs(
             container_spec=docker.ServiceTaskSpecContainerSpecArgs(
                 image=spec.image,
-                args=list(spec.args) or None,
-                commands=list(spec.commands) or None,
-                env=dict(spec.env) or None,
+                args=args,
+                commands=commands,
+                env=env,
                 user=spec.user,
                 hostname=spec.hostname,
                 stop_grace_period=provider_duration(spec.stop_grace_period),

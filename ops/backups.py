@@ -63,8 +63,16 @@ def run_script(client: Any, action: str, target: str, item: str | None = None, o
         _scale(client, stopped, replicas, out)
 
 
+def _program_environment(client: Any, container: Any) -> dict[str, str]:
+    """The environment the container's program runs with: the service passes most of it on the
+    program's command line (`env NAME=VALUE ...`), which `docker exec` does not inherit."""
+    exec_id = client.api.exec_create(container.id, ["cat", "/proc/1/environ"])["Id"]
+    raw: bytes = client.api.exec_start(exec_id)
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
+
 def _exec(client: Any, container: Any, command: list[str], out: TextIO) -> int:
-    exec_id = client.api.exec_create(container.id, command)["Id"]
+    exec_id = client.api.exec_create(container.id, command, environment=_program_environment(client, container))["Id"]
     for chunk in client.api.exec_start(exec_id, stream=True):
         out.write(chunk.decode(errors="replace"))
     out.flush()

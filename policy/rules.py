@@ -14,7 +14,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceVali
 
 # The pack runs from policy/ in its own virtualenv; the shared names live one folder up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from names import DATABASE_CLIENTS_LABEL, DOCKER_SOCKET, DOCKER_SOCKET_ALLOWED, STACK_LABEL  # noqa: E402
+from names import DATABASE_CLIENTS_LABEL, DOCKER_SOCKET, DOCKER_SOCKET_ALLOWED, STACK_LABEL, declared_environment  # noqa: E402
 
 SERVICE = "docker:index/service:Service"
 DATABASE_IMAGES = ("pgvector/pgvector:", "postgres:", "redis:")
@@ -71,7 +71,8 @@ def resource_limits(name: str, props: Mapping[str, Any], report: Report) -> None
 @_services_only
 def no_secret_in_env(name: str, props: Mapping[str, Any], report: Report) -> None:
     """Secrets arrive as files (*_FILE pointing at /run/secrets), never as environment values."""
-    for key, value in (_container(props).get("env") or {}).items():
+    container = _container(props)
+    for key, value in declared_environment(container.get("env"), container.get("commands")).items():
         if _SECRET_NAME.search(key) and not (key.endswith("_FILE") or str(value).startswith("/run/secrets/")):
             report(f"{name}: environment variable {key} carries a secret; mount a Docker secret and use {key}_FILE", None)
 

@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 # promtool, amtool, redis-server, htpasswd check our generated files; dockerd and busybox give the
 # operator-command tests a real swarm (images cannot be pulled, busybox is imported).
 # Debian's PostgreSQL 15 is built with OpenSSL and checks the TLS settings (pgserver's build has no TLS).
-packages=(prometheus prometheus-alertmanager redis-server redis-tools apache2-utils docker.io busybox-static postgresql-15)
+packages=(prometheus prometheus-alertmanager redis-server redis-tools apache2-utils docker.io busybox-static postgresql-15 debootstrap)
 missing=()
-for tool in promtool amtool redis-server redis-cli htpasswd dockerd busybox; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+for tool in promtool amtool redis-server redis-cli htpasswd dockerd busybox debootstrap; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
 if ((${#missing[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -39,6 +39,8 @@ provide() {
 provide NEXTCANDLE_ENGINE_BIN scripts/engine.sh "the Pulumi engine"
 # A real Traefik for the edge tests, built from Go modules and cached.
 provide NEXTCANDLE_TRAEFIK scripts/traefik.sh "Traefik"
+# The test swarm's images of every pin (Debian packages, Go modules, declared stand-ins), cached.
+provide NEXTCANDLE_IMAGES scripts/images.sh "the local images"
 # The tools pip just installed (ruff, check-jsonschema, moto_server, aws) live beside the interpreter,
 # which is not on PATH under pyenv and similar setups.
 PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"

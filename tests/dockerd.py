@@ -1,5 +1,6 @@
 """A real Docker engine for tests: its own dockerd (vfs storage, own socket), a single-node swarm,
-and a local busybox image (images cannot be pulled here, so it is imported from busybox-static)."""
+a local busybox image (images cannot be pulled here, so it is imported from busybox-static) and,
+where scripts/images.sh built them (NEXTCANDLE_IMAGES), the local images of every pinned image."""
 
 from __future__ import annotations
 
@@ -55,6 +56,34 @@ def remove_everything(client: Any) -> None:
         volume.remove(force=True)
 
 
+def _load_local_images(client: Any) -> list[str]:
+    """The pinned images, built by scripts/images.sh; none without NEXTCANDLE_IMAGES (tasks then cannot start)."""
+    cache = os.environ.get("NEXTCANDLE_IMAGES")
+    if not cache:
+        return []
+    from scripts.local_images import load
+
+    return load(Path(cache), client)
+
+
+@contextlib.contextmanager
+def _docker_socket_for_binds(socket: Path) -> Iterator[None]:
+    """Services that bind /var/run/docker.sock (Traefik's Swarm provider) get this engine's socket
+    when the machine has none of its own; a machine's own Docker is never touched. The other bind
+    sources a Docker host has (cAdvisor's /var/lib/docker and /dev/disk) are created if missing."""
+    for directory in ("/var/lib/docker", "/dev/disk"):
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    host_socket = Path("/var/run/docker.sock")
+    if host_socket.exists() or host_socket.is_symlink():
+        yield
+        return
+    host_socket.symlink_to(socket)
+    try:
+        yield
+    finally:
+        host_socket.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def running_dockerd() -> Iterator[Any]:
     """A docker SDK client on its own dockerd (vfs storage, own socket), with busybox imported;
@@ -84,7 +113,9 @@ def running_dockerd() -> Iterator[Any]:
         with _busybox_tar(base).open("rb") as image:
             client.images.client.api.import_image_from_data(image.read(), repository="local/busybox", tag="1")
         client.docker_host = f"unix://{socket}"
-        yield client
+        client.local_images = _load_local_images(client)
+        with _docker_socket_for_binds(socket):
+            yield client
     finally:
         if client is not None:
             with contextlib.suppress(Exception):

@@ -32,7 +32,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from names import MONITORING_NETWORK, PROJECT, PUBLIC_NETWORK, RUNNER_NETWORK, STORAGE_NETWORK, PlatformOutputs  # noqa: E402
+from names import (  # noqa: E402
+    MONITORING_NETWORK,
+    PROJECT,
+    PUBLIC_NETWORK,
+    RUNNER_NETWORK,
+    STORAGE_NETWORK,
+    PlatformOutputs,
+    declared_environment,
+)
 
 SERVICE = "docker:index/service:Service"
 SECRET = "docker:index/secret:Secret"
@@ -61,6 +69,11 @@ PLATFORM_OUTPUTS = {
 """What the platform stack exports, as the environments' StackReference reads it under mocks."""
 BCRYPT_ALPHABET = "./" + string.ascii_uppercase + string.ascii_lowercase + string.digits
 MOCK_TUNNEL_TOKEN = "mock-tunnel-token-from-cloudflare-api"
+
+
+def environment(container: Mapping[str, Any]) -> dict[str, str]:
+    """A container spec's environment: its env and the `env NAME=VALUE` assignments of its command."""
+    return declared_environment(container.get("env"), container.get("commands"))
 
 
 def unwrap(value: Any) -> tuple[Any, bool]:

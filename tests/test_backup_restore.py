@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ProgramRuns
-from tests.harness import MOCK_PLATFORM_S3_ACCESS_KEY, MOCK_PLATFORM_S3_SECRET_KEY, ProgramRun
+from tests.harness import MOCK_PLATFORM_S3_ACCESS_KEY, MOCK_PLATFORM_S3_SECRET_KEY, ProgramRun, environment
 from tests.postgres import BIN, Server
 
 BACKUP = "dev_postgres-backup"
@@ -37,14 +37,14 @@ class Backups:
         self.base, self.s3_url = base, s3_url
         self.env = {
             **os.environ,
-            **container["env"],
+            **environment(container),
             "POSTGRES_HOST": "127.0.0.1",
             "POSTGRES_PORT": str(pg.port),
             "S3_ENDPOINT": s3_url,
             "SECRETS_DIR": str(self.secrets),
             "PATH": f"{BIN}:{os.environ['PATH']}",
         }
-        self.bucket, self.prefix = container["env"]["S3_BUCKET"], container["env"]["S3_PREFIX"]
+        self.bucket, self.prefix = environment(container)["S3_BUCKET"], environment(container)["S3_PREFIX"]
 
     def script(self, name: str, *args: str, now: int | None = None) -> subprocess.CompletedProcess[str]:
         env = dict(self.env, **({"BACKUP_NOW": str(now)} if now else {}))
@@ -76,7 +76,7 @@ def setup(s3: str, runs: ProgramRuns, tmp_path_factory: pytest.TempPathFactory) 
 def test_backup_service_is_scheduled_with_retention(runs: ProgramRuns) -> None:
     run = runs("dev")
     container = run.service(BACKUP).inputs["taskSpec"]["containerSpec"]
-    env = container["env"]
+    env = environment(container)
     assert env["SCHEDULE"] == "0 3 * * *" and env["BACKUP_KEEP_DAYS"] == "14"
     assert env["S3_ENDPOINT"] == "http://shared_seaweedfs:8333" and env["S3_PREFIX"] == "dev"
     assert "go-cron" in container["commands"][-1] and "/etc/backup/backup.sh" in container["commands"][-1]
@@ -90,7 +90,7 @@ def test_off_site_backups_use_their_own_endpoint_and_keys(runs: ProgramRuns) -> 
     secrets = {"backupS3AccessKey": "OFFSITEACCESSKEY0001", "backupS3SecretKey": "off-site-secret-key-0123456789"}
     prod = runs("prod", {"backupS3Endpoint": "https://s3.eu-central-1.amazonaws.com"}, secrets)
     backup = prod.service("prod_postgres-backup")
-    assert backup.inputs["taskSpec"]["containerSpec"]["env"]["S3_ENDPOINT"] == "https://s3.eu-central-1.amazonaws.com"
+    assert environment(backup.inputs["taskSpec"]["containerSpec"])["S3_ENDPOINT"] == "https://s3.eu-central-1.amazonaws.com"
     assert prod.mounted_secret(backup, "backup_s3_access_key") == "OFFSITEACCESSKEY0001"
 
 

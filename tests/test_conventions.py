@@ -13,7 +13,7 @@ import bcrypt
 from components.swarm import is_pinned
 from names import STACK_LABEL
 from tests.conftest import ProgramRuns
-from tests.harness import CONFIG, SECRET, ProgramRun, Resource
+from tests.harness import CONFIG, SECRET, ProgramRun, Resource, environment
 
 DOCKER_SOCKET_ALLOWED = {"core_traefik", "shared_alloy", "shared_cadvisor", "runner_github-runner"}
 
@@ -95,7 +95,7 @@ def test_no_secret_in_plain_env_args_or_labels(any_run: ProgramRun) -> None:
         )
         for value in any_run.secret_values:
             assert value not in visible, f"{service.swarm_name} exposes a secret"
-        for name, value in container.get("env", {}).items():
+        for name, value in environment(container).items():
             if re.search(r"PASS|SECRET|TOKEN|KEY", name):
                 assert name.endswith("_FILE") or value.startswith("/run/secrets/"), f"{service.swarm_name}: {name}"
 

@@ -10,7 +10,7 @@ import yaml
 
 from components.observability import DASHBOARDS_DIR, grafana_dashboard_provider, grafana_datasources
 from tests.conftest import ProgramRuns
-from tests.harness import ProgramRun, Resource
+from tests.harness import ProgramRun, Resource, environment
 
 Services = dict[str, tuple[ProgramRun, Resource]]
 
@@ -81,7 +81,7 @@ def test_grafana_reads_dashboards_where_they_are_mounted(services: Services) -> 
 def test_backup_reaches_the_database_and_the_object_storage(services: Services) -> None:
     for env in ("dev", "stg", "prod"):
         _, backup = services[f"{env}_postgres-backup"]
-        env_vars = backup.inputs["taskSpec"]["containerSpec"]["env"]
+        env_vars = environment(backup.inputs["taskSpec"]["containerSpec"])
         storage = re.match(r"http://([^:]+):", env_vars["S3_ENDPOINT"])[1]  # type: ignore[index]
         backup_networks = networks_of(services, f"{env}_postgres-backup")
         assert backup_networks & networks_of(services, env_vars["POSTGRES_HOST"]), f"{env}: backup cannot reach PostgreSQL"

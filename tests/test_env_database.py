@@ -6,7 +6,7 @@ import pytest
 
 from components.env_database import render_postgres_conf
 from tests.conftest import ProgramRuns
-from tests.harness import VOLUME, ProgramRun, run_program
+from tests.harness import VOLUME, ProgramRun, environment, run_program
 
 # (postgres published port, redis published port, postgres cpus, postgres memory MiB, config file, restarts)
 EXPECTED = {
@@ -52,10 +52,10 @@ def test_postgres_image_credentials_and_init(env_run: ProgramRun) -> None:
     postgres = env_run.service(f"{env}_postgres")
     container = postgres.inputs["taskSpec"]["containerSpec"]
     assert container["image"].startswith("pgvector/pgvector:") and "-pg17" in container["image"]
-    assert container["env"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
-    assert container["env"]["POSTGRES_USER_FILE"] == "/run/secrets/postgres_user"
-    assert container["env"]["POSTGRES_DB_FILE"] == "/run/secrets/postgres_db"
-    assert "scram-sha-256" in container["env"]["POSTGRES_INITDB_ARGS"]
+    assert environment(container)["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert environment(container)["POSTGRES_USER_FILE"] == "/run/secrets/postgres_user"
+    assert environment(container)["POSTGRES_DB_FILE"] == "/run/secrets/postgres_db"
+    assert "scram-sha-256" in environment(container)["POSTGRES_INITDB_ARGS"]
     assert container["args"] == ["postgres", "-c", "config_file=/etc/postgresql/postgresql.conf"]
     assert "CREATE EXTENSION IF NOT EXISTS vector" in env_run.mounted_config(
         postgres, "/docker-entrypoint-initdb.d/10-extensions.sql"
@@ -91,11 +91,11 @@ def test_exports_connection_details_secret_where_secret(env_run: ProgramRun) -> 
 def test_exporters_watch_this_environment(env_run: ProgramRun) -> None:
     env = env_run.stack
     redis_exporter = env_run.service(f"{env}_redis-exporter").inputs["taskSpec"]["containerSpec"]
-    assert redis_exporter["env"]["REDIS_ADDR"] == f"redis://{env}_redis:6379"
+    assert environment(redis_exporter)["REDIS_ADDR"] == f"redis://{env}_redis:6379"
     assert "/run/secrets/redis_password" in redis_exporter["commands"][-1]
     pg_exporter = env_run.service(f"{env}_postgres-exporter").inputs["taskSpec"]["containerSpec"]
-    assert pg_exporter["env"]["DATA_SOURCE_URI"].startswith(f"{env}_postgres:5432/")
-    assert pg_exporter["env"]["DATA_SOURCE_PASS_FILE"] == "/run/secrets/postgres_password"
+    assert environment(pg_exporter)["DATA_SOURCE_URI"].startswith(f"{env}_postgres:5432/")
+    assert environment(pg_exporter)["DATA_SOURCE_PASS_FILE"] == "/run/secrets/postgres_password"
 
 
 @pytest.mark.parametrize("stack", ["stg", "prod"])

@@ -14,7 +14,7 @@ import yaml
 from components.observability import RULES_DIR, prometheus_config
 from components.settings import ObservabilitySettings
 from tests.conftest import require_tool
-from tests.harness import ProgramRun, run_program
+from tests.harness import ProgramRun, environment, run_program
 
 promtool = require_tool("promtool")
 amtool = require_tool("amtool")
@@ -150,7 +150,7 @@ def test_alloy_ships_logs_with_swarm_labels_from_every_node(platform_run: Progra
 def test_grafana_admin_from_secrets_and_datasources_provisioned(platform_run: ProgramRun) -> None:
     run = platform_run
     grafana = run.service("shared_grafana")
-    env = container(run, "shared_grafana")["env"]
+    env = environment(container(run, "shared_grafana"))
     assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == "/run/secrets/grafana_admin_password"
     assert run.mounted_secret(grafana, "grafana_admin_password") == run.outputs["grafana_admin_password"][0]
     assert run.outputs["grafana_admin_password"][1]

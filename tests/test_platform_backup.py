@@ -17,7 +17,7 @@ import pytest
 
 from names import GRAFANA, N8N, PLATFORM_BACKUP
 from tests.conftest import ProgramRuns
-from tests.harness import ProgramRun
+from tests.harness import ProgramRun, environment
 
 OFF_SITE = {"backupS3Endpoint": "https://s3.eu-central-1.amazonaws.com"}
 OFF_SITE_KEYS = {"backupS3AccessKey": "OFFSITEACCESSKEY0001", "backupS3SecretKey": "off-site-secret-key-0123456789"}
@@ -43,7 +43,7 @@ class PlatformBackups:
         self.grafana_db, self.n8n_db = base / "grafana.db", base / "database.sqlite"
         self.env = {
             **os.environ,
-            **spec["env"],
+            **environment(spec),
             "S3_ENDPOINT": target_url,
             "S3_PREFIX": f"platform-{uuid.uuid4().hex[:8]}",  # tests share the S3 servers
             "GRAFANA_DB": str(self.grafana_db),
@@ -51,7 +51,7 @@ class PlatformBackups:
             "SECRETS_DIR": str(self.secrets),
         }
         if storage_url:
-            assert spec["env"]["STORAGE_ENDPOINT"] == "http://shared_seaweedfs:8333"
+            assert environment(spec)["STORAGE_ENDPOINT"] == "http://shared_seaweedfs:8333"
             self.env["STORAGE_ENDPOINT"] = storage_url
         self.bucket, self.prefix = self.env["S3_BUCKET"], self.env["S3_PREFIX"]
 
@@ -98,18 +98,18 @@ def test_the_backup_service_mounts_what_it_backs_up_and_runs_where_it_is(runs: P
     placed = runs("platform", {"statefulPlacement": "node.labels.nextcandle.data==true"})
     placements = [placed.service(name).inputs["taskSpec"]["placement"]["constraints"] for name in (PLATFORM_BACKUP, GRAFANA, N8N)]
     assert placements[0] == placements[1] == placements[2] == ["node.labels.nextcandle.data==true"], "local volumes: one node"
-    assert spec["env"]["S3_ENDPOINT"] == "http://shared_seaweedfs:8333" and "STORAGE_ENDPOINT" not in spec["env"]
+    assert environment(spec)["S3_ENDPOINT"] == "http://shared_seaweedfs:8333" and "STORAGE_ENDPOINT" not in environment(spec)
     identities = run.mounted_secret(run.service("shared_seaweedfs"), "s3_identities.json")
     assert run.mounted_secret(backup, "backup_s3_secret_key") in identities, "the object store's own keys"
     assert run.mounted_secret(backup, "n8n_encryption_key") == run.mounted_secret(n8n, "n8n_encryption_key")
-    assert "go-cron" in spec["commands"][-1] and spec["env"]["SCHEDULE"] == "0 3 * * *"
+    assert "go-cron" in spec["commands"][-1] and environment(spec)["SCHEDULE"] == "0 3 * * *"
     assert not any(s.swarm_name == PLATFORM_BACKUP for s in runs("platform", {"backupEnabled": "false"}).services)
 
 
 def test_off_site_target_takes_its_endpoint_and_keys_and_reads_the_object_store(runs: ProgramRuns) -> None:
     run = runs("platform", OFF_SITE, OFF_SITE_KEYS)
     backup, spec = run.service(PLATFORM_BACKUP), container(run)
-    assert spec["env"]["S3_ENDPOINT"] == OFF_SITE["backupS3Endpoint"]
+    assert environment(spec)["S3_ENDPOINT"] == OFF_SITE["backupS3Endpoint"]
     assert run.mounted_secret(backup, "backup_s3_access_key") == OFF_SITE_KEYS["backupS3AccessKey"]
     assert run.mounted_secret(backup, "storage_s3_access_key") != OFF_SITE_KEYS["backupS3AccessKey"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import FULL, FULL_SECRETS, ProgramRuns
-from tests.harness import SECRET, SERVICE, ProgramRun, changed_resources, run_program
+from tests.harness import SECRET, SERVICE, ProgramRun, changed_resources, environment, run_program
 
 
 def container(run: ProgramRun, service: str) -> dict:
@@ -39,7 +39,7 @@ def test_n8n_is_pinned_2x_in_seoul_with_an_encryption_key_secret(platform_run: P
     run = platform_run
     spec = container(run, "shared_n8n")
     assert spec["image"].startswith("n8nio/n8n:2.")
-    env = spec["env"]
+    env = environment(spec)
     assert env["GENERIC_TIMEZONE"] == "Asia/Seoul" and env["TZ"] == "Asia/Seoul"
     assert env["N8N_ENCRYPTION_KEY_FILE"] == "/run/secrets/n8n_encryption_key"
     key = run.mounted_secret(run.service("shared_n8n"), "n8n_encryption_key")
@@ -65,9 +65,9 @@ def test_runners_replicas_placement_and_ephemeral(full_run: ProgramRun) -> None:
     assert runner.inputs["mode"]["replicated"]["replicas"] == 2
     task = runner.inputs["taskSpec"]
     assert task["placement"]["constraints"] == ["node.role==manager"]
-    env = task["containerSpec"]["env"]
+    env = environment(task["containerSpec"])
     assert env["EPHEMERAL"] == "1" and env["RUNNER_SCOPE"] == "org" and env["ORG_NAME"] == "nextcandle"
-    assert "DISABLE_AUTO_UPDATE" not in env, "GitHub refuses runners 30 days behind its latest release"
+    assert env["DISABLE_AUTO_UPDATE"], "an updating runner exits and Swarm restarts the same pin, in a loop"
     assert task["restartPolicy"]["condition"] == "any"
     assert full_run.mounted_secret(runner, "github_token") == FULL_SECRETS["runnerAccessToken"]
     command = task["containerSpec"]["commands"][-1]
@@ -80,10 +80,10 @@ def test_runners_keep_a_build_cache_their_container_actions_can_mount(full_run: 
     # Container actions bind the workspace through the node's Docker: the path inside the runner is the
     # volume's own path on the node, and each runner works in <root>/<its name>.
     assert work["source"] == "runner_work" and work["target"] == "/var/lib/docker/volumes/runner_work/_data"
-    assert spec["env"]["RUNNER_WORKDIR_ROOT"] == work["target"] and "RUNNER_WORKDIR" not in spec["env"]
+    assert environment(spec)["RUNNER_WORKDIR_ROOT"] == work["target"] and "RUNNER_WORKDIR" not in environment(spec)
     # A stable name per node and slot: a restarted runner finds its cache, and no two share a directory.
-    assert spec["env"]["RUNNER_NAME"] == "nextcandle-{{.Node.Hostname}}-{{.Task.Slot}}"
-    assert spec["env"]["RANDOM_RUNNER_SUFFIX"] == "false"
+    assert environment(spec)["RUNNER_NAME"] == "nextcandle-{{.Node.Hostname}}-{{.Task.Slot}}"
+    assert environment(spec)["RANDOM_RUNNER_SUFFIX"] == "false"
     assert full_run.service("runner_github-runner").inputs["updateConfig"]["order"] == "stop-first"
 
 

@@ -1,0 +1,5 @@
+module nextcandle.local/go-cron
+
+go 1.24
+
+require github.com/robfig/cron/v3 v3.0.1

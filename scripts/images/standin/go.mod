@@ -1,0 +1,3 @@
+module nextcandle.local/standin
+
+go 1.24
