@@ -78,7 +78,7 @@ def timed(action: Callable[[], object]) -> float:
 
 def engine_figures() -> None:
     from tests.dockerd import ensure_swarm, running_dockerd
-    from tests.engine import init_platform, make_operator
+    from tests.engine import init_platform, make_operator, running_tasks, wait_until_healthy
 
     warm = timed(lambda: subprocess.run(["bash", "scripts/engine.sh", "--build"], cwd=ROOT, check=True, capture_output=True))
     engine_bin = Path(subprocess.run(["bash", "scripts/engine.sh", "--build"], cwd=ROOT, check=True, capture_output=True,
@@ -89,8 +89,20 @@ def engine_figures() -> None:
         operator = make_operator(engine_bin, client.docker_host, Path(base))
         init_platform(operator)
         print(f"| `ops up dev` on an empty swarm (platform, then dev) | {timed(lambda: operator.ops('up', 'dev')):.1f} |")
+        started = time.perf_counter()
         for stack in ("stg", "prod"):
             operator.ops("up", stack)
+        if client.local_images:  # scripts/images.sh built them (NEXTCANDLE_IMAGES)
+            unhealthy = wait_until_healthy(client, timeout=1200)
+            print(f"| `ops up stg` and `prod`, then every task of all four stacks healthy | {time.perf_counter() - started:.1f} |"
+                  + (f" (still unhealthy: {sorted(unhealthy)})" if unhealthy else ""))
+            before = running_tasks(client)
+            operator.set_config("prod", "postgresCpus", "0.20-1.50")
+            operator.ops("up", "prod")
+            wait_until_healthy(client, timeout=300)
+            after = running_tasks(client)
+            restarted = sorted(name for name, tasks in before.items() if not tasks <= after.get(name, set()))
+            print(f"| services whose tasks restarted when prod's PostgreSQL CPUs changed | {len(restarted)} ({', '.join(restarted)}) |")
         for stack in ("platform", "dev", "stg", "prod"):
             seconds = median_seconds(lambda stack=stack: operator.ops("preview", stack, "--expect-no-changes"), 3)
             print(f"| no-op `ops preview {stack}` | {seconds:.1f} |")

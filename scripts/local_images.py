@@ -35,7 +35,7 @@ from components.images import BUSYBOX, CONTRACTS, Contract  # noqa: E402
 
 RECIPES_DIR = HERE / "images"
 MIRROR = "http://deb.debian.org/debian"
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 """Bump when the way images are assembled changes (every image is rebuilt)."""
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -215,12 +215,17 @@ def chroot(root: Path, script: str) -> None:
     run("chroot", str(root), "/bin/sh", "-ec", script, env={"PATH": PATH, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"})
 
 
-def install_packages(root: Path, recipe: Local) -> None:
+NOT_IN_DEBIAN_BUSYBOX = {"pgrep": "procps"}
+"""Tools Debian's busybox has no applet for, and the package that brings them."""
+
+
+def install_packages(root: Path, recipe: Local, contract: Contract) -> None:
     if recipe.user:
         name, uid, gid = recipe.user
         chroot(root, f"groupadd -r -g {gid} {name} 2>/dev/null || true; id {name} >/dev/null 2>&1 || "
                      f"useradd -r -u {uid} -g {gid} -d /var/lib/{name} -s /bin/bash {name}")
-    if not recipe.packages:
+    packages = [*recipe.packages, *(NOT_IN_DEBIAN_BUSYBOX[t] for t in sorted(contract.tools & set(NOT_IN_DEBIAN_BUSYBOX)))]
+    if not packages:
         return
     shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
     policy = root / "usr/sbin/policy-rc.d"  # no service starts inside the build
@@ -228,7 +233,7 @@ def install_packages(root: Path, recipe: Local) -> None:
     policy.chmod(0o755)
     (root / "etc/postgresql-common").mkdir(parents=True, exist_ok=True)
     (root / "etc/postgresql-common/createcluster.conf").write_text("create_main_cluster = false\n")
-    chroot(root, f"apt-get update -qq && apt-get install -y -qq --no-install-recommends {' '.join(recipe.packages)} >/dev/null")
+    chroot(root, f"apt-get update -qq && apt-get install -y -qq --no-install-recommends {' '.join(packages)} >/dev/null")
     chroot(root, "apt-get clean; rm -rf /var/lib/apt/lists/* /usr/share/doc /usr/share/man /usr/share/locale /usr/sbin/policy-rc.d")
 
 
@@ -278,7 +283,7 @@ def build_image(pin: str, recipe: Local, contract: Contract) -> Path:
         root = Path(work) / "root"
         root.mkdir()
         run("tar", "-C", str(root), "--numeric-owner", "-xf", str(base_tar))
-        install_packages(root, recipe)
+        install_packages(root, recipe, contract)
         (root / "usr/local/bin").mkdir(parents=True, exist_ok=True)
         add_busybox_tools(root, contract)
         contract_user(root, contract)
@@ -294,6 +299,8 @@ def build_image(pin: str, recipe: Local, contract: Contract) -> Path:
             target.chmod(0o755)
         for path, existing in recipe.links.items():
             link = root / path.lstrip("/")
+            if link.resolve() == (root / existing.lstrip("/")).resolve():
+                continue  # merged /usr: /bin/x already is /usr/bin/x
             link.parent.mkdir(parents=True, exist_ok=True)
             link.unlink(missing_ok=True)
             link.symlink_to(existing)

@@ -74,7 +74,9 @@ def _docker_socket_for_binds(socket: Path) -> Iterator[None]:
     for directory in ("/var/lib/docker", "/dev/disk"):
         Path(directory).mkdir(parents=True, exist_ok=True)
     host_socket = Path("/var/run/docker.sock")
-    if host_socket.exists() or host_socket.is_symlink():
+    if host_socket.is_symlink() and not host_socket.exists():
+        host_socket.unlink()  # left by an interrupted test session: no machine's Docker is there
+    if host_socket.exists():
         yield
         return
     host_socket.symlink_to(socket)

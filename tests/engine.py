@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,3 +134,44 @@ def assert_settled(operator: Operator, stack: str, swarm: Any) -> None:
         service = swarm.services.get(names.get(name)) if kind == "Service" and op == "update" and names.get(name) else None
         state = ((service.attrs.get("UpdateStatus") or {}).get("State", "")) if service else ""
         assert state.startswith("rollback"), f"{op} {kind} {name} (Swarm update state {state!r}):\n{preview.stdout}\n{preview.stderr}"
+
+
+def running_tasks(swarm: Any) -> dict[str, set[str]]:
+    """Each service's running tasks, by id: an id that changes is a task Swarm restarted."""
+    return {s.name: {t["ID"] for t in s.tasks({"desired-state": "running"}) if t["Status"]["State"] == "running"}
+            for s in swarm.services.list()}
+
+
+def unhealthy_services(swarm: Any) -> dict[str, str]:
+    """Services whose desired tasks are not all running with a healthy container, and why."""
+    problems: dict[str, str] = {}
+    for service in swarm.services.list():
+        mode = service.attrs["Spec"]["Mode"]
+        wanted = mode["Replicated"]["Replicas"] if "Replicated" in mode else len(swarm.nodes.list())
+        tasks = service.tasks({"desired-state": "running"})
+        healthy = 0
+        for task in tasks:
+            container_id = task["Status"].get("ContainerStatus", {}).get("ContainerID")
+            if task["Status"]["State"] == "running" and container_id:
+                state = swarm.containers.get(container_id).attrs["State"]
+                healthy += (state.get("Health") or {}).get("Status") == "healthy"
+        if healthy < wanted:
+            last = max(service.tasks(), key=lambda t: t["UpdatedAt"], default={"Status": {}})["Status"]
+            problems[service.name] = f"{healthy}/{wanted} healthy; last task {last.get('State')}: {last.get('Err') or last.get('Message')}"
+    return problems
+
+
+def wait_until_healthy(swarm: Any, timeout: float = 600) -> dict[str, str]:
+    """Wait for every service to be healthy; return what is still not after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while (problems := unhealthy_services(swarm)) and time.monotonic() < deadline:
+        time.sleep(5)
+    return problems
+
+
+def exec_in(swarm: Any, service: str, command: str) -> str:
+    """Run a shell command in a running container of `service` (as the image's user); return its output."""
+    (container,) = swarm.containers.list(filters={"label": f"com.docker.swarm.service.name={service}", "status": "running"})[:1]
+    result = container.exec_run(["sh", "-c", command])
+    assert result.exit_code == 0, f"{service}: {command}: {result.output.decode(errors='replace')}"
+    return str(result.output.decode())

@@ -3,14 +3,17 @@ scripts/engine.sh, through `python -m ops`, onto the tests' real swarm (dockerd 
 
 `ops up dev` on an empty swarm brings up the platform (with every optional part that needs no
 Cloudflare API: tunnel token, runners, alert webhook) and then dev; stg and prod follow and read the
-platform through their StackReference. Images cannot be pulled here, so the swarm creates every
-object but no task starts; nothing below pretends otherwise.
+platform through their StackReference. Images cannot be pulled here: the swarm runs the local images
+scripts/images.sh builds under the pinned names (real programs, or stand-ins the README lists), so
+every task starts and its health check decides whether it is healthy.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +22,16 @@ import pytest
 from names import STACKS
 from tests.conftest import ProgramRuns
 from tests.dockerd import ensure_swarm, remove_everything
-from tests.engine import PLATFORM_CONFIG, PLATFORM_SECRETS, Operator, init_platform, steps
+from tests.engine import (
+    PLATFORM_CONFIG,
+    PLATFORM_SECRETS,
+    Operator,
+    exec_in,
+    init_platform,
+    running_tasks,
+    steps,
+    wait_until_healthy,
+)
 from tests.harness import ROOT
 
 pytestmark = pytest.mark.engine
@@ -98,6 +110,84 @@ def test_the_engine_creates_what_the_program_declares(deployed: Operator, swarm:
     assert mounted == {s.name for s in swarm.secrets.list()}
     configs = {r["ConfigName"] for spec in deployed_specs.values() for r in spec["TaskTemplate"]["ContainerSpec"].get("Configs", [])}
     assert configs == {c.name for c in swarm.configs.list()}
+
+
+def test_every_task_runs_and_turns_healthy(deployed: Operator, swarm: Any) -> None:
+    assert swarm.local_images, "scripts/images.sh builds the local images (NEXTCANDLE_IMAGES); without them no task starts"
+    problems = wait_until_healthy(swarm, timeout=900)
+    assert not problems, problems
+    rolled_back = [s.name for s in swarm.services.list() if (s.attrs.get("UpdateStatus") or {}).get("State", "").startswith("rollback")]
+    assert not rolled_back
+    status = deployed.ops("status").stdout
+    assert "FAIL" not in status.upper() and "shared_seaweedfs" in status, status
+
+
+SCRAPED_EXPORTERS = {"prometheus", "traefik", "node-exporter", "redis", "postgres", "object-storage", "alertmanager"}
+"""Prometheus jobs served by the real programs here (the others scrape declared stand-ins)."""
+
+
+def test_prometheus_scrapes_every_exporter(deployed: Operator, swarm: Any) -> None:
+    assert not wait_until_healthy(swarm, timeout=300)
+    query = 'wget -qO- "http://prometheus:$(cat /run/secrets/prometheus_password)@127.0.0.1:9090/api/v1/targets?state=active"'
+    deadline = time.monotonic() + 180
+    while True:
+        targets = json.loads(exec_in(swarm, "shared_prometheus", query))["data"]["activeTargets"]
+        down = {(t["labels"]["job"], t["labels"].get("instance"), t.get("lastError")) for t in targets
+                if t["labels"]["job"] in SCRAPED_EXPORTERS and t["health"] != "up"}
+        jobs = {t["labels"]["job"] for t in targets if t["health"] == "up"}
+        if (not down and jobs >= SCRAPED_EXPORTERS) or time.monotonic() > deadline:
+            break
+        time.sleep(10)
+    assert not down and jobs >= SCRAPED_EXPORTERS, f"down: {down}; up jobs: {jobs}"
+    per_environment = {t["labels"]["instance"].split("_")[0] for t in targets if t["labels"]["job"] == "postgres"}
+    assert per_environment == {"dev", "stg", "prod"}
+
+
+def test_updates_restart_only_the_tasks_they_must(deployed: Operator, swarm: Any) -> None:
+    """A no-op up restarts nothing; a label change (n8n's router, with its many environment
+    variables) restarts nothing; a replica change only adds a task."""
+    assert not wait_until_healthy(swarm, timeout=300)
+    before = running_tasks(swarm)
+    for stack in STACKS:
+        deployed.ops("up", stack)
+    assert running_tasks(swarm) == before, "a no-op up restarts no task"
+    deployed.set_config("platform", "n8nOwnerSetUp", "true")
+    deployed.set_config("platform", "runnerReplicas", "3")
+    try:
+        deployed.ops("up", "platform")
+        assert not wait_until_healthy(swarm, timeout=300)
+        after = running_tasks(swarm)
+        restarted = sorted(name for name, tasks in before.items() if not tasks <= after.get(name, set()))
+        assert not restarted, f"restarted by a label and a replica change: {restarted}"
+        assert len(after["runner_github-runner"]) == 3
+    finally:
+        deployed.pulumi("config", "rm", "nextcandle:n8nOwnerSetUp", "-s", "platform")
+        deployed.pulumi("config", "rm", "nextcandle:runnerReplicas", "-s", "platform")
+        deployed.ops("up", "platform")
+    deployed.ops("preview", "platform", "--refresh", "--expect-no-changes")
+
+
+def _psql(swarm: Any, sql: str) -> str:
+    login = 'PGPASSWORD="$(cat /run/secrets/postgres_password)" psql -v ON_ERROR_STOP=1 -tA -h 127.0.0.1 ' \
+            '-U "$(cat /run/secrets/postgres_user)" -d "$(cat /run/secrets/postgres_db)"'
+    return exec_in(swarm, "dev_postgres", f"{login} -c \"{sql}\"").strip()
+
+
+def test_dev_keeps_its_rows_through_stop_and_start_and_a_backup_brings_them_back(deployed: Operator, swarm: Any) -> None:
+    assert not wait_until_healthy(swarm, timeout=300)
+    assert _psql(swarm, "SELECT extname FROM pg_extension WHERE extname = 'vector'") == "vector"
+    _psql(swarm, "CREATE TABLE marker (id int PRIMARY KEY, embedding vector(3)); INSERT INTO marker VALUES (1, '[1,2,3]')")
+    deployed.ops("stop", "dev")
+    deployed.ops("start", "dev")
+    assert not wait_until_healthy(swarm, timeout=300)
+    assert _psql(swarm, "SELECT embedding FROM marker WHERE id = 1") == "[1,2,3]"
+    # One backup through the real object store, then the table is lost and restored.
+    backup = deployed.ops("backup", "dev").stdout
+    assert "backup: s3://" in backup, backup
+    _psql(swarm, "DROP TABLE marker")
+    restored = deployed.ops("restore", "dev").stdout
+    assert "restored into" in restored, restored
+    assert _psql(swarm, "SELECT embedding FROM marker WHERE id = 1") == "[1,2,3]"
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -258,10 +348,10 @@ def test_destroying_dev_leaves_the_platform_and_the_other_environments(deployed:
 
 
 def test_a_changed_config_is_applied_while_its_service_uses_it(deployed: Operator, swarm: Any) -> None:
-    """Swarm configs are immutable and in use: the new one must exist before the old one goes.
-    Last in this module: its `up`s start tasks that cannot pull their image here, so Swarm may roll
-    Prometheus back afterwards, which a later refreshing preview would report."""
+    """Swarm configs are immutable and in use: the new one must exist before the old one goes, and the
+    new task must turn healthy (the update is health-gated) with no task failing on the way."""
     before = {c.name for c in swarm.configs.list() if c.name.startswith("prometheus-")}
+    tasks_before = {t["ID"] for t in swarm.services.get("shared_prometheus").tasks()}
     deployed.set_config("platform", "scrapeInterval", "30s")
     try:
         applied = deployed.ops("up", "platform").stdout
@@ -269,6 +359,10 @@ def test_a_changed_config_is_applied_while_its_service_uses_it(deployed: Operato
         mounted = {c["ConfigName"] for c in swarm.services.get("shared_prometheus").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"]}
         now = {c.name for c in swarm.configs.list() if c.name.startswith("prometheus-")}
         assert len(now) == 1 and now <= mounted and not now & before, "the new config is mounted and the old one is gone"
+        assert not wait_until_healthy(swarm, timeout=300)
+        new_tasks = [t for t in swarm.services.get("shared_prometheus").tasks() if t["ID"] not in tasks_before]
+        assert new_tasks and not [t for t in new_tasks if t["Status"]["State"] in ("failed", "rejected")], new_tasks
+        assert swarm.services.get("shared_prometheus").attrs.get("UpdateStatus", {}).get("State") in (None, "completed")
     finally:
         deployed.pulumi("config", "rm", "nextcandle:scrapeInterval", "-s", "platform")
     deployed.ops("up", "platform")
