@@ -34,6 +34,16 @@ def _busybox_tar(path: Path) -> Path:
     return archive
 
 
+def volume_identities(client: Any) -> dict[str, tuple[int, int]]:
+    """Each volume by the inode of its directory: a volume removed and created again under its name
+    gets a new one. (CreatedAt is no identity: it moved when a task first mounted the volume.)"""
+    identities = {}
+    for volume in client.volumes.list():
+        found = os.stat(volume.attrs["Mountpoint"])
+        identities[volume.name] = (found.st_dev, found.st_ino)
+    return identities
+
+
 def ensure_swarm(client: Any) -> None:
     if client.info()["Swarm"]["LocalNodeState"] != "active":
         client.swarm.init(advertise_addr="127.0.0.1")
@@ -44,7 +54,7 @@ def remove_everything(client: Any) -> None:
     for service in client.services.list():
         service.remove()
     deadline = time.monotonic() + 60
-    while client.containers.list(all=True) and time.monotonic() < deadline:
+    while client.api.containers(all=True) and time.monotonic() < deadline:  # ids only: they vanish meanwhile
         time.sleep(0.5)
     for kind in (client.secrets, client.configs):
         for item in kind.list():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from tests.harness import ROOT
@@ -153,7 +154,10 @@ def unhealthy_services(swarm: Any) -> dict[str, str]:
         for task in tasks:
             container_id = task["Status"].get("ContainerStatus", {}).get("ContainerID")
             if task["Status"]["State"] == "running" and container_id:
-                state = swarm.containers.get(container_id).attrs["State"]
+                try:
+                    state = swarm.api.inspect_container(container_id)["State"]
+                except docker.errors.NotFound:  # replaced meanwhile
+                    continue
                 healthy += (state.get("Health") or {}).get("Status") == "healthy"
         if healthy < wanted:
             last = max(service.tasks(), key=lambda t: t["UpdatedAt"], default={"Status": {}})["Status"]

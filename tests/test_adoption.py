@@ -19,7 +19,7 @@ import pytest
 from names import STACK_LABEL
 from ops.adopt import give_login_command, give_login_environment
 from tests.conftest import ProgramRuns
-from tests.dockerd import LOCAL_IMAGE, ensure_swarm, remove_everything
+from tests.dockerd import LOCAL_IMAGE, ensure_swarm, remove_everything, volume_identities
 from tests.engine import init_platform, make_operator, steps
 from tests.postgres import BIN, Server
 
@@ -140,11 +140,11 @@ def test_running_compose_stacks_are_adopted_on_their_own_data(engine_bin: Path, 
         assert kept == OLD_LOGIN
 
         # Later runs replace no data: the volumes stay bound where they are.
-        volumes = {v.name: v.attrs["CreatedAt"] for v in swarm.volumes.list()}
+        volumes = volume_identities(swarm)
         for stack in ("platform", "dev"):
             again = operator.ops("up", stack).stdout
             assert not [s for s in steps(again) if s[1] in ("Volume", "RandomPassword", "RandomString", "Secret", "Network")], again
-        assert {v.name: v.attrs["CreatedAt"] for v in swarm.volumes.list()} == volumes
+        assert volume_identities(swarm) == volumes
         assert _tree(data) == before
     finally:
         remove_everything(swarm)

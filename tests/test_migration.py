@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.dockerd import ensure_swarm, remove_everything
+from tests.dockerd import ensure_swarm, remove_everything, volume_identities
 from tests.engine import Operator, assert_settled, make_operator, steps
 from tests.harness import ROOT
 
@@ -61,7 +61,7 @@ def test_an_old_deployment_moves_to_the_platform_stack_without_losing_data(
     old.program = old_checkout
     try:
         _deploy_old_layout(old)
-        volumes = {v.name: v.attrs["CreatedAt"] for v in swarm.volumes.list()}
+        volumes = volume_identities(swarm)
         secrets = {s.id for s in swarm.secrets.list()}
         mounts = {name: _volume_of(swarm, name) for name in DATABASES}
 
@@ -84,7 +84,7 @@ def test_an_old_deployment_moves_to_the_platform_stack_without_losing_data(
             applied += new.ops("up", stack).stdout
             assert_settled(new, stack, swarm)
 
-        now = {v.name: v.attrs["CreatedAt"] for v in swarm.volumes.list()}
+        now = volume_identities(swarm)
         assert {name: created for name, created in now.items() if name != "runner_work"} == volumes
         assert secrets <= {s.id for s in swarm.secrets.list()}, "every secret (passwords, keys) is the one from before"
         # This version drops a container label (labels there force replacement), so each service is
