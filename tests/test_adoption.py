@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from names import STACK_LABEL
 from ops.adopt import give_login_command, give_login_environment
@@ -101,6 +102,14 @@ def test_running_compose_stacks_are_adopted_on_their_own_data(engine_bin: Path, 
     operator = make_operator(engine_bin, swarm.docker_host, base)
     try:
         init_platform(operator)
+        # The compose stacks' data here is made up, not files PostgreSQL, Redis or Prometheus can run
+        # on (the local images run the real programs): the adopted services stay stopped, and this test
+        # checks the adoption itself. Running on adopted data is ops adopt's last step, tested below.
+        operator.set_config("platform", "stopped", "true")
+        dev_file = operator.project / "Pulumi.dev.yaml"  # no dev stack yet: adopt creates it
+        dev_settings = yaml.safe_load(dev_file.read_text())
+        dev_settings["config"]["nextcandle:stopped"] = "true"
+        dev_file.write_text(yaml.safe_dump(dev_settings))
         seeds = _seed_swarm(swarm, data)
 
         refused = operator.ops("adopt", "dev", "--data-directory", str(data / "dev" / "redis"), ok=False)
@@ -120,8 +129,8 @@ def test_running_compose_stacks_are_adopted_on_their_own_data(engine_bin: Path, 
         assert _bound(swarm, "shared_prometheus_data") == str(data / "prometheus")
         assert "nextcandle:externalPublicNetwork: \"true\"" in (operator.project / "Pulumi.platform.yaml").read_text()
 
-        # No image can be pulled here, so the program's PostgreSQL never runs and the last step (giving
-        # it the program's login) waits in vain; the operator would run `ops adopt dev` again.
+        # The program's PostgreSQL is stopped here, so the last step (giving it the program's login)
+        # waits in vain; the operator would run `ops adopt dev` again.
         adopted = operator.ops("adopt", "dev", "--data-directory", str(data / "dev"), "--wait", "0", ok=False)
         assert adopted.returncode == 2 and "dev_postgres has no running container" in adopted.stderr, adopted.stdout + adopted.stderr
         assert "removed the compose services dev_postgres, dev_redis" in adopted.stdout
