@@ -196,14 +196,14 @@ def command_line(spec: ServiceSpec) -> tuple[list[pulumi.Input[str]] | None, lis
     env = dict(spec.env)
     if len(env) <= 1:
         return list(spec.commands) or None, list(spec.args) or None, env or None
-    templated = {k: v for k, v in env.items() if isinstance(v, str) and "{{" in v}
+    templated: dict[str, pulumi.Input[str]] = {k: v for k, v in env.items() if isinstance(v, str) and "{{" in v}
     if len(templated) > 1:
         raise ValueError(f"{spec.name}: at most one environment variable may use a Swarm template")
     image = CONTRACTS[spec.image]
     if "env" not in image.tools:
         raise ValueError(f"{spec.name}: {spec.image} has no `env` program to pass environment variables")
     program, args = (list(spec.commands), list(spec.args)) if spec.commands else (list(image.entrypoint), list(spec.args or image.command))
-    assignments = [pulumi.Output.concat(k, "=", v) for k, v in sorted(env.items()) if k not in templated]
+    assignments: list[pulumi.Input[str]] = [pulumi.Output.concat(k, "=", v) for k, v in sorted(env.items()) if k not in templated]
     return ["env", *assignments, *program], args or None, templated or None
 
 
