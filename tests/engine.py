@@ -143,10 +143,12 @@ def running_tasks(swarm: Any) -> dict[str, set[str]]:
             for s in swarm.services.list()}
 
 
-def unhealthy_services(swarm: Any) -> dict[str, str]:
-    """Services whose desired tasks are not all running with a healthy container, and why."""
+def unhealthy_services(swarm: Any, names: tuple[str, ...] = ()) -> dict[str, str]:
+    """Services (all, or those named) whose desired tasks are not all running with a healthy container, and why."""
     problems: dict[str, str] = {}
     for service in swarm.services.list():
+        if names and service.name not in names:
+            continue
         mode = service.attrs["Spec"]["Mode"]
         wanted = mode["Replicated"]["Replicas"] if "Replicated" in mode else len(swarm.nodes.list())
         tasks = service.tasks({"desired-state": "running"})
@@ -165,10 +167,10 @@ def unhealthy_services(swarm: Any) -> dict[str, str]:
     return problems
 
 
-def wait_until_healthy(swarm: Any, timeout: float = 600) -> dict[str, str]:
-    """Wait for every service to be healthy; return what is still not after `timeout` seconds."""
+def wait_until_healthy(swarm: Any, timeout: float = 600, names: tuple[str, ...] = ()) -> dict[str, str]:
+    """Wait for every service (or those named) to be healthy; return what is still not after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while (problems := unhealthy_services(swarm)) and time.monotonic() < deadline:
+    while (problems := unhealthy_services(swarm, names)) and time.monotonic() < deadline:
         time.sleep(5)
     return problems
 
