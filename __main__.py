@@ -18,7 +18,7 @@ from components.runner import RunnerStack, RunnerStackArgs
 from components.settings import EnvironmentSettings, PlatformSettings, Settings, load_settings
 from components.shared_services import SharedServices, SharedServicesArgs
 from components.swarm import ObjectStorage, SharedPlatform, backup_target
-from names import PlatformOutputs
+from names import POSTGRES_PORT, REDIS_PORT, TRAEFIK_DASHBOARD_PORT, PlatformOutputs
 
 
 def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
@@ -89,7 +89,7 @@ def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
         {"grafana": hostnames.grafana, "n8n": hostnames.n8n, "s3": hostnames.s3},
     )
     # For operators.
-    pulumi.export("traefik_dashboard_url", "http://traefik.localhost:8080/dashboard/")
+    pulumi.export("traefik_dashboard_url", f"http://traefik.localhost:{TRAEFIK_DASHBOARD_PORT}/dashboard/")
     pulumi.export("traefik_dashboard_user", platform.core.dashboard_user)
     pulumi.export("traefik_dashboard_password", core.dashboard_password)
     if core.tunnel_id is not None:
@@ -137,13 +137,13 @@ def deploy_environment(settings: Settings, environment: EnvironmentSettings) -> 
     pulumi.export(
         "postgres_url",
         pulumi.Output.format(
-            "postgresql://{0}:{1}@{2}:5432/{3}", db.postgres_user, db.postgres_password, db.postgres_host, db.postgres_database
+            f"postgresql://{{0}}:{{1}}@{{2}}:{POSTGRES_PORT}/{{3}}", db.postgres_user, db.postgres_password, db.postgres_host, db.postgres_database
         ),
     )
     pulumi.export("redis_host", db.redis_host)
     pulumi.export("redis_published_port", database.redis_port)
     pulumi.export("redis_password", db.redis_password)
-    pulumi.export("redis_url", pulumi.Output.format("redis://:{0}@{1}:6379/0", db.redis_password, db.redis_host))
+    pulumi.export("redis_url", pulumi.Output.format(f"redis://:{{0}}@{{1}}:{REDIS_PORT}/0", db.redis_password, db.redis_host))
 
 
 settings = load_settings()

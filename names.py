@@ -31,9 +31,9 @@ STACK_LABEL = "com.docker.stack.namespace"
 DATABASE_CLIENTS_LABEL = "nextcandle.database-clients"
 """On a database with a published port: the client networks pg_hba (or the port's firewall) admits."""
 STOPPED_LABEL = "nextcandle.stopped"
+"""Set on a service its stack stopped on purpose (`ops stop`): status shows it stopped, not failed."""
 CACHE_LABEL = "nextcandle.cache"
 """On volumes that hold a cache, not data: losing one costs time only, so it is not protected."""
-"""Set on a service its stack stopped on purpose (`ops stop`): status shows it stopped, not failed."""
 
 # Networks.
 PUBLIC_NETWORK = "traefik-public"
@@ -47,25 +47,39 @@ TUNNEL_SUBNET = "10.254.254.0/24"
 """cloudflared to Traefik: the only source whose X-Forwarded-For Traefik trusts."""
 RUNNER_NETWORK = f"{RUNNER}_internal"
 
-# Platform services and the ports others reach them on.
+# Platform services and the ports others reach them on (components/images.py records, as upstream
+# facts, the ports each image listens on by default; these are the ones the program uses).
 TRAEFIK = f"{CORE}_traefik"
 CLOUDFLARED = f"{CORE}_cloudflared"
 TRAEFIK_WEB_PORT = 80
 TRAEFIK_TUNNEL_PORT = 8000
 """The entry point cloudflared sends to; not published."""
 TRAEFIK_METRICS_PORT = 8082
+TRAEFIK_DASHBOARD_PORT = 8080
 CLOUDFLARED_METRICS_PORT = 20241
 PROMETHEUS = f"{SHARED}_prometheus"
+PROMETHEUS_PORT = 9090
 ALERTMANAGER = f"{SHARED}_alertmanager"
+ALERTMANAGER_PORT = 9093
 LOKI = f"{SHARED}_loki"
+LOKI_PORT = 3100
+LOKI_GRPC_PORT = 9096
 GRAFANA = f"{SHARED}_grafana"
+GRAFANA_PORT = 3000
 CADVISOR = f"{SHARED}_cadvisor"
+CADVISOR_PORT = 8080
 NODE_EXPORTER = f"{SHARED}_node-exporter"
+NODE_EXPORTER_PORT = 9100
 ALLOY = f"{SHARED}_alloy"
+ALLOY_PORT = 12345
 OBJECT_STORAGE = f"{SHARED}_seaweedfs"
+OBJECT_STORAGE_HOST = "object-storage"
+"""The object store's network alias, which S3 clients use: the aws CLI (botocore's is_valid_endpoint_url)
+refuses an endpoint whose host has an underscore, as every Swarm service name <stack>_<service> does."""
 OBJECT_STORAGE_S3_PORT = 8333
 OBJECT_STORAGE_FILER_PORT = 8888
 OBJECT_STORAGE_METRICS_PORT = 9324
+OBJECT_STORAGE_MASTER_PORT = 9333
 N8N = f"{SHARED}_n8n"
 N8N_PORT = 5678
 PLATFORM_BACKUP = f"{SHARED}_backup"
@@ -104,7 +118,7 @@ class PlatformOutputs:
     MONITORING_NETWORK_ID = "monitoring_network_id"
     STORAGE_NETWORK_ID = "storage_network_id"
     OBJECT_STORAGE_ENDPOINT = "object_storage_endpoint"
-    """The S3 API inside the swarm, e.g. http://shared_seaweedfs:8333."""
+    """The S3 API inside the swarm, e.g. http://object-storage:8333."""
     RUNNER_NETWORK_ID = "runner_network_id"
     """Only with runnerEnabled: environments with runnerDatabaseAccess put their databases on it."""
     S3_ACCESS_KEY = "s3_access_key"

@@ -44,20 +44,28 @@ from components.swarm import (
 )
 from names import (
     ALERTMANAGER,
+    ALERTMANAGER_PORT,
     ALLOY,
+    ALLOY_PORT,
     CADVISOR,
+    CADVISOR_PORT,
     CLOUDFLARED,
     CLOUDFLARED_METRICS_PORT,
     DOCKER_SOCKET,
     GRAFANA,
+    GRAFANA_PORT,
     LOKI,
+    LOKI_GRPC_PORT,
+    LOKI_PORT,
     N8N,
     N8N_PORT,
     NODE_EXPORTER,
+    NODE_EXPORTER_PORT,
     OBJECT_STORAGE,
     OBJECT_STORAGE_METRICS_PORT,
     POSTGRES_EXPORTER_PORT,
     PROMETHEUS,
+    PROMETHEUS_PORT,
     PUBLIC_NETWORK,
     REDIS_EXPORTER_PORT,
     SHARED,
@@ -106,18 +114,18 @@ def prometheus_config(settings: ObservabilitySettings, rules_dir: str = RULES_DI
         {
             "job_name": "prometheus",
             "basic_auth": {"username": PROMETHEUS_USER, "password_file": PROMETHEUS_PASSWORD_FILE},
-            "static_configs": [{"targets": ["localhost:9090"]}],
+            "static_configs": [{"targets": [f"localhost:{PROMETHEUS_PORT}"]}],
         },
         _dns_job("traefik", [TRAEFIK], TRAEFIK_METRICS_PORT),
         _dns_job("cloudflared", [CLOUDFLARED], CLOUDFLARED_METRICS_PORT),
-        _dns_job("cadvisor", [CADVISOR], 8080),
-        _dns_job("node-exporter", [NODE_EXPORTER], 9100),
+        _dns_job("cadvisor", [CADVISOR], CADVISOR_PORT),
+        _dns_job("node-exporter", [NODE_EXPORTER], NODE_EXPORTER_PORT),
         _dns_job("redis", [env_service(env, "redis-exporter") for env in envs], REDIS_EXPORTER_PORT),
         _dns_job("postgres", [env_service(env, "postgres-exporter") for env in envs], POSTGRES_EXPORTER_PORT),
         _dns_job("object-storage", [OBJECT_STORAGE], OBJECT_STORAGE_METRICS_PORT),
         _dns_job("n8n", [N8N], N8N_PORT),
-        _dns_job("loki", [LOKI], 3100),
-        _dns_job("alertmanager", [ALERTMANAGER], 9093),
+        _dns_job("loki", [LOKI], LOKI_PORT),
+        _dns_job("alertmanager", [ALERTMANAGER], ALERTMANAGER_PORT),
     ]
     if settings.app_scrape_targets:
         jobs.append(
@@ -135,7 +143,7 @@ def prometheus_config(settings: ObservabilitySettings, rules_dir: str = RULES_DI
             "evaluation_interval": settings.scrape_interval,
             "external_labels": {"platform": "nextcandle"},
         },
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"{ALERTMANAGER}:9093"]}]}]},
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"{ALERTMANAGER}:{ALERTMANAGER_PORT}"]}]}]},
         "rule_files": [f"{rules_dir}/*.yml"],
         "scrape_configs": jobs,
     }
@@ -163,7 +171,7 @@ def alertmanager_config(webhook_url: str | None) -> dict[str, Any]:
 def loki_config(retention_hours: int) -> dict[str, Any]:
     return {
         "auth_enabled": False,
-        "server": {"http_listen_port": 3100, "grpc_listen_port": 9096, "log_level": "warn"},
+        "server": {"http_listen_port": LOKI_PORT, "grpc_listen_port": LOKI_GRPC_PORT, "log_level": "warn"},
         "common": {
             "instance_addr": "127.0.0.1",
             "path_prefix": "/loki",
@@ -201,7 +209,7 @@ def loki_config(retention_hours: int) -> dict[str, Any]:
 
 def alloy_config() -> str:
     template = (CONFIGS / "alloy" / "config.alloy").read_text()
-    return string.Template(template).substitute(loki_push_url=f"http://{LOKI}:3100/loki/api/v1/push")
+    return string.Template(template).substitute(loki_push_url=f"http://{LOKI}:{LOKI_PORT}/loki/api/v1/push")
 
 
 def grafana_datasources() -> dict[str, Any]:
@@ -209,13 +217,13 @@ def grafana_datasources() -> dict[str, Any]:
         "apiVersion": 1,
         "datasources": [
             {"name": "Prometheus", "uid": "prometheus", "type": "prometheus", "access": "proxy",
-             "url": f"http://{PROMETHEUS}:9090", "isDefault": True, "editable": False,
+             "url": f"http://{PROMETHEUS}:{PROMETHEUS_PORT}", "isDefault": True, "editable": False,
              "basicAuth": True, "basicAuthUser": PROMETHEUS_USER,
              # Grafana expands $__file{} in provisioning files: the password stays in the secret file.
              "secureJsonData": {"basicAuthPassword": f"$__file{{{PROMETHEUS_PASSWORD_FILE}}}"}},
-            {"name": "Loki", "uid": "loki", "type": "loki", "access": "proxy", "url": f"http://{LOKI}:3100", "editable": False},
+            {"name": "Loki", "uid": "loki", "type": "loki", "access": "proxy", "url": f"http://{LOKI}:{LOKI_PORT}", "editable": False},
             {"name": "Alertmanager", "uid": "alertmanager", "type": "alertmanager", "access": "proxy",
-             "url": f"http://{ALERTMANAGER}:9093", "jsonData": {"implementation": "prometheus"}, "editable": False},
+             "url": f"http://{ALERTMANAGER}:{ALERTMANAGER_PORT}", "jsonData": {"implementation": "prometheus"}, "editable": False},
         ],
     }
 
@@ -247,7 +255,6 @@ class SharedObservability(pulumi.ComponentResource):
     grafana_admin_user: pulumi.Output[str]
     grafana_admin_password: pulumi.Output[str]
     prometheus_password: pulumi.Output[str]
-    internal_network_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: SharedObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:observability:SharedObservability", name, None, opts)
@@ -259,17 +266,20 @@ class SharedObservability(pulumi.ComponentResource):
         # Applications join `monitoring` (to be scraped) and `traefik-public` (to be routed): what holds
         # data without a login of its own (Loki, Alertmanager, Alloy) is on `shared_internal` only.
         internal = overlay_network(f"{name}-internal", SHARED_INTERNAL_NETWORK, STACK, self._child)
-        self.internal_network_id = internal.id
         platform = args.platform
         monitoring, public, storage = platform.monitoring_network_id, platform.public_network_id, platform.storage_network_id
 
-        self.prometheus = self._prometheus([monitoring, internal.id, storage])
+        # Prometheus's login: Prometheus checks its bcrypt hash, Grafana's datasource sends it.
+        password = random.RandomPassword(f"{name}-prometheus-password", length=32, special=False, opts=self._child)
+        self.prometheus_password = pulumi.Output.secret(password.result)
+        password_file = swarm_secret(f"{name}-prometheus-password", password.result, STACK, self._child)
+        self.prometheus = self._prometheus(password, password_file, [monitoring, internal.id, storage])
         self.alertmanager = self._alertmanager(args.alert_webhook_url, [internal.id])
         self.loki = self._loki([internal.id])
         self.alloy = self._alloy([internal.id])
         self.cadvisor = self._cadvisor([monitoring])
         self.node_exporter = self._node_exporter([monitoring])
-        self.grafana = self._grafana([internal.id, public])
+        self.grafana = self._grafana(password_file, [internal.id, public])
 
         self.register_outputs(
             {"grafana_admin_user": self.grafana_admin_user, "grafana_admin_password": self.grafana_admin_password}
@@ -290,14 +300,13 @@ class SharedObservability(pulumi.ComponentResource):
         """ServiceSpec fields every service here shares."""
         return {"stack": STACK, "restart_max_attempts": self._platform.restart_max_attempts, "stopped": self._platform.stopped}
 
-    def _prometheus(self, networks: list[pulumi.Input[str]]) -> docker.Service:
+    def _prometheus(
+        self, password: random.RandomPassword, password_file: docker.Secret, networks: list[pulumi.Input[str]]
+    ) -> docker.Service:
         platform, settings = self._platform, self._settings
         rules = [Mounted(self._config(f"rules-{p.stem}", p.read_text()), f"{RULES_DIR}/{p.name}") for p in rule_files()]
         config = self._config("prometheus", dump_yaml(prometheus_config(settings)))
         volume = self._volume("prometheus")
-        password = random.RandomPassword(f"{self._name}-prometheus-password", length=32, special=False, opts=self._child)
-        self.prometheus_password = pulumi.Output.secret(password.result)
-        self._prometheus_password_secret = swarm_secret(f"{self._name}-prometheus-password", password.result, STACK, self._child)
         web = swarm_secret(f"{self._name}-prometheus-web", password.bcrypt_hash.apply(prometheus_web_config), STACK, self._child)
         return self._service(
             "prometheus",
@@ -311,7 +320,7 @@ class SharedObservability(pulumi.ComponentResource):
                     "--web.config.file=/run/secrets/prometheus_web.yml",
                 ],
                 healthcheck=Healthcheck(
-                    ["CMD-SHELL", f'wget -q --spider "http://{PROMETHEUS_USER}:$(cat {PROMETHEUS_PASSWORD_FILE})@127.0.0.1:9090/-/healthy"']
+                    ["CMD-SHELL", f'wget -q --spider "http://{PROMETHEUS_USER}:$(cat {PROMETHEUS_PASSWORD_FILE})@127.0.0.1:{PROMETHEUS_PORT}/-/healthy"']
                 ),
                 resources=PROMETHEUS_RESOURCES,
                 stateful=True,
@@ -319,7 +328,7 @@ class SharedObservability(pulumi.ComponentResource):
                 configs=[Mounted(config, "/etc/prometheus/prometheus.yml"), *rules],
                 secrets=[
                     Mounted(web, "prometheus_web.yml", **images.owner(images.PROMETHEUS), mode=0o400),
-                    Mounted(self._prometheus_password_secret, "prometheus_password", **images.owner(images.PROMETHEUS), mode=0o400),
+                    Mounted(password_file, "prometheus_password", **images.owner(images.PROMETHEUS), mode=0o400),
                 ],
                 mounts=[volume_mount(volume.name, "/prometheus")],
                 placement=platform.stateful_placement,
@@ -343,7 +352,7 @@ class SharedObservability(pulumi.ComponentResource):
                 name=ALERTMANAGER,
                 image=images.ALERTMANAGER,
                 args=["--config.file=/run/secrets/alertmanager.yml", "--storage.path=/alertmanager"],
-                healthcheck=http_check("http://127.0.0.1:9093/-/healthy"),
+                healthcheck=http_check(f"http://127.0.0.1:{ALERTMANAGER_PORT}/-/healthy"),
                 resources=AGENT_RESOURCES,
                 stateful=True,
                 networks=networks,
@@ -384,10 +393,10 @@ class SharedObservability(pulumi.ComponentResource):
             ServiceSpec(
                 name=ALLOY,
                 image=images.ALLOY,
-                args=["run", "--server.http.listen-addr=0.0.0.0:12345", "--storage.path=/var/lib/alloy/data", "/etc/alloy/config.alloy"],
+                args=["run", f"--server.http.listen-addr=0.0.0.0:{ALLOY_PORT}", "--storage.path=/var/lib/alloy/data", "/etc/alloy/config.alloy"],
                 # The image has bash but no curl or wget.
                 healthcheck=Healthcheck(
-                    ["CMD", "bash", "-c", 'exec 3<>/dev/tcp/127.0.0.1/12345 && printf "GET /-/ready HTTP/1.0\\r\\n\\r\\n" >&3 && head -1 <&3 | grep -q " 200 "'],
+                    ["CMD", "bash", "-c", f'exec 3<>/dev/tcp/127.0.0.1/{ALLOY_PORT} && printf "GET /-/ready HTTP/1.0\\r\\n\\r\\n" >&3 && head -1 <&3 | grep -q " 200 "'],
                 ),
                 resources=AGENT_RESOURCES,
                 global_mode=True,
@@ -406,7 +415,7 @@ class SharedObservability(pulumi.ComponentResource):
                 name=CADVISOR,
                 image=images.CADVISOR,
                 args=["--docker_only=true", "--housekeeping_interval=30s", "--store_container_labels=true"],
-                healthcheck=http_check("http://127.0.0.1:8080/healthz"),
+                healthcheck=http_check(f"http://127.0.0.1:{CADVISOR_PORT}/healthz"),
                 resources=MONITORING_RESOURCES,
                 global_mode=True,
                 networks=networks,
@@ -433,7 +442,7 @@ class SharedObservability(pulumi.ComponentResource):
                     "--path.rootfs=/rootfs",
                     "--collector.filesystem.mount-points-exclude=^/(sys|proc|dev|host|etc)($|/)",
                 ],
-                healthcheck=http_check("http://127.0.0.1:9100/"),
+                healthcheck=http_check(f"http://127.0.0.1:{NODE_EXPORTER_PORT}/"),
                 resources=AGENT_RESOURCES,
                 global_mode=True,
                 networks=networks,
@@ -443,7 +452,7 @@ class SharedObservability(pulumi.ComponentResource):
             ),
         )
 
-    def _grafana(self, networks: list[pulumi.Input[str]]) -> docker.Service:
+    def _grafana(self, password_file: docker.Secret, networks: list[pulumi.Input[str]]) -> docker.Service:
         name, platform = self._name, self._platform
         admin_user = random.RandomString(f"{name}-grafana-admin-user", length=8, special=False, upper=False, numeric=False, opts=self._child)
         admin_password = random.RandomPassword(f"{name}-grafana-admin-password", length=32, special=False, opts=self._data)
@@ -465,14 +474,14 @@ class SharedObservability(pulumi.ComponentResource):
                     "GF_ANALYTICS_REPORTING_ENABLED": "false",
                     "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
                 },
-                healthcheck=http_check("http://127.0.0.1:3000/api/health"),
+                healthcheck=http_check(f"http://127.0.0.1:{GRAFANA_PORT}/api/health"),
                 resources=GRAFANA_RESOURCES,
                 stateful=True,
                 networks=networks,
                 secrets=[
                     Mounted(swarm_secret(f"{name}-grafana-admin-user", self.grafana_admin_user, STACK, self._child), "grafana_admin_user"),
                     Mounted(swarm_secret(f"{name}-grafana-admin-password", admin_password.result, STACK, self._data), "grafana_admin_password"),
-                    Mounted(self._prometheus_password_secret, "prometheus_password", **images.owner(images.GRAFANA), mode=0o400),
+                    Mounted(password_file, "prometheus_password", **images.owner(images.GRAFANA), mode=0o400),
                 ],
                 configs=[
                     Mounted(self._config("grafana-datasources", dump_yaml(grafana_datasources())), "/etc/grafana/provisioning/datasources/nextcandle.yml"),
@@ -481,7 +490,7 @@ class SharedObservability(pulumi.ComponentResource):
                 ],
                 mounts=[volume_mount(volume.name, "/var/lib/grafana")],
                 placement=platform.stateful_placement,
-                labels=traefik_router_labels("grafana", platform.hostnames.routed(platform.hostnames.grafana), 3000, PUBLIC_NETWORK),
+                labels=traefik_router_labels("grafana", platform.hostnames.routed(platform.hostnames.grafana), GRAFANA_PORT, PUBLIC_NETWORK),
                 **self._common(),
             ),
         )

@@ -21,7 +21,7 @@ from typing import Any, Literal, cast
 import pulumi
 import yaml
 
-from names import ENVIRONMENTS, PLATFORM, PROJECT, PROTECTED_ENVIRONMENTS, STACKS
+from names import ENVIRONMENTS, PLATFORM, PROJECT, PROTECTED_ENVIRONMENTS, STACKS, TRAEFIK_DASHBOARD_PORT, TRAEFIK_WEB_PORT
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
@@ -411,7 +411,7 @@ ENVIRONMENT_ONLY_KEYS = (
 ADOPTED_LOGIN_KEY = "adoptedPostgresLogin"
 """Written and removed by `python -m ops adopt`: the compose stack's database login (JSON), kept until the
 program's login has been given to the adopted database. The program itself never reads it."""
-TRAEFIK_PORTS = {80: "Traefik web", 8080: "Traefik dashboard"}
+TRAEFIK_PORTS = {TRAEFIK_WEB_PORT: "Traefik web", TRAEFIK_DASHBOARD_PORT: "Traefik dashboard"}
 """Published by the platform on every node (traefikPublishPorts), so no environment may take them."""
 
 

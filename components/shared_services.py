@@ -40,6 +40,8 @@ from names import (
     N8N_PORT,
     OBJECT_STORAGE,
     OBJECT_STORAGE_FILER_PORT,
+    OBJECT_STORAGE_HOST,
+    OBJECT_STORAGE_MASTER_PORT,
     OBJECT_STORAGE_METRICS_PORT,
     OBJECT_STORAGE_S3_PORT,
     PUBLIC_NETWORK,
@@ -92,7 +94,7 @@ class SharedServices(pulumi.ComponentResource):
         protect = args.platform.protect_data
         self._data = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
         platform = args.platform
-        self.s3_internal_endpoint = f"http://{OBJECT_STORAGE}:{OBJECT_STORAGE_S3_PORT}"
+        self.s3_internal_endpoint = f"http://{OBJECT_STORAGE_HOST}:{OBJECT_STORAGE_S3_PORT}"
         # Only on `storage` (Traefik, Prometheus, backups): applications reach the object store through
         # Traefik's route to its authenticated S3 API, never its filer, master or volume ports.
         self.object_storage = self._object_storage([platform.storage_network_id])
@@ -153,9 +155,10 @@ class SharedServices(pulumi.ComponentResource):
                     # On by default: anonymous usage reports to the SeaweedFS project, which no one here agreed to.
                     "-master.telemetry=false",
                 ],
-                healthcheck=http_check("http://127.0.0.1:9333/cluster/status", start_period="30s"),
+                healthcheck=http_check(f"http://127.0.0.1:{OBJECT_STORAGE_MASTER_PORT}/cluster/status", start_period="30s"),
                 resources=OBJECT_STORAGE_RESOURCES,
                 networks=networks,
+                aliases=[OBJECT_STORAGE_HOST],
                 # weed reads it after the entrypoint switched to the seaweed user (images.CONTRACTS).
                 secrets=[Mounted(identities, "s3_identities.json", **images.owner(images.SEAWEEDFS), mode=0o400)],
                 mounts=[volume_mount(volume.name, "/data")],

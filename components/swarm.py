@@ -140,6 +140,8 @@ class ServiceSpec:
     global_mode: bool = False
     replicas: int = 1
     networks: Sequence[pulumi.Input[str]] = ()
+    aliases: Sequence[str] = ()
+    """More DNS names for the service on each of its networks."""
     env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     args: Sequence[str] = ()
     commands: Sequence[str] = ()
@@ -207,6 +209,17 @@ def command_line(spec: ServiceSpec) -> tuple[list[pulumi.Input[str]] | None, lis
     return ["env", *assignments, *program], args or None, templated or None
 
 
+def endpoint_mode(spec: ServiceSpec) -> str:
+    """dnsrr for a stateful service: its name resolves to its one task, with no IPVS virtual IP, which
+    drops a connection idle for 15 minutes (moby #31208; docker-library/postgres #1110) and gives a
+    single replica nothing. A Swarm VIP stays for stateless services and ingress-published ports."""
+    if not spec.stateful:
+        return "vip"
+    if spec.ports and spec.publish_mode == "ingress":
+        raise ValueError(f"{spec.name}: a stateful service publishes in host mode (dnsrr has no ingress mesh)")
+    return "dnsrr"
+
+
 def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOptions) -> docker.Service:
     if not is_pinned(spec.image):
         raise ValueError(f"{spec.name}: image {spec.image!r} must be pinned to a tag other than latest")
@@ -268,7 +281,10 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
                 or None,
                 mounts=list(spec.mounts) or None,
             ),
-            networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(id=n) for n in spec.networks] or None,
+            networks_advanceds=[
+                docker.ServiceTaskSpecNetworksAdvancedArgs(id=n, aliases=list(spec.aliases) or None) for n in spec.networks
+            ]
+            or None,
             placement=docker.ServiceTaskSpecPlacementArgs(constraints=placement) if placement else None,
             resources=docker.ServiceTaskSpecResourcesArgs(
                 limits=docker.ServiceTaskSpecResourcesLimitsArgs(
@@ -301,7 +317,7 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
             delay=provider_duration("5s"), max_failure_ratio="0",
         ),
         endpoint_spec=docker.ServiceEndpointSpecArgs(
-            mode="vip",
+            mode=endpoint_mode(spec),
             ports=[
                 docker.ServiceEndpointSpecPortArgs(
                     target_port=target, published_port=published, publish_mode=spec.publish_mode, protocol="tcp"

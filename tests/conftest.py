@@ -6,14 +6,16 @@ import subprocess
 import sysconfig
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from names import ENVIRONMENTS, PLATFORM, STACKS
+from tests.cluster import cluster  # noqa: F401  (three nodes for the placement tests)
 from tests.dockerd import swarm  # noqa: F401  (one session-wide engine for every test module)
 from tests.engine import engine_bin, operator  # noqa: F401  (the real Pulumi engine)
 from tests.harness import ProgramRun, free_port, run_program
+from tests.tiers import RUNNING, needs_tool, require_tool  # noqa: F401  (require_tool: for the test modules)
 
 # Console scripts of the test dependencies (ruff, moto_server, aws, ...) sit beside the interpreter.
 os.environ["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), os.environ.get("PATH", "")])
@@ -90,24 +92,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & {"engine_bin", "operator", "deployed"}:
             item.add_marker(pytest.mark.engine)
-        if "swarm" in fixtures:
+        if fixtures & {"swarm", "cluster"}:
             item.add_marker(pytest.mark.swarm)
+        if fixtures & {"s3", "off_site_s3"}:  # moto and the aws CLI
+            item.add_marker(pytest.mark.tools)
         if not any(item.get_closest_marker(name) for name in ("engine", "swarm", "tools")):
             item.add_marker(pytest.mark.mocks)
 
 
-def require_tool(name: str) -> Callable[[], str]:
-    def find() -> str:
-        path = shutil.which(name)
-        if path is None:
-            pytest.fail(f"{name} is not installed; .ci/run installs it (see README)")
-        return path
-
-    return find
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    RUNNING.append(item)
+    yield
+    RUNNING.pop()
 
 
 def _moto_server() -> Iterator[str]:
     """A real S3 API (moto), on its own port: the aws CLI our backup scripts call talks to it."""
+    needs_tool("moto_server")
     server = shutil.which("moto_server")
     if server is None or shutil.which("aws") is None:
         pytest.fail("moto_server and aws are installed from requirements-dev.txt")

@@ -11,7 +11,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ def remove_everything(client: Any) -> None:
         volume.remove(force=True)
 
 
-def _load_local_images(client: Any) -> list[str]:
+def load_local_images(client: Any) -> list[str]:
     """The pinned images, built by scripts/images.sh; none without NEXTCANDLE_IMAGES (tasks then cannot start)."""
     cache = os.environ.get("NEXTCANDLE_IMAGES")
     if not cache:
@@ -76,8 +76,48 @@ def _load_local_images(client: Any) -> list[str]:
     return load(Path(cache), client)
 
 
+def import_busybox(client: Any, home: Path) -> None:
+    with _busybox_tar(home).open("rb") as image:
+        client.images.client.api.import_image_from_data(image.read(), repository="local/busybox", tag="1")
+
+
+def start_dockerd(home: Path, prefix: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], Any]:
+    """A dockerd with everything under `home` (vfs storage, its own socket), started through
+    `prefix` (e.g. `nsenter --net=<namespace>`), and a docker SDK client on it."""
+    import docker
+
+    home.mkdir(parents=True, exist_ok=True)
+    socket = home / "docker.sock"
+    with (home / "log").open("w") as log:
+        process = subprocess.Popen(
+            [*prefix, "dockerd", "--storage-driver=vfs", f"--data-root={home / 'root'}", f"--exec-root={home / 'exec'}",
+             f"--pidfile={home / 'pid'}", "-H", f"unix://{socket}"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    for _ in range(120):
+        try:  # the client asks the daemon for its API version when it is created
+            client = docker.DockerClient(base_url=f"unix://{socket}")
+            client.ping()
+            client.docker_host = f"unix://{socket}"
+            return process, client
+        except Exception:
+            time.sleep(0.25)
+    stop_dockerd(process, home)
+    raise RuntimeError("dockerd did not start: " + (home / "log").read_text()[-2000:])
+
+
+def stop_dockerd(process: subprocess.Popen[bytes], home: Path) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    for mounted in ("exec", "root"):  # dockerd bind-mounts its directories
+        subprocess.run(["umount", "-R", "-l", str(home / mounted)], capture_output=True)
+
+
 @contextlib.contextmanager
-def _docker_socket_for_binds(socket: Path) -> Iterator[None]:
+def docker_socket_for_binds(socket: Path) -> Iterator[None]:
     """Services that bind /var/run/docker.sock (Traefik's Swarm provider) get this engine's socket
     when the machine has none of its own; a machine's own Docker is never touched. The other bind
     sources a Docker host has (cAdvisor's /var/lib/docker and /dev/disk) are created if missing."""
@@ -100,46 +140,18 @@ def _docker_socket_for_binds(socket: Path) -> Iterator[None]:
 def running_dockerd() -> Iterator[Any]:
     """A docker SDK client on its own dockerd (vfs storage, own socket), with busybox imported;
     `client.docker_host` is the address for programs that talk to this engine themselves."""
-    import docker
-
     # Not under pytest's tmp dir: dockerd leaves mounts behind that pytest could not clean up.
     base = Path(tempfile.mkdtemp(prefix="nextcandle-dockerd-"))
-    socket = base / "docker.sock"
-    log = (base / "log").open("w")
-    process = subprocess.Popen(
-        ["dockerd", "--storage-driver=vfs", f"--data-root={base / 'root'}", f"--exec-root={base / 'exec'}",
-         f"--pidfile={base / 'pid'}", "-H", f"unix://{socket}"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    client: Any = None
+    process, client = start_dockerd(base)
     try:
-        for _ in range(120):
-            try:  # the client asks the daemon for its API version when it is created
-                client = docker.DockerClient(base_url=f"unix://{socket}")
-                client.ping()
-                break
-            except Exception:
-                time.sleep(0.25)
-        else:
-            raise RuntimeError("dockerd did not start: " + (base / "log").read_text()[-2000:])
-        with _busybox_tar(base).open("rb") as image:
-            client.images.client.api.import_image_from_data(image.read(), repository="local/busybox", tag="1")
-        client.docker_host = f"unix://{socket}"
-        client.local_images = _load_local_images(client)
-        with _docker_socket_for_binds(socket):
+        import_busybox(client, base)
+        client.local_images = load_local_images(client)
+        with docker_socket_for_binds(base / "docker.sock"):
             yield client
     finally:
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.swarm.leave(force=True)
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-        for mounted in ("exec", "root"):  # dockerd bind-mounts its directories
-            subprocess.run(["umount", "-R", "-l", str(base / mounted)], capture_output=True)
+        with contextlib.suppress(Exception):
+            client.swarm.leave(force=True)
+        stop_dockerd(process, base)
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -4,6 +4,7 @@ file backend and a copy of the project's settings files in a temporary folder.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,8 +145,19 @@ def running_tasks(swarm: Any) -> dict[str, set[str]]:
             for s in swarm.services.list()}
 
 
-def unhealthy_services(swarm: Any, names: tuple[str, ...] = ()) -> dict[str, str]:
-    """Services (all, or those named) whose desired tasks are not all running with a healthy container, and why."""
+def _inspect(engines: Sequence[Any], container_id: str) -> dict[str, Any] | None:
+    """A container's details from whichever node's engine runs it."""
+    for engine in engines:
+        with contextlib.suppress(docker.errors.NotFound):
+            found: dict[str, Any] = engine.api.inspect_container(container_id)
+            return found
+    return None
+
+
+def unhealthy_services(swarm: Any, names: tuple[str, ...] = (), nodes: Sequence[Any] = ()) -> dict[str, str]:
+    """Services (all, or those named) whose desired tasks are not all running with a healthy container,
+    and why; `nodes` are the engines of every node (default: the swarm's one)."""
+    engines = list(nodes) or [swarm]
     problems: dict[str, str] = {}
     for service in swarm.services.list():
         if names and service.name not in names:
@@ -156,28 +169,27 @@ def unhealthy_services(swarm: Any, names: tuple[str, ...] = ()) -> dict[str, str
         for task in tasks:
             container_id = task["Status"].get("ContainerStatus", {}).get("ContainerID")
             if task["Status"]["State"] == "running" and container_id:
-                try:
-                    state = swarm.api.inspect_container(container_id)["State"]
-                except docker.errors.NotFound:  # replaced meanwhile
-                    continue
-                healthy += (state.get("Health") or {}).get("Status") == "healthy"
+                container = _inspect(engines, container_id)  # None: replaced meanwhile
+                healthy += bool(container) and (container["State"].get("Health") or {}).get("Status") == "healthy"
         if healthy < wanted:
             last = max(service.tasks(), key=lambda t: t["UpdatedAt"], default={"Status": {}})["Status"]
             problems[service.name] = f"{healthy}/{wanted} healthy; last task {last.get('State')}: {last.get('Err') or last.get('Message')}"
     return problems
 
 
-def wait_until_healthy(swarm: Any, timeout: float = 600, names: tuple[str, ...] = ()) -> dict[str, str]:
+def wait_until_healthy(swarm: Any, timeout: float = 600, names: tuple[str, ...] = (), nodes: Sequence[Any] = ()) -> dict[str, str]:
     """Wait for every service (or those named) to be healthy; return what is still not after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while (problems := unhealthy_services(swarm, names)) and time.monotonic() < deadline:
+    while (problems := unhealthy_services(swarm, names, nodes)) and time.monotonic() < deadline:
         time.sleep(5)
     return problems
 
 
-def exec_in(swarm: Any, service: str, command: str) -> str:
-    """Run a shell command in a running container of `service` (as the image's user); return its output."""
-    (container,) = swarm.containers.list(filters={"label": f"com.docker.swarm.service.name={service}", "status": "running"})[:1]
+def exec_in(swarm: Any, service: str, command: str, nodes: Sequence[Any] = ()) -> str:
+    """Run a shell command in a running container of `service` (as the image's user), on whichever
+    of `nodes` (default: the swarm's one engine) runs it; return its output."""
+    filters = {"label": f"com.docker.swarm.service.name={service}", "status": "running"}
+    (container,) = [c for engine in (list(nodes) or [swarm]) for c in engine.containers.list(filters=filters)][:1]
     result = container.exec_run(["sh", "-c", command])
     assert result.exit_code == 0, f"{service}: {command}: {result.output.decode(errors='replace')}"
     return str(result.output.decode())

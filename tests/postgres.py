@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import ProgramRun, free_port
+from tests.tiers import needs_tool
 
 pgserver = pytest.importorskip("pgserver", reason="pip install pgserver (requirements-dev.txt)")
 BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
@@ -25,6 +26,7 @@ SECRETS = "/run/secrets/"
 
 class Server:
     def __init__(self, base: Path, run: ProgramRun, env: str, bin_dir: Path = BIN) -> None:
+        needs_tool("PostgreSQL")
         postgres = run.service(f"{env}_postgres")
         self.bin = bin_dir
         self.user = run.mounted_secret(postgres, "postgres_user")

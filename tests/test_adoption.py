@@ -159,6 +159,7 @@ def test_running_compose_stacks_are_adopted_on_their_own_data(engine_bin: Path, 
         remove_everything(swarm)
 
 
+@pytest.mark.tools
 def test_the_programs_login_takes_over_the_adopted_database(runs: ProgramRuns, tmp_path_factory: pytest.TempPathFactory) -> None:
     run = runs("dev")
     pg = Server(tmp_path_factory.mktemp("adopted-pg"), run, "dev")

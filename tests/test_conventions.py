@@ -63,6 +63,12 @@ def test_stateful_services_stop_first_and_stateless_start_first(any_run: Program
         assert service.inputs["updateConfig"]["order"] == expected, service.swarm_name
 
 
+def test_stateful_services_resolve_to_their_task_without_a_virtual_ip(any_run: ProgramRun) -> None:
+    for service in any_run.services:
+        stateful = service.inputs["updateConfig"]["order"] == "stop-first"
+        assert service.inputs["endpointSpec"]["mode"] == ("dnsrr" if stateful else "vip"), service.swarm_name
+
+
 def test_traefik_labels_only_on_routed_services_and_complete(any_run: ProgramRun) -> None:
     for service in any_run.services:
         labels = service.labels

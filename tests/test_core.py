@@ -6,6 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from names import ENVIRONMENTS
@@ -86,6 +87,7 @@ def test_dynamic_config_has_headers_rate_limit_and_authenticated_dashboard() -> 
     assert users_file in mounted
 
 
+@pytest.mark.tools
 def test_dashboard_hash_is_accepted_by_htpasswd(tmp_path: Path) -> None:
     run = run_program("platform")
     traefik = run.service("core_traefik")

@@ -17,8 +17,15 @@ Services = dict[str, tuple[ProgramRun, Resource]]
 
 @pytest.fixture(scope="module")
 def services(runs: ProgramRuns) -> Services:
-    """Every service of every stack: the platform with all its parts, and the three environments."""
-    return {s.swarm_name: (run, s) for run in (runs.full, runs("dev"), runs("stg"), runs("prod")) for s in run.services}
+    """Every service of every stack, by its name and by its network aliases: the platform with all its
+    parts, and the three environments."""
+    found: Services = {}
+    for run in (runs.full, runs("dev"), runs("stg"), runs("prod")):
+        for service in run.services:
+            found[service.swarm_name] = (run, service)
+            for network in service.inputs["taskSpec"].get("networksAdvanceds", []):
+                found.update({alias: (run, service) for alias in network.get("aliases", [])})
+    return found
 
 
 def networks_of(services: Services, name: str) -> set[str]:

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from components.observability import DASHBOARDS_DIR, dashboard_files, grafana_datasources
@@ -48,6 +49,7 @@ def test_dashboards_use_provisioned_data_sources() -> None:
             assert all(t["datasource"]["uid"] in provisioned for t in panel["targets"])
 
 
+@pytest.mark.tools
 def test_every_promql_query_is_valid(tmp_path: Path) -> None:
     rules = []
     for name, board in dashboards().items():

@@ -98,10 +98,10 @@ def test_data_is_protected_in_prod_and_the_platform() -> None:
 
 
 @pytest.mark.parametrize(("stack", "key"), [(stack, key) for stack in ("prod", PLATFORM) for key in keys_of(stack)])
-def test_no_setting_replaces_data(stack: str, key: str) -> None:
+def test_no_setting_replaces_data(stack: str, key: str, runs: ProgramRuns) -> None:
     base = PLATFORM_BASE if stack == PLATFORM else {}
     secrets = SECRETS[PLATFORM] if stack == PLATFORM else None
-    baseline = run_program(stack, base, secrets)
+    baseline = runs(stack, base, secrets)  # once per stack for every case
     if key in BOOLEAN_FLIPS:
         current = {**stack_config(stack), **base}.get(key, str(declared_config()[key]["default"]).lower())
         value = "false" if current == "true" else "true"

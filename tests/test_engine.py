@@ -179,18 +179,11 @@ def test_a_backup_brings_dev_rows_back_and_they_last_through_stop_and_start(depl
     assert not wait_until_healthy(swarm, timeout=300)
     assert _psql(swarm, "SELECT extname FROM pg_extension WHERE extname = 'vector'") == "vector"
     _psql(swarm, "CREATE TABLE marker (id int PRIMARY KEY, embedding vector(3)); INSERT INTO marker VALUES (1, '[1,2,3]')")
-    # One backup through the real object store, then the table is lost and restored: the service's
-    # own scripts in its container, with its environment, but addressing the tasks directly, because
-    # this machine's kernel has no IPVS, which Swarm's service addresses (VIPs) need. The object store
-    # by its task's address: the aws CLI refuses an endpoint host with an underscore (an open bug of
-    # the program's http://shared_seaweedfs:8333, found here).
-    environment = "export $(tr '\\0' '\\n' < /proc/1/environ | grep -E '^(S3_|POSTGRES_|BACKUP_)' | xargs)"
-    direct = 'POSTGRES_HOST=tasks.dev_postgres S3_ENDPOINT="http://$(getent hosts tasks.shared_seaweedfs | cut -d" " -f1):8333"'
-    backup = exec_in(swarm, "dev_postgres-backup", f"{environment}; {direct} sh /etc/backup/backup.sh")
-    assert "backup: s3://" in backup, backup
+    # One backup through the real object store, then the table is lost and restored: the operator's
+    # commands, which run the backup service's own scripts in its container.
+    assert "backup: s3://" in deployed.ops("backup", "dev").stdout
     _psql(swarm, "DROP TABLE marker")
-    restored = exec_in(swarm, "dev_postgres-backup", f"{environment}; {direct} sh /etc/backup/restore.sh")
-    assert "restored into" in restored, restored
+    assert "restored into" in deployed.ops("restore", "dev", "--yes").stdout
     assert _psql(swarm, "SELECT embedding FROM marker WHERE id = 1") == "[1,2,3]"
     deployed.ops("stop", "dev")
     deployed.ops("start", "dev")

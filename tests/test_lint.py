@@ -8,6 +8,8 @@ import pytest
 
 from tests.harness import ROOT
 
+pytestmark = pytest.mark.tools  # mypy and ruff: about a minute on two cores
+
 
 def test_mypy_passes_on_the_program() -> None:
     result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600)

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import bcrypt
+import pytest
 import yaml
 
 from components.observability import RULES_DIR, prometheus_config
@@ -24,6 +25,7 @@ def container(run: ProgramRun, service: str) -> dict:
     return run.service(service).inputs["taskSpec"]["containerSpec"]
 
 
+@pytest.mark.tools
 def test_promtool_accepts_the_generated_config_and_rules(tmp_path: Path, platform_run: ProgramRun) -> None:
     run = platform_run
     prometheus = run.service("shared_prometheus")
@@ -52,6 +54,7 @@ def test_alert_rules_cover_every_failure_domain(platform_run: ProgramRun) -> Non
             assert rule["labels"]["severity"] in ("warning", "critical") and rule["annotations"]["summary"]
 
 
+@pytest.mark.tools
 def test_promtool_rejects_a_broken_config(tmp_path: Path) -> None:
     """The check above can fail: a bad scrape interval is refused."""
     broken = prometheus_config(ObservabilitySettings(("dev",), (), "15d", "15s", 168, None))
@@ -101,6 +104,7 @@ def test_prometheus_is_not_routed_and_demands_a_login(platform_run: ProgramRun) 
     assert platform_run.mounted_secret(grafana, "prometheus_password") == password[0]
 
 
+@pytest.mark.tools
 def test_amtool_accepts_alertmanager_config(tmp_path: Path) -> None:
     for webhook in (None, "https://hooks.slack.com/services/T000/B000/XXXXXXXX"):
         run = run_program("platform", secrets={"alertWebhookUrl": webhook} if webhook else None)
@@ -173,6 +177,7 @@ def test_only_the_platform_declares_shared_services(stack_run: ProgramRun) -> No
     assert bool(shared) == (stack_run.stack == "platform")
 
 
+@pytest.mark.tools
 def test_a_real_prometheus_demands_the_login_and_its_health_check_gives_it(tmp_path: Path, platform_run: ProgramRun) -> None:
     """Debian's Prometheus with our --web.config.file: no answer without the password, and the
     service's own health check command (busybox wget, as in the image) logs in."""

@@ -51,7 +51,7 @@ class PlatformBackups:
             "SECRETS_DIR": str(self.secrets),
         }
         if storage_url:
-            assert environment(spec)["STORAGE_ENDPOINT"] == "http://shared_seaweedfs:8333"
+            assert environment(spec)["STORAGE_ENDPOINT"] == "http://object-storage:8333"
             self.env["STORAGE_ENDPOINT"] = storage_url
         self.bucket, self.prefix = self.env["S3_BUCKET"], self.env["S3_PREFIX"]
 
@@ -98,7 +98,7 @@ def test_the_backup_service_mounts_what_it_backs_up_and_runs_where_it_is(runs: P
     placed = runs("platform", {"statefulPlacement": "node.labels.nextcandle.data==true"})
     placements = [placed.service(name).inputs["taskSpec"]["placement"]["constraints"] for name in (PLATFORM_BACKUP, GRAFANA, N8N)]
     assert placements[0] == placements[1] == placements[2] == ["node.labels.nextcandle.data==true"], "local volumes: one node"
-    assert environment(spec)["S3_ENDPOINT"] == "http://shared_seaweedfs:8333" and "STORAGE_ENDPOINT" not in environment(spec)
+    assert environment(spec)["S3_ENDPOINT"] == "http://object-storage:8333" and "STORAGE_ENDPOINT" not in environment(spec)
     identities = run.mounted_secret(run.service("shared_seaweedfs"), "s3_identities.json")
     assert run.mounted_secret(backup, "backup_s3_secret_key") in identities, "the object store's own keys"
     assert run.mounted_secret(backup, "n8n_encryption_key") == run.mounted_secret(n8n, "n8n_encryption_key")

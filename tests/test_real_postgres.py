@@ -9,6 +9,8 @@ import pytest
 from tests.conftest import ProgramRuns
 from tests.postgres import Server
 
+pytestmark = pytest.mark.tools  # a real server
+
 
 @pytest.fixture(params=["dev", "prod"])
 def server(request: pytest.FixtureRequest, runs: ProgramRuns, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Server]]:

@@ -13,6 +13,8 @@ from names import ENVIRONMENTS
 from tests.conftest import ProgramRuns, require_tool
 from tests.harness import ProgramRun, free_port
 
+pytestmark = pytest.mark.tools  # a real server
+
 redis_server = require_tool("redis-server")
 redis_cli = require_tool("redis-cli")
 SECRETS = "/run/secrets/"
@@ -87,6 +89,7 @@ def test_writes_are_refused_not_evicted_when_full(redis: tuple[str, Redis]) -> N
     assert "OOM" in server.cli("SET", "another", "value").stdout
 
 
+@pytest.mark.tools
 def test_the_service_health_check_passes_against_it(redis: tuple[str, Redis]) -> None:
     _, server = redis
     kind, command = server.health

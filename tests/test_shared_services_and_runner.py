@@ -35,6 +35,16 @@ def test_object_storage_credentials_from_secrets_and_routed(platform_run: Progra
     assert not container(run, "shared_seaweedfs")["image"].startswith("minio/"), "MinIO images are gone from Docker Hub"
 
 
+def test_s3_clients_reach_the_object_store_by_a_name_the_aws_cli_accepts(platform_run: ProgramRun) -> None:
+    from botocore.utils import is_valid_endpoint_url  # the check the aws CLI runs on --endpoint-url
+
+    endpoint, _ = platform_run.outputs["object_storage_endpoint"]
+    assert is_valid_endpoint_url(endpoint), endpoint
+    host = endpoint.split("//")[1].split(":")[0]
+    for network in platform_run.service("shared_seaweedfs").inputs["taskSpec"]["networksAdvanceds"]:
+        assert host in network["aliases"]
+
+
 def test_n8n_is_pinned_2x_in_seoul_with_an_encryption_key_secret(platform_run: ProgramRun) -> None:
     run = platform_run
     spec = container(run, "shared_n8n")

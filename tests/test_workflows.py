@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,25 +10,26 @@ import yaml
 
 from names import STACKS
 from tests.harness import ROOT
+from tests.tiers import require_tool
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
 
 def check_jsonschema(*files: Path) -> subprocess.CompletedProcess[str]:
-    tool = shutil.which("check-jsonschema")
-    if tool is None:
-        pytest.fail("check-jsonschema is not installed (requirements-dev.txt)")
+    tool = require_tool("check-jsonschema")()
     return subprocess.run(
         [tool, "--builtin-schema", "vendor.github-workflows", *map(str, files)], capture_output=True, text=True, timeout=120
     )
 
 
+@pytest.mark.tools
 def test_workflows_pass_the_github_workflow_schema() -> None:
     assert {w.name for w in WORKFLOWS} == {"preview.yml", "tests.yml"}
     result = check_jsonschema(*WORKFLOWS)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.tools
 def test_the_schema_check_catches_a_broken_workflow(tmp_path: Path) -> None:
     broken = yaml.safe_load((ROOT / ".github/workflows/tests.yml").read_text())
     broken["jobs"]["tests"]["step"] = broken["jobs"]["tests"].pop("steps")
