@@ -97,20 +97,41 @@ def test_data_is_protected_in_prod_and_the_platform() -> None:
                 assert resource.retain_on_delete
 
 
-@pytest.mark.parametrize(("stack", "key"), [(stack, key) for stack in ("prod", PLATFORM) for key in keys_of(stack)])
-def test_no_setting_replaces_data(stack: str, key: str, runs: ProgramRuns) -> None:
+SWITCHES_OFF = {"runnerEnabled", "backupEnabled", "stopped", "runnersStopped"}
+"""Flips that switch a part off (or stop it): each is tried alone, so the others change a running part."""
+
+
+def changed_value(stack: str, key: str) -> str:
+    if key not in BOOLEAN_FLIPS:
+        return CHANGES[key]
+    current = {**stack_config(stack), **PLATFORM_BASE}.get(key) if stack == PLATFORM else stack_config(stack).get(key)
+    current = current or str(declared_config()[key]["default"]).lower()
+    return "false" if current == "true" else "true"
+
+
+def replaced_data(stack: str, keys: list[str], baseline: ProgramRun) -> list[str]:
+    """What changing `keys` together does to the data resources of `stack`: each difference found."""
     base = PLATFORM_BASE if stack == PLATFORM else {}
-    secrets = SECRETS[PLATFORM] if stack == PLATFORM else None
-    baseline = runs(stack, base, secrets)  # once per stack for every case
-    if key in BOOLEAN_FLIPS:
-        current = {**stack_config(stack), **base}.get(key, str(declared_config()[key]["default"]).lower())
-        value = "false" if current == "true" else "true"
-    else:
-        value = CHANGES[key]
-    together = {"runnerOwner": CHANGES["runnerOwner"]} if key == "runnerScope" else {}  # repo scope takes a URL
-    changed = run_program(stack, {**base, **together, key: value}, {**SECRETS[stack], **OFF_SITE_KEYS} if key == "backupS3Endpoint" else secrets)
-    before, after = data_resources(baseline), data_resources(changed)
-    assert before.keys() == after.keys()
-    for identity, resource in before.items():
-        assert after[identity].inputs == resource.inputs, f"{key}={value} would replace {identity}"
-        assert after[identity].protect
+    config = {**base, **{key: changed_value(stack, key) for key in keys}}
+    if "runnerScope" in keys:
+        config["runnerOwner"] = CHANGES["runnerOwner"]  # repo scope takes a URL
+    secrets = {**SECRETS[stack], **(OFF_SITE_KEYS if "backupS3Endpoint" in keys else {})}
+    before, after = data_resources(baseline), data_resources(run_program(stack, config, secrets))
+    if before.keys() != after.keys():
+        return [f"data resources differ: {sorted(before.keys() ^ after.keys())}"]
+    return [f"{identity} replaced" for identity, resource in before.items()
+            if after[identity].inputs != resource.inputs or not after[identity].protect]
+
+
+@pytest.mark.parametrize("stack", ["prod", PLATFORM])
+def test_no_setting_replaces_data(stack: str, runs: ProgramRuns) -> None:
+    """Every setting changed at once, then each switch that turns a part off on its own; where data
+    would be replaced, each key of that run is tried alone to name the one that does it."""
+    base = PLATFORM_BASE if stack == PLATFORM else {}
+    baseline = runs(stack, base, SECRETS[PLATFORM] if stack == PLATFORM else None)
+    keys = keys_of(stack)
+    groups = [[k for k in keys if k not in SWITCHES_OFF], *[[k] for k in keys if k in SWITCHES_OFF]]
+    for group in groups:
+        if replaced_data(stack, group, baseline):
+            culprits = {key: found for key in group if (found := replaced_data(stack, [key], baseline))}
+            pytest.fail(f"{stack}: these settings would replace data: {culprits or group}")

@@ -306,10 +306,8 @@ def _replicas(swarm: Any, prefix: str) -> dict[str, int | str]:
     [("dev", "dev", ("dev_",)), ("runner", "platform", ("runner_",)), ("platform", "platform", ("core_", "shared_", "runner_"))],
 )
 def test_stop_and_start_keep_data_and_settle(deployed: Operator, swarm: Any, target: str, stack: str, prefixes: tuple[str, ...]) -> None:
-    """Stop scales to zero and a refreshing preview then shows no drift. After start, the state
-    and the specs are checked, not a refreshing preview: no image can be pulled here, so the
-    restarted tasks fail and Swarm rolls the update back (failure_action: rollback), which a
-    refresh would rightly report. With images, the tasks start and nothing rolls back."""
+    """Stop scales to zero and a refreshing preview then shows no drift; start brings every task of
+    the stack back healthy, on the same volumes and secrets."""
     before, running = _snapshot(swarm), {p: _replicas(swarm, p) for p in prefixes}
     stopped = steps(deployed.ops("stop", target).stdout)
     touched = {name for _, _, name in stopped}
@@ -338,7 +336,9 @@ def test_stop_and_start_keep_data_and_settle(deployed: Operator, swarm: Any, tar
     assert {p: _replicas(swarm, p) for p in prefixes} == running
     assert not [s.name for s in swarm.services.list() if s.name.startswith(prefixes) and "nextcandle.stopped" in s.attrs["Spec"]["Labels"]]
     assert _snapshot(swarm) == before
-    deployed.ops("preview", stack, "--expect-no-changes")
+    names = tuple(name for prefix in prefixes for name in _replicas(swarm, prefix))
+    assert not wait_until_healthy(swarm, timeout=300, names=names)
+    deployed.ops("preview", stack, "--refresh", "--expect-no-changes")
 
 
 def test_destroying_dev_leaves_the_platform_and_the_other_environments(deployed: Operator, swarm: Any) -> None:
