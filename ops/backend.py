@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
+
+from names import PROTECTED_ENVIRONMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_STATE = ROOT / ".pulumi-state"
@@ -54,8 +57,8 @@ class Backend:
     def is_local(self) -> bool:
         return self.url.startswith("file://")
 
-    def problems(self, environ: dict[str, str] | None = None) -> list[str]:
-        """What is missing to use this backend, each with its fix."""
+    def problems(self, environ: dict[str, str] | None = None, stacks: Sequence[str] = ()) -> list[str]:
+        """What is missing to use this backend (for `stacks`), each with its fix."""
         env = dict(os.environ if environ is None else environ)
         found = []
         if self.url.startswith("s3://") and not (env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY")) and not env.get("AWS_PROFILE"):
@@ -64,7 +67,20 @@ class Backend:
             found.append(
                 "secrets are encrypted with a passphrase: export PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE)"
             )
+        elif not env.get("PULUMI_CONFIG_PASSPHRASE") and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+            # An empty passphrase is a key anyone has: acceptable only for a local dev deployment.
+            guarded = [stack for stack in stacks if stack in PROTECTED_ENVIRONMENTS]
+            if not self.is_local or guarded:
+                where = f"{' and '.join(guarded)}'s" if guarded else "shared state's"
+                found.append(
+                    f"an empty passphrase leaves {where} passwords readable by anyone who reads the state: "
+                    "export a long PULUMI_CONFIG_PASSPHRASE (the same one every time: it encrypts what exists)"
+                )
         return found
+
+    def stack_problems(self, stacks: Sequence[str], environ: dict[str, str] | None = None) -> list[str]:
+        """What `problems` adds for these stacks (an empty passphrase for stg or prod)."""
+        return [p for p in self.problems(environ, stacks) if p not in self.problems(environ)]
 
     def env(self) -> dict[str, str]:
         if self.is_local:

@@ -232,6 +232,9 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         adopt(connect(), args.stack, args.data_directory, backend, out, wait=args.wait)
         return 0
     stacks = plan(args.command, args.stack, backend)
+    if problems := backend.stack_problems(stacks):
+        what, fix = problems[0].split(": ", 1)
+        raise OpsError(f"{what}; fix: {fix}")
     if args.command == "destroy":
         confirm(args, f"Destroy {args.stack}? Protected data volumes stay.")
 

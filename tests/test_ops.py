@@ -44,6 +44,16 @@ def test_backend_problems_name_the_fix() -> None:
     assert Backend("file:///x").problems(environ={"PULUMI_CONFIG_PASSPHRASE": ""}) == []
 
 
+def test_an_empty_passphrase_only_for_a_local_dev_deployment() -> None:
+    empty = {"PULUMI_CONFIG_PASSPHRASE": "", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+    assert Backend("file:///x").problems(environ=empty, stacks=["platform", "dev"]) == []
+    (local_prod,) = Backend("file:///x").problems(environ=empty, stacks=["platform", "prod"])
+    assert "prod's passwords" in local_prod and "export a long PULUMI_CONFIG_PASSPHRASE" in local_prod
+    (shared,) = Backend("s3://state").problems(environ=empty, stacks=["dev"])
+    assert "shared state's passwords" in shared
+    assert Backend("s3://state").problems(environ={**empty, "PULUMI_CONFIG_PASSPHRASE": "long enough"}, stacks=["prod"]) == []
+
+
 def test_the_platform_goes_up_first_and_down_last() -> None:
     assert stacks_for("all") == ["platform", "dev", "stg", "prod"]
     assert stacks_for("all", destroying=True) == ["prod", "stg", "dev", "platform"]
