@@ -11,13 +11,14 @@
 import pulumi
 
 from components.backup import PlatformBackup, PlatformBackupArgs
+from components.backup_jobs import ObjectStorage, backup_target
 from components.core import CoreStack, CoreStackArgs
 from components.env_database import EnvDatabaseStack, EnvDatabaseStackArgs
 from components.observability import PROMETHEUS_USER, SharedObservability, SharedObservabilityArgs
 from components.runner import RunnerStack, RunnerStackArgs
 from components.settings import EnvironmentSettings, PlatformSettings, Settings, load_settings
 from components.shared_services import SharedServices, SharedServicesArgs
-from components.swarm import ObjectStorage, SharedPlatform, backup_target
+from components.swarm import SharedPlatform
 from names import POSTGRES_PORT, REDIS_PORT, TRAEFIK_DASHBOARD_PORT, PlatformOutputs
 
 

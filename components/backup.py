@@ -16,16 +16,12 @@ from dataclasses import dataclass
 import pulumi
 
 from components import images
+from components.backup_jobs import BACKUP_HEALTHCHECK, BackupTarget, ObjectStorage, backup_scripts, scheduled
 from components.settings import Resources
 from components.swarm import (
-    BACKUP_HEALTHCHECK,
-    BackupTarget,
     Mounted,
-    ObjectStorage,
     ServiceSpec,
     SharedPlatform,
-    backup_scripts,
-    scheduled,
     swarm_secret,
     swarm_service,
     volume_mount,

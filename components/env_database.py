@@ -23,21 +23,18 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components import images
+from components.backup_jobs import BACKUP_HEALTHCHECK, BackupTarget, backup_scripts, scheduled
 from components.certificates import private_key_pem, self_signed_certificate_pem
 from components.settings import CONFIGS, DatabaseSettings, Resources
 from components.swarm import (
-    BACKUP_HEALTHCHECK,
-    BackupTarget,
     Healthcheck,
     Mounted,
     ServiceSpec,
     adopted_directory,
-    backup_scripts,
     data_volume,
     http_check,
     mebibytes,
     overlay_network,
-    scheduled,
     swarm_config,
     swarm_secret,
     swarm_service,

@@ -1,0 +1,68 @@
+"""What every backup job shares, the environments' pg_dump services (EnvDatabaseStack) and the
+platform's (PlatformBackup): where backups go, their scripts mounted as configs, their schedule and
+health check. components/swarm.py keeps the Swarm building blocks they are made of."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+
+from components.settings import CONFIGS, BackupSettings
+from components.swarm import Healthcheck, Mounted, swarm_config
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObjectStorage:
+    """An S3 service backups go to: the platform's object storage, or an off-site one."""
+
+    endpoint: pulumi.Input[str]
+    access_key: pulumi.Input[str]
+    secret_key: pulumi.Input[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupTarget:
+    """Where a stack's backups go, and when."""
+
+    settings: BackupSettings
+    storage: ObjectStorage
+
+
+def backup_target(settings: BackupSettings | None, platform_storage: ObjectStorage) -> BackupTarget | None:
+    """Backups go to the configured off-site S3 service, else to the platform's object storage."""
+    if settings is None:
+        return None
+    if not settings.endpoint:
+        return BackupTarget(settings=settings, storage=platform_storage)
+    if settings.access_key is None or settings.secret_key is None:
+        raise ValueError("off-site backups need S3 credentials; settings validation requires them")
+    return BackupTarget(
+        settings=settings,
+        storage=ObjectStorage(endpoint=settings.endpoint, access_key=settings.access_key, secret_key=settings.secret_key),
+    )
+
+
+BACKUP_SCRIPTS_DIR = "/etc/backup"
+BACKUP_HEALTHCHECK = Healthcheck(["CMD-SHELL", "pgrep go-cron >/dev/null"], start_period="10s")
+"""The backup image's scheduler is running (a failed run shows in its logs, not as a dead task)."""
+
+
+def backup_scripts(
+    resource_prefix: str, swarm_prefix: str, scripts: Sequence[str], stack: str, opts: pulumi.ResourceOptions
+) -> list[Mounted]:
+    """configs/backup/<script>.sh as executable configs under /etc/backup, where `ops backup|restore` runs them."""
+    return [
+        Mounted(
+            swarm_config(f"{resource_prefix}-{script}", f"{swarm_prefix}-{script}", (CONFIGS / "backup" / f"{script}.sh").read_text(), stack, opts),
+            f"{BACKUP_SCRIPTS_DIR}/{script}.sh",
+            mode=0o555,
+        )
+        for script in scripts
+    ]
+
+
+def scheduled(script: str) -> list[str]:
+    """go-cron runs /etc/backup/<script>.sh on $SCHEDULE."""
+    return ["/bin/sh", "-c", f'exec go-cron "$SCHEDULE" /bin/sh {BACKUP_SCRIPTS_DIR}/{script}.sh']
