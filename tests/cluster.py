@@ -4,6 +4,7 @@ are never touched). Node 0 is the manager, the others are workers."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -102,8 +103,10 @@ def multi_node_swarm(nodes: int = 3) -> Iterator[list[Node]]:
 
 
 def load_images_everywhere(members: list[Node]) -> None:
-    for member in members:
-        member.client.local_images = load_local_images(member.client)
+    """Each node imports the local images itself (a swarm pulls on each node; nothing can be pulled here)."""
+    with concurrent.futures.ThreadPoolExecutor(len(members)) as pool:
+        for member, images in zip(members, pool.map(lambda m: load_local_images(m.client), members), strict=True):
+            member.client.local_images = images
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,8 @@ def test_each_service_runs_where_its_placement_says(spread: Operator, cluster: l
         assert _nodes_running(manager, agent) == sorted(n.name for n in cluster), agent
     for service in ON_MANAGERS:
         assert set(_nodes_running(manager, service)) == {manager.name}, service
-    assert len(_nodes_running(manager, "core_cloudflared")) == 1
+    replicas = manager.client.services.get("core_cloudflared").attrs["Spec"]["Mode"]["Replicated"]["Replicas"]
+    assert len(_nodes_running(manager, "core_cloudflared")) == replicas
     for service in DATA:
         assert _nodes_running(manager, service) == [data.name], service
 
