@@ -1,6 +1,7 @@
 """Every setting of the program, read once from Pulumi config into frozen, typed objects.
 
-Defaults come from the `config:` block of Pulumi.yaml, so that file is the single list of scalar keys.
+Each setting is declared once in components/settings_table.py (key, scope, type, default, secret),
+from which Pulumi.yaml's `config:` block is written.
 Every problem found is reported at once, each with the key and the command that fixes it, before any
 resource is declared.
 """
@@ -21,6 +22,7 @@ from typing import Any, Literal, cast
 import pulumi
 import yaml
 
+from components.settings_table import ENVIRONMENT_ONLY_KEYS, PLATFORM_ONLY_KEYS, SECRET_KEYS, config_block
 from names import ENVIRONMENTS, PLATFORM, PROJECT, PROTECTED_ENVIRONMENTS, STACKS, TRAEFIK_DASHBOARD_PORT, TRAEFIK_WEB_PORT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,21 +52,13 @@ _CRON_NAMES = {
     "month": {m: i for i, m in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], 1)},
     "day of week": {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"])},
 }
-SECRET_KEYS = (
-    "cloudflareTunnelToken", "cloudflareApiToken", "runnerAccessToken", "runnerRegistrationToken", "alertWebhookUrl",
-    "backupS3AccessKey", "backupS3SecretKey", "adoptedPostgresLogin",
-)
-"""Keys set with `pulumi config set --secret` (never declared in Pulumi.yaml, which would make them required)."""
-
-
 class SettingsError(pulumi.RunError):
     """The stack's configuration is invalid. Pulumi shows the message without a traceback."""
 
 
 def declared_config() -> dict[str, dict[str, Any]]:
-    """The `config:` block of Pulumi.yaml: key -> {type, description, default}."""
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    return cast(dict[str, dict[str, Any]], project["config"])
+    """Every plain setting: key -> {type, description, default} (Pulumi.yaml's `config:` block)."""
+    return config_block()
 
 
 @dataclass(frozen=True)
@@ -396,18 +390,6 @@ class _Reader:
         return value
 
 
-PLATFORM_ONLY_KEYS = (
-    "domain", "traefikPublishPorts", "traefikDashboardUser", "rateLimitAverage", "rateLimitBurst", "tunnelMode",
-    "cloudflareAccountId", "cloudflareZoneId", "localAliases", "extraPublicHostnames", "monitoredEnvironments",
-    "appScrapeTargets", "prometheusRetention", "scrapeInterval", "lokiRetentionHours", "timezone", "n8nOwnerSetUp", "runnerEnabled",
-    "runnersStopped", "runnerReplicas", "runnerScope", "runnerOwner", "runnerLabels", "runnerEphemeral",
-    "externalPublicNetwork",
-)
-ENVIRONMENT_ONLY_KEYS = (
-    "platformStack", "postgresPort", "postgresCpus", "postgresMemory", "postgresConfigFile", "postgresShmSizeMb",
-    "redisPort", "redisCpus", "redisMemory", "redisMaxmemoryMb", "redisAppendfsync", "databaseClientNetworks",
-    "adoptedPostgresLogin", "runnerDatabaseAccess",
-)
 ADOPTED_LOGIN_KEY = "adoptedPostgresLogin"
 """Written and removed by `python -m ops adopt`: the compose stack's database login (JSON), kept until the
 program's login has been given to the adopted database. The program itself never reads it."""

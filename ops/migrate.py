@@ -10,7 +10,8 @@ import subprocess
 import sys
 from typing import Any, TextIO
 
-from components.settings import PLATFORM_ONLY_KEYS, declared_config
+from components.settings import declared_config
+from components.settings_table import PLATFORM_ONLY_KEYS
 from names import ENVIRONMENTS, PLATFORM, PROJECT
 from ops.backend import Backend, OpsError
 from ops.deploy import deployed, project_dir, select_stack, workspace_options
@@ -21,7 +22,6 @@ PLATFORM_COMPONENTS = (
     "nextcandle:shared_services:SharedServices",
     "nextcandle:runner:RunnerStack",
 )
-PLATFORM_SECRETS = ("cloudflareTunnelToken", "cloudflareApiToken", "runnerAccessToken", "runnerRegistrationToken", "alertWebhookUrl")
 RETIRED_KEYS = ("ownCore", "ownShared", "ownRunner", "protectSharedData", "allowPublishedDatabasePorts")
 OLD_BACKUP_ENDPOINT = "http://shared_seaweedfs:8333"
 """The old default of backupS3Endpoint: the platform's object storage, now read from the platform stack."""
@@ -49,7 +49,7 @@ def move_settings(source: Any, platform: Any, out: TextIO) -> None:
     from pulumi import automation as auto
 
     config = _set_in_stack_file(source)
-    for name in (*PLATFORM_ONLY_KEYS, *PLATFORM_SECRETS):
+    for name in PLATFORM_ONLY_KEYS:  # plain and secret
         if _key(name) in config:
             platform.set_config(_key(name), config[_key(name)])
             source.remove_config(_key(name))

@@ -88,6 +88,12 @@ def test_stack_files_only_use_declared_keys() -> None:
         assert {k.split(":", 1)[1] for k in keys} <= declared, stack
 
 
+def test_pulumi_yaml_declares_exactly_the_settings_table() -> None:
+    """Pulumi.yaml's config block is written from components/settings_table.py; run
+    `python -m components.settings_table` after editing the table."""
+    assert yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"] == declared_config()
+
+
 def test_every_declared_key_has_type_and_description() -> None:
     for key, spec in declared_config().items():
         assert spec.get("type") in ("string", "integer", "boolean"), key

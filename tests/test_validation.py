@@ -149,6 +149,8 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
     ("prod", {"protectData": "false"}, {}, ["nextcandle:protectData: cannot be false in prod", "pulumi config set nextcandle:unprotectData prod -s prod"]),
     ("stg", {"unprotectData": "prod"}, {}, ["nextcandle:unprotectData", "is 'prod' but this is stack 'stg'", "pulumi config rm nextcandle:unprotectData -s stg"]),
     ("dev", {"platformStack": "not a stack name"}, {}, ["nextcandle:platformStack", "pulumi config set nextcandle:platformStack platform"]),
+    # A platform secret in an environment does nothing there: refused like any platform setting.
+    ("prod", {}, {"runnerAccessToken": "ghp_misplaced0123456789"}, ["nextcandle:runnerAccessToken: applies to the platform stack", "pulumi config rm nextcandle:runnerAccessToken -s prod"]),
 ]
 
 
