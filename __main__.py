@@ -14,7 +14,8 @@ from components.backup import PlatformBackup, PlatformBackupArgs
 from components.backup_jobs import ObjectStorage, backup_target
 from components.core import CoreStack, CoreStackArgs
 from components.env_database import EnvDatabaseStack, EnvDatabaseStackArgs
-from components.observability import PROMETHEUS_USER, SharedObservability, SharedObservabilityArgs
+from components.observability import SharedObservability, SharedObservabilityArgs
+from components.observability_configs import PROMETHEUS_USER
 from components.runner import RunnerStack, RunnerStackArgs
 from components.settings import EnvironmentSettings, PlatformSettings, Settings, load_settings
 from components.shared_services import SharedServices, SharedServicesArgs

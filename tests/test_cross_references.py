@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from components.observability import DASHBOARDS_DIR, grafana_dashboard_provider, grafana_datasources
+from components.observability_configs import DASHBOARDS_DIR, grafana_dashboard_provider, grafana_datasources
 from tests.conftest import ProgramRuns
 from tests.harness import ProgramRun, Resource, environment
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.observability import DASHBOARDS_DIR, dashboard_files, grafana_datasources
+from components.observability_configs import DASHBOARDS_DIR, dashboard_files, grafana_datasources
 from tests.conftest import ProgramRuns, require_tool
 
 promtool = require_tool("promtool")

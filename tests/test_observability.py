@@ -12,7 +12,7 @@ import bcrypt
 import pytest
 import yaml
 
-from components.observability import RULES_DIR, prometheus_config
+from components.observability_configs import RULES_DIR, prometheus_config
 from components.settings import ObservabilitySettings
 from tests.conftest import require_tool
 from tests.harness import ProgramRun, environment, run_program
