@@ -261,6 +261,10 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                     ),
                 ],
                 placement=self._args.stateful_placement,
+                # Fast shutdown, as the image's STOPSIGNAL asks (docker-library/postgres Dockerfile): on
+                # SIGTERM PostgreSQL waits for every client (the exporter never leaves) until the grace
+                # period ends, and the provider's delete gives up after the same time.
+                stop_signal="SIGINT",
                 stop_grace_period="60s",
                 **self._published(settings.postgres_port, POSTGRES_PORT),
                 **self._common(),

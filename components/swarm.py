@@ -29,6 +29,9 @@ from names import CACHE_LABEL, STACK_LABEL, STOPPED_LABEL
 _PINNED_IMAGE = re.compile(r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)(@sha256:[0-9a-f]{64})?$")
 STOPPED_CONSTRAINT = f"node.labels.{STOPPED_LABEL}==true"
 """A global service cannot scale to zero; this constraint, which no node meets, leaves it no task."""
+RUNNING_CONSTRAINT = f"node.labels.{STOPPED_LABEL}!=true"
+"""Its opposite, which every node meets, stands in its place while the service runs: with no placement
+block at all, the provider leaves the old constraint on the service (start then brought no task back)."""
 
 
 def nano_cpus(cpus: float) -> int:
@@ -159,6 +162,8 @@ class ServiceSpec:
     restart_condition: str = "on-failure"
     user: str | None = None
     stop_grace_period: str = "30s"
+    stop_signal: str | None = None
+    """Set where the image's STOPSIGNAL matters (PostgreSQL's fast shutdown), so it holds whatever the image says."""
     hostname: str | None = None
     stopped: bool = False
     """Scaled to zero by the stack's `stopped` setting; everything else stays as declared."""
@@ -225,7 +230,7 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
         raise ValueError(f"{spec.name}: image {spec.image!r} must be pinned to a tag other than latest")
     order = "stop-first" if spec.stateful else "start-first"
     labels = {STACK_LABEL: spec.stack, **spec.labels, **({STOPPED_LABEL: "true"} if spec.stopped else {})}
-    placement = [*spec.placement, *([STOPPED_CONSTRAINT] if spec.stopped and spec.global_mode else [])]
+    placement = [*spec.placement, *([STOPPED_CONSTRAINT if spec.stopped else RUNNING_CONSTRAINT] if spec.global_mode else [])]
     commands, args, env = command_line(spec)
     return docker.Service(
         resource_name,
@@ -245,6 +250,7 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
                 user=spec.user,
                 hostname=spec.hostname,
                 stop_grace_period=provider_duration(spec.stop_grace_period),
+                stop_signal=spec.stop_signal,
                 # Container labels are ForceNew in the provider: only ones that never change belong
                 # here (an image label replaced every service on each image bump instead of rolling it).
                 labels=[docker.ServiceTaskSpecContainerSpecLabelArgs(label=STACK_LABEL, value=spec.stack)],

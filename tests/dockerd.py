@@ -53,7 +53,7 @@ def remove_everything(client: Any) -> None:
     """Leave the swarm as a test found it: no services, secrets, configs, networks or volumes."""
     for service in client.services.list():
         service.remove()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # stateful services stop within their grace period (up to 60 s)
     while client.api.containers(all=True) and time.monotonic() < deadline:  # ids only: they vanish meanwhile
         time.sleep(0.5)
     for kind in (client.secrets, client.configs):

@@ -192,7 +192,7 @@ def test_placement_for_many_nodes() -> None:
         constraints = (task.get("placement") or {}).get("constraints", [])
         stateful = any(m["type"] == "volume" for m in task["containerSpec"].get("mounts", []))
         if service.inputs["mode"].get("global"):
-            assert not constraints, f"{service.swarm_name} must run on every node"
+            assert constraints == ["node.labels.nextcandle.stopped!=true"], f"{service.swarm_name} must run on every node"
         elif service.swarm_name in ("core_traefik", "runner_github-runner"):
             assert constraints == ["node.role==manager"]
         elif stateful:
