@@ -99,7 +99,15 @@ def multi_node_swarm(nodes: int = 3) -> Iterator[list[Node]]:
         for process, home in reversed(daemons):
             stop_dockerd(process, home)
         _unwire(namespaces)
+        _unmount_below(base)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _unmount_below(base: Path) -> None:
+    """Whatever the daemons left mounted under `base` (their network namespaces' nsfs files)."""
+    mounted = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for target in sorted((m for m in mounted if m.startswith(f"{base}/")), reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True)
 
 
 def load_images_everywhere(members: list[Node]) -> None:
