@@ -261,7 +261,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                     ),
                 ],
                 placement=self._args.stateful_placement,
-                # Fast shutdown, as the image's STOPSIGNAL asks (docker-library/postgres Dockerfile): on
+                # Fast shutdown, the signal docker-library/postgres's Dockerfile names in STOPSIGNAL (not re-read here): on
                 # SIGTERM PostgreSQL waits for every client (the exporter never leaves) until the grace
                 # period ends, and the provider's delete gives up after the same time.
                 stop_signal="SIGINT",
