@@ -1,4 +1,4 @@
-"""A real Docker engine for tests: its own dockerd (vfs storage, own socket), a single-node swarm,
+"""A real Docker engine for tests: its own dockerd (overlay2 where the kernel allows, else vfs; own socket), a single-node swarm,
 a local busybox image (images cannot be pulled here, so it is imported from busybox-static) and,
 where scripts/images.sh built them (NEXTCANDLE_IMAGES), the local images of every pinned image."""
 
@@ -82,7 +82,7 @@ def import_busybox(client: Any, home: Path) -> None:
 
 
 def start_dockerd(home: Path, prefix: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], Any]:
-    """A dockerd with everything under `home` (vfs storage, its own socket), started through
+    """A dockerd with everything under `home` (dockerd picks overlay2 where the filesystem allows it, else vfs; its own socket), started through
     `prefix` (e.g. `nsenter --net=<namespace>`), and a docker SDK client on it."""
     import docker
 
@@ -90,7 +90,7 @@ def start_dockerd(home: Path, prefix: Sequence[str] = ()) -> tuple[subprocess.Po
     socket = home / "docker.sock"
     with (home / "log").open("w") as log:
         process = subprocess.Popen(
-            [*prefix, "dockerd", "--storage-driver=vfs", f"--data-root={home / 'root'}", f"--exec-root={home / 'exec'}",
+            [*prefix, "dockerd", f"--data-root={home / 'root'}", f"--exec-root={home / 'exec'}",
              f"--pidfile={home / 'pid'}", "-H", f"unix://{socket}"],
             stdout=log, stderr=subprocess.STDOUT,
         )
@@ -138,7 +138,7 @@ def docker_socket_for_binds(socket: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def running_dockerd() -> Iterator[Any]:
-    """A docker SDK client on its own dockerd (vfs storage, own socket), with busybox imported;
+    """A docker SDK client on its own dockerd (own storage and socket), with busybox imported;
     `client.docker_host` is the address for programs that talk to this engine themselves."""
     # Not under pytest's tmp dir: dockerd leaves mounts behind that pytest could not clean up.
     base = Path(tempfile.mkdtemp(prefix="nextcandle-dockerd-"))

@@ -1,5 +1,5 @@
 """The program on the real engine: the Pulumi CLI and the docker and random provider plugins built by
-scripts/engine.sh, through `python -m ops`, onto the tests' real swarm (dockerd with vfs).
+scripts/engine.sh, through `python -m ops`, onto the tests' real swarm (its own dockerd).
 
 `ops up dev` on an empty swarm brings up the platform (with every optional part that needs no
 Cloudflare API: tunnel token, runners, alert webhook) and then dev; stg and prod follow and read the
