@@ -1,6 +1,6 @@
 """PlatformBackup: the platform's data besides the environments' databases, backed up on a schedule.
 
-One service, `shared_backup`, runs configs/backup/platform-backup.sh under go-cron:
+One service, `shared_backup`, runs configs/backup/platform-backup.sh under backup-cron:
 - Grafana's and n8n's SQLite databases, snapshotted with SQLite's online backup API (consistent while
   they run) and checked, n8n's together with its encryption key, without which its credentials are lost;
 - with an off-site target (backupS3Endpoint), every bucket of the object store, copied there.

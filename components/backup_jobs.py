@@ -45,7 +45,7 @@ def backup_target(settings: BackupSettings | None, platform_storage: ObjectStora
 
 
 BACKUP_SCRIPTS_DIR = "/etc/backup"
-BACKUP_HEALTHCHECK = Healthcheck(["CMD-SHELL", "pgrep go-cron >/dev/null"], start_period="10s")
+BACKUP_HEALTHCHECK = Healthcheck(["CMD-SHELL", "pgrep backup-cron >/dev/null"], start_period="10s")
 """The backup image's scheduler is running (a failed run shows in its logs, not as a dead task)."""
 
 
@@ -64,5 +64,5 @@ def backup_scripts(
 
 
 def scheduled(script: str) -> list[str]:
-    """go-cron runs /etc/backup/<script>.sh on $SCHEDULE."""
-    return ["/bin/sh", "-c", f'exec go-cron "$SCHEDULE" /bin/sh {BACKUP_SCRIPTS_DIR}/{script}.sh']
+    """backup-cron (the backup image's scheduler) runs /etc/backup/<script>.sh on $SCHEDULE."""
+    return ["/bin/sh", "-c", f'exec backup-cron "$SCHEDULE" /bin/sh {BACKUP_SCRIPTS_DIR}/{script}.sh']

@@ -371,7 +371,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
             ServiceSpec(
                 name=env_service(env, "postgres-backup"),
                 image=images.POSTGRES_BACKUP,
-                # The image brings pg_dump 17, the aws CLI and go-cron; the scripts are ours.
+                # Our image (images/postgres-backup): pg_dump 17, the aws CLI and backup-cron; the scripts are configs.
                 commands=scheduled("backup"),
                 env=env_vars,
                 healthcheck=BACKUP_HEALTHCHECK,

@@ -83,9 +83,11 @@ N8N = "n8nio/n8n:2.46.5"
 # runner exits and Swarm starts the same pinned version again, in a loop (myoung34 #251); GitHub refuses
 # a runner 30 days behind its latest release, so this pin must follow the runner's releases.
 GITHUB_RUNNER = "myoung34/github-runner:2.336.0-ubuntu-noble"
-# siemens/postgres-backup-s3 rebuilds `17` weekly from postgres:17-alpine while its schedule is active;
-# whether its newest build is past 17.10 could not be confirmed here (see README, image table).
-POSTGRES_BACKUP = "siemens/postgres-backup-s3:17"
+# Ours (images/postgres-backup, pushed by .github/workflows/backup-image.yml): postgres:17.11-alpine3.24's
+# client tools (past the pg_dump fix of CVE-2026-6477 in 17.10), Alpine's aws-cli and our scheduler. No
+# third-party backup image is rebuilt on PostgreSQL releases (README, images). The tag is the PostgreSQL
+# version and a digest of the directory: `python3 scripts/backup_image.py check`.
+POSTGRES_BACKUP = "ghcr.io/nextcandle/postgres-backup:17.11-9f1129641ba5"
 
 
 CONTRACTS: dict[str, Contract] = {
@@ -185,9 +187,12 @@ CONTRACTS: dict[str, Contract] = {
         source="myoung34/docker-github-actions-runner@fcde5d32 (2.336.0) Dockerfile, entrypoint.sh, build/*.sh",
     ),
     POSTGRES_BACKUP: Contract(
-        uid=0, gid=0, entrypoint=("sh", "run.sh"), tools=BUSYBOX | {"pg_dump", "pg_restore", "psql", "aws", "go-cron", "python3"},
-        notes="FROM postgres:17-alpine plus aws-cli, gnupg and go-cron; runs as root.",
-        source="siemens/postgres-backup-s3@1d6436cd Dockerfile, src/run.sh",
+        uid=0, gid=0, entrypoint=("backup-cron",),
+        tools=BUSYBOX | {"pg_dump", "pg_restore", "psql", "aws", "backup-cron", "python3", "gzip", "tar"},
+        notes="Ours. Alpine's busybox, PostgreSQL 17's client tools, aws-cli (Python 3); STOPSIGNAL SIGINT from "
+              "the postgres image, which backup-cron handles like SIGTERM.",
+        source="images/postgres-backup/Dockerfile; docker-library/postgres 17/alpine3.24/Dockerfile (USER unset, "
+               "STOPSIGNAL SIGINT, uid 70 for postgres)",
     ),
 }
 

@@ -56,7 +56,7 @@ class Local:
     user: tuple[str, int, int] | None = None
     """(name, uid, gid) created before the packages, so a package's system user gets the contract's ids."""
     binaries: dict[str, str] = field(default_factory=dict)
-    """path in the image -> Go build (`standin`, `go-cron`, `seaweedfs`, `traefik`)."""
+    """path in the image -> Go build (`standin`, `seaweedfs`, `traefik`, or a module's path in the repository)."""
     links: dict[str, str] = field(default_factory=dict)
     """path in the image -> existing path it links to."""
     entrypoint_script: tuple[str, str] | None = None
@@ -144,9 +144,10 @@ LOCAL: dict[str, Local] = {
         workdir="/actions-runner",
     ),
     images.POSTGRES_BACKUP: Local(
-        "pg_dump 17 (Debian trixie), the aws CLI (Debian), go-cron stand-in (scripts/images/go-cron)", True,
-        packages=("postgresql-client-17", "awscli", "python3"), binaries={"/usr/local/bin/go-cron": "go-cron"},
-        entrypoint_script=("/run.sh", "postgres-backup.sh"),
+        "our backup image's programs: backup-cron (images/postgres-backup/scheduler), PostgreSQL 17's client "
+        "tools and the aws CLI from Debian trixie (the image has them from postgres:17.11-alpine3.24 and Alpine)", True,
+        packages=("postgresql-client-17", "awscli", "python3"),
+        binaries={"/usr/local/bin/backup-cron": "images/postgres-backup/scheduler"},
         env={"PATH": f"{PATH}:/usr/lib/postgresql/17/bin"},
     ),
 }
@@ -176,12 +177,16 @@ def run(*command: str, **kwargs: object) -> None:
 # Go builds -------------------------------------------------------------------------------------
 
 def go_build(name: str) -> Path:
-    """A static binary from a module under scripts/images/ or scripts/tools/, cached by its files."""
+    """A static binary from a module under scripts/images/ or scripts/tools/ (or at a path in the
+    repository, `images/postgres-backup/scheduler`), cached by its files."""
     if name == "traefik":
         return Path(subprocess.run(["bash", str(HERE / "traefik.sh")], check=True, capture_output=True, text=True).stdout.strip())
-    module = RECIPES_DIR / name if (RECIPES_DIR / name).is_dir() else HERE / "tools" / name
+    if "/" in name:
+        module = ROOT / name
+    else:
+        module = RECIPES_DIR / name if (RECIPES_DIR / name).is_dir() else HERE / "tools" / name
     go_version = subprocess.run(["go", "version"], check=True, capture_output=True, text=True).stdout
-    binary = cache_root() / "go" / f"{name}-{digest(go_version, tree_digest(module))}"
+    binary = cache_root() / "go" / f"{module.name}-{digest(go_version, tree_digest(module))}"
     if not binary.exists():
         log(f"building {name} from Go modules ({module.relative_to(ROOT)})")
         binary.parent.mkdir(parents=True, exist_ok=True)

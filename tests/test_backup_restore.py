@@ -79,7 +79,7 @@ def test_backup_service_is_scheduled_with_retention(runs: ProgramRuns) -> None:
     env = environment(container)
     assert env["SCHEDULE"] == "0 3 * * *" and env["BACKUP_KEEP_DAYS"] == "14"
     assert env["S3_ENDPOINT"] == "http://object-storage:8333" and env["S3_PREFIX"] == "dev"
-    assert "go-cron" in container["commands"][-1] and "/etc/backup/backup.sh" in container["commands"][-1]
+    assert "backup-cron" in container["commands"][-1] and "/etc/backup/backup.sh" in container["commands"][-1]
     # to the platform's object storage, with the keys its stack exports (read through the StackReference)
     assert run.mounted_secret(run.service(BACKUP), "backup_s3_secret_key") == MOCK_PLATFORM_S3_SECRET_KEY
     prod = runs("prod")

@@ -4,9 +4,12 @@ has, and a volume is mounted where that uid can write. A local image exists for 
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 import shlex
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +132,26 @@ def test_a_root_only_secret_is_unreadable_by_a_non_root_program() -> None:
     """The SeaweedFS failure: a 0400 root-owned secret, read after the entrypoint switched to uid 1000."""
     assert not readable(1000, {1000}, {"fileUid": "0", "fileGid": "0", "fileMode": 0o400})
     assert readable(1000, {1000}, {"fileUid": "1000", "fileGid": "1000", "fileMode": 0o400})
+
+
+def test_the_backup_image_pin_names_what_its_directory_builds() -> None:
+    """images/postgres-backup changes only with a new tag: the pin names exactly one build."""
+    from components import images
+    from scripts import backup_image
+
+    assert images.POSTGRES_BACKUP == backup_image.image(), "run `python3 scripts/backup_image.py` and pin what it prints"
+    dockerfile = (backup_image.DIRECTORY / "Dockerfile").read_text()
+    entrypoint = re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.MULTILINE)
+    assert entrypoint and tuple(json.loads(entrypoint.group(1))) == CONTRACTS[images.POSTGRES_BACKUP].entrypoint
+    assert re.findall(r"^USER (\S+)$", dockerfile, re.MULTILINE)[-1:] == ["root"] and CONTRACTS[images.POSTGRES_BACKUP].uid == 0
+
+
+def test_the_backup_image_pin_moves_with_any_change_to_its_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scripts import backup_image
+
+    copy = tmp_path / "postgres-backup"
+    shutil.copytree(backup_image.DIRECTORY, copy)
+    monkeypatch.setattr(backup_image, "DIRECTORY", copy)
+    before = backup_image.image()
+    (copy / "scheduler" / "main.go").write_text((copy / "scheduler" / "main.go").read_text() + "\n")
+    assert backup_image.image() != before and backup_image.image().rsplit(":", 1)[1].startswith("17.11-")

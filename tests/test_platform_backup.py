@@ -102,7 +102,7 @@ def test_the_backup_service_mounts_what_it_backs_up_and_runs_where_it_is(runs: P
     identities = run.mounted_secret(run.service("shared_seaweedfs"), "s3_identities.json")
     assert run.mounted_secret(backup, "backup_s3_secret_key") in identities, "the object store's own keys"
     assert run.mounted_secret(backup, "n8n_encryption_key") == run.mounted_secret(n8n, "n8n_encryption_key")
-    assert "go-cron" in spec["commands"][-1] and environment(spec)["SCHEDULE"] == "0 3 * * *"
+    assert "backup-cron" in spec["commands"][-1] and environment(spec)["SCHEDULE"] == "0 3 * * *"
     assert not any(s.swarm_name == PLATFORM_BACKUP for s in runs("platform", {"backupEnabled": "false"}).services)
 
 
@@ -203,7 +203,7 @@ def test_buckets_are_copied_off_site_and_restored(off_site: PlatformBackups) -> 
     sqlite(off_site.grafana_db, "CREATE TABLE t (v TEXT)")
     sqlite(off_site.n8n_db, "CREATE TABLE t (v TEXT)")
 
-    made = off_site.script("backup")  # all three kinds, as go-cron runs it
+    made = off_site.script("backup")  # all three kinds, as backup-cron runs it
     assert made.returncode == 0, made.stderr
     assert f"bucket {bucket} copied" in made.stdout
     copied = off_site.aws(off_site.target_url, "s3", "ls", "--recursive", f"s3://{off_site.bucket}/{off_site.prefix}/objects/{bucket}/")

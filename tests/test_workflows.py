@@ -24,7 +24,7 @@ def check_jsonschema(*files: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.tools
 def test_workflows_pass_the_github_workflow_schema() -> None:
-    assert {w.name for w in WORKFLOWS} == {"preview.yml", "tests.yml"}
+    assert {w.name for w in WORKFLOWS} == {"backup-image.yml", "preview.yml", "tests.yml"}
     result = check_jsonschema(*WORKFLOWS)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -65,3 +65,12 @@ def test_preview_runs_on_our_own_runners() -> None:
     preview = yaml.safe_load((ROOT / ".github/workflows/preview.yml").read_text())
     runner_labels = set(declared_config()["runnerLabels"]["default"].split(","))
     assert set(preview["jobs"]["preview"]["runs-on"]) <= runner_labels
+
+
+def test_the_backup_image_is_built_from_main_on_github_machines_under_its_pin() -> None:
+    workflow = yaml.safe_load((ROOT / ".github/workflows/backup-image.yml").read_text())
+    (job,) = workflow["jobs"].values()
+    assert job["runs-on"] == "ubuntu-24.04" and workflow[True]["push"]["branches"] == ["main"]  # `on:` parses as True
+    steps = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "scripts/backup_image.py check" in steps and "docker push" in steps
+    assert all("@" in step["uses"] and len(step["uses"].split("@")[1]) == 40 for step in job["steps"] if "uses" in step)

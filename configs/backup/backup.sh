@@ -1,6 +1,6 @@
 #!/bin/sh
 # Dump this environment's PostgreSQL database to object storage, then delete dumps older than
-# BACKUP_KEEP_DAYS (never the newest). Run by go-cron in the <env>_postgres-backup service.
+# BACKUP_KEEP_DAYS (never the newest). Run by backup-cron in the <env>_postgres-backup service.
 # Objects: s3://$S3_BUCKET/$S3_PREFIX/<database>-<UTC timestamp>.dump (pg_dump custom format).
 set -eu
 

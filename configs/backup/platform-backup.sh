@@ -1,6 +1,6 @@
 #!/bin/sh
 # Back up the platform's data: platform-backup.sh [grafana] [n8n] [objects] (default: all three).
-# Run by go-cron in shared_backup, and by `python -m ops backup <kind>`.
+# Run by backup-cron in shared_backup, and by `python -m ops backup <kind>`.
 #   grafana  s3://$S3_BUCKET/$S3_PREFIX/grafana/grafana-<UTC stamp>.db.gz
 #   n8n      s3://$S3_BUCKET/$S3_PREFIX/n8n/n8n-<UTC stamp>.tar.gz (database.sqlite and encryption_key)
 #   objects  every bucket of the object store into s3://$S3_BUCKET/$S3_PREFIX/objects/<bucket>/, when

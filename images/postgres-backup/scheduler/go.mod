@@ -1,4 +1,4 @@
-module nextcandle.local/go-cron
+module nextcandle.local/backup-cron
 
 go 1.24
 

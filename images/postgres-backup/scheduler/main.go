@@ -1,6 +1,6 @@
-// Command go-cron stands in for ivoronin/go-cron (whose module the Go proxy does not serve) in the
-// test swarm's backup image: `go-cron "SCHEDULE" COMMAND [ARGS...]` runs COMMAND on the five-field
-// cron SCHEDULE, one run at a time, with the container's environment, until it is stopped.
+// Command backup-cron is the backup image's scheduler: `backup-cron "SCHEDULE" COMMAND [ARGS...]`
+// runs COMMAND on the five-field cron SCHEDULE (robfig/cron), never two runs at once, with the
+// container's environment. On SIGTERM or SIGINT it lets a running backup finish, then exits.
 package main
 
 import (
@@ -15,7 +15,7 @@ import (
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: go-cron SCHEDULE COMMAND [ARGS...]")
+		fmt.Fprintln(os.Stderr, "usage: backup-cron SCHEDULE COMMAND [ARGS...]")
 		os.Exit(2)
 	}
 	scheduler := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
@@ -23,11 +23,11 @@ func main() {
 		command := exec.Command(os.Args[2], os.Args[3:]...)
 		command.Stdout, command.Stderr = os.Stdout, os.Stderr
 		if err := command.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "go-cron: %v\n", err)
+			fmt.Fprintf(os.Stderr, "backup-cron: %v\n", err)
 		}
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "go-cron: bad schedule %q: %v\n", os.Args[1], err)
+		fmt.Fprintf(os.Stderr, "backup-cron: bad schedule %q: %v\n", os.Args[1], err)
 		os.Exit(2)
 	}
 	scheduler.Start()
