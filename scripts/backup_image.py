@@ -44,7 +44,7 @@ if __name__ == "__main__":
         sys.path.insert(0, str(ROOT))
         from components import images
 
-        if images.POSTGRES_BACKUP != built:
+        if built != images.POSTGRES_BACKUP:
             raise SystemExit(f"components/images.py pins {images.POSTGRES_BACKUP}; images/postgres-backup builds {built}: "
                              "set POSTGRES_BACKUP to it")
     print(built)

@@ -181,10 +181,8 @@ def go_build(name: str) -> Path:
     repository, `images/postgres-backup/scheduler`), cached by its files."""
     if name == "traefik":
         return Path(subprocess.run(["bash", str(HERE / "traefik.sh")], check=True, capture_output=True, text=True).stdout.strip())
-    if "/" in name:
-        module = ROOT / name
-    else:
-        module = RECIPES_DIR / name if (RECIPES_DIR / name).is_dir() else HERE / "tools" / name
+    in_repository = ROOT / name if "/" in name else None
+    module = in_repository or (RECIPES_DIR / name if (RECIPES_DIR / name).is_dir() else HERE / "tools" / name)
     go_version = subprocess.run(["go", "version"], check=True, capture_output=True, text=True).stdout
     binary = cache_root() / "go" / f"{module.name}-{digest(go_version, tree_digest(module))}"
     if not binary.exists():

@@ -139,7 +139,7 @@ def test_the_backup_image_pin_names_what_its_directory_builds() -> None:
     from components import images
     from scripts import backup_image
 
-    assert images.POSTGRES_BACKUP == backup_image.image(), "run `python3 scripts/backup_image.py` and pin what it prints"
+    assert backup_image.image() == images.POSTGRES_BACKUP, "run `python3 scripts/backup_image.py` and pin what it prints"
     dockerfile = (backup_image.DIRECTORY / "Dockerfile").read_text()
     entrypoint = re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.MULTILINE)
     assert entrypoint and tuple(json.loads(entrypoint.group(1))) == CONTRACTS[images.POSTGRES_BACKUP].entrypoint
