@@ -247,11 +247,13 @@ def project_defaults() -> dict[str, str]:
 
 
 def stack_config(stack: str) -> dict[str, str]:
-    """The stack file's values for this project, without the namespace."""
+    """The stack file's plain values for this project, without the namespace (a secret a deployment in
+    this checkout set is encrypted with its passphrase, not the tests')."""
     path = ROOT / f"Pulumi.{stack}.yaml"
     data = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
     prefix = f"{PROJECT}:"
-    return {k[len(prefix):]: str(v) for k, v in (data.get("config") or {}).items() if k.startswith(prefix)}
+    return {k[len(prefix):]: str(v) for k, v in (data.get("config") or {}).items()
+            if k.startswith(prefix) and not isinstance(v, dict)}
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ The old layout is the program as it was at OLD_LAYOUT, taken from this repositor
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.dockerd import ensure_swarm, remove_everything, volume_identities
-from tests.engine import Operator, assert_settled, make_operator, steps
+from tests.engine import Operator, assert_settled, copy_without_encryption_state, make_operator, steps
 from tests.harness import ROOT
 
 OLD_LAYOUT = "b10eea1d93a04501728ec450a0d15a6471c88da0"
@@ -67,7 +66,7 @@ def test_an_old_deployment_moves_to_the_platform_stack_without_losing_data(
 
         # The operator pulls this version: the program changes; their stack files (salt, secrets) stay.
         for settings_file in ("Pulumi.yaml", "Pulumi.platform.yaml"):
-            shutil.copy(ROOT / settings_file, old.project)
+            copy_without_encryption_state(ROOT / settings_file, old.project / settings_file)
         new = Operator(old.project, old.env)
         moved = new.ops("migrate", "--from", "dev").stdout
         assert "moved 4 platform components" in moved, moved

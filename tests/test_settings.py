@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -105,3 +107,19 @@ def test_resources_notation() -> None:
     assert Resources.parse("0.20-1.00", "512M-1G") == Resources(0.2, 1.0, 512, 1024)
     with pytest.raises(ValueError):
         Resources.parse("1", "1M-2M")
+
+
+def test_tests_ignore_the_salt_and_secrets_a_deployment_in_this_checkout_wrote(tmp_path: Path) -> None:
+    """README command 1 (deploy) then command 2 (tests) in one checkout: `pulumi` wrote the deployment's
+    salt into the stack file, which the tests' own passphrase cannot open."""
+    from tests.engine import copy_without_encryption_state
+
+    deployed = tmp_path / "Pulumi.dev.yaml"
+    document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    document["encryptionsalt"] = "v1:abc:def"
+    document["config"]["nextcandle:appToken"] = {"secure": "v1:xyz"}
+    deployed.write_text(yaml.safe_dump(document))
+    copy_without_encryption_state(deployed, tmp_path / "copy.yaml")
+    copied = yaml.safe_load((tmp_path / "copy.yaml").read_text())
+    assert "encryptionsalt" not in copied and "nextcandle:appToken" not in copied["config"]
+    assert copied["config"] == yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
