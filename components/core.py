@@ -25,12 +25,12 @@ from components.swarm import (
     Mounted,
     ServiceSpec,
     bind_mount,
-    dump_yaml,
     overlay_network,
     swarm_config,
     swarm_secret,
     swarm_service,
 )
+from components.swarm_values import dump_yaml
 from names import (
     CLOUDFLARED,
     CLOUDFLARED_METRICS_PORT,

@@ -33,13 +33,13 @@ from components.swarm import (
     adopted_directory,
     data_volume,
     http_check,
-    mebibytes,
     overlay_network,
     swarm_config,
     swarm_secret,
     swarm_service,
     volume_mount,
 )
+from components.swarm_values import mebibytes
 from names import (
     DATABASE_CLIENTS_LABEL,
     POSTGRES_EXPORTER_PORT,

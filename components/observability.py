@@ -46,7 +46,6 @@ from components.swarm import (
     adopted_directory,
     bind_mount,
     data_volume,
-    dump_yaml,
     http_check,
     overlay_network,
     swarm_config,
@@ -55,6 +54,7 @@ from components.swarm import (
     traefik_router_labels,
     volume_mount,
 )
+from components.swarm_values import dump_yaml
 from names import (
     ALERTMANAGER,
     ALERTMANAGER_PORT,

@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from components.settings import CONFIGS, ObservabilitySettings
-from components.swarm import (
-    dump_yaml,
-)
+from components.swarm_values import dump_yaml
 from names import (
     ALERTMANAGER,
     ALERTMANAGER_PORT,

@@ -10,7 +10,7 @@ import re
 
 import bcrypt
 
-from components.swarm import is_pinned
+from components.swarm_values import is_pinned
 from names import STACK_LABEL
 from tests.conftest import ProgramRuns
 from tests.harness import CONFIG, SECRET, ProgramRun, Resource, environment
