@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -73,4 +74,12 @@ def test_the_backup_image_is_built_from_main_on_github_machines_under_its_pin() 
     assert job["runs-on"] == "ubuntu-24.04" and workflow[True]["push"]["branches"] == ["main"]  # `on:` parses as True
     steps = "\n".join(step.get("run", "") for step in job["steps"])
     assert "scripts/backup_image.py check" in steps and "docker push" in steps
-    assert all("@" in step["uses"] and len(step["uses"].split("@")[1]) == 40 for step in job["steps"] if "uses" in step)
+
+
+def test_every_action_is_pinned_by_commit_with_its_version_beside_it() -> None:
+    """A tag can be moved to other code; a commit cannot. The comment says which release it is."""
+    for workflow in WORKFLOWS:
+        for line in workflow.read_text().splitlines():
+            if line.strip().startswith(("- uses:", "uses:")):
+                reference = line.split("uses:", 1)[1].strip()
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+", reference), f"{workflow.name}: {reference}"
