@@ -180,14 +180,22 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, connect: A
 
 
 GENERIC = ("update failed", "preview failed", "destroy failed", "refresh failed")
+INVALID_SETTINGS = "Invalid configuration for stack"
+"""The heading of components.settings' SettingsError, above one `- key: problem. Fix: ...` line each."""
 
 
 def one_line(error: BaseException) -> str:
-    """The most telling line of an error: Pulumi's first specific `error:` line, else the last line."""
+    """The most telling line of an error: Pulumi's first specific `error:` line, else the last line;
+    for invalid settings, the heading and every problem below it."""
     # CommandError text is "code: N / stdout: ... / stderr: ..."; drop those prefixes.
     lines = [re.sub(r"^(code|stdout|stderr):\s*", "", line.strip()) for line in str(error).splitlines() if line.strip()]
     if not lines:
         return type(error).__name__
+    settings = [i for i, line in enumerate(lines) if INVALID_SETTINGS in line]
+    if settings:  # every problem with its fix, not only the heading above them
+        first = settings[0]
+        problems = [line for line in lines[first + 1:] if line.startswith("- ")]
+        return "\n".join([lines[first][lines[first].index(INVALID_SETTINGS):], *(f"  {p}" for p in dict.fromkeys(problems))])
     reported = [line.removeprefix("error:").strip() for line in lines if line.startswith("error:")]
     specific = [line for line in reported if line not in GENERIC]
     return (specific or reported or lines[-1:])[0]

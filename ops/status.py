@@ -35,6 +35,8 @@ class ServiceStatus:
     last_error: str
     stopped: bool = False
     """Its stack stopped it on purpose (`ops stop`)."""
+    global_mode: bool = False
+    """One task per node: none wanted means every node rejected it, not that none is needed."""
 
     @property
     def owner(self) -> str:
@@ -45,7 +47,7 @@ class ServiceStatus:
     def state(self) -> State:
         if self.stopped and self.running == 0:
             return State.STOPPED
-        if self.desired == 0:
+        if self.desired == 0 and not self.global_mode:
             return State.OK
         if self.running == 0:
             return State.FAILED if self.last_error else State.STARTING
@@ -87,6 +89,7 @@ def summarise(service: Any, tasks: Iterable[dict[str, Any]], health_of: Any) -> 
         starting=health.count("starting"),
         last_error=errors[-1]["Status"]["Err"] if errors else "",
         stopped=labels.get(STOPPED_LABEL) == "true",
+        global_mode="Global" in mode,
     )
 
 

@@ -231,6 +231,20 @@ def test_one_setting_changes_exactly_its_resources(
     deployed.ops("preview", stack, "--expect-no-changes")
 
 
+def test_invalid_settings_end_with_every_problem_and_its_fix(deployed: Operator) -> None:
+    """What the operator reads last after a refused run: the problems, not only their heading."""
+    deployed.set_config("stg", "postgresCpus", "lots")
+    deployed.set_config("stg", "backupSchedule", "0 3 * *")
+    try:
+        refused = deployed.ops("preview", "stg", ok=False)
+        last = refused.stderr.strip().splitlines()[-3:]
+        assert refused.returncode != 0 and last[0].endswith("Invalid configuration for stack 'stg':"), refused.stderr
+        assert {line.split()[1].rstrip(":") for line in last[1:]} == {"nextcandle:postgresCpus", "nextcandle:backupSchedule"}, last
+    finally:
+        for key in ("postgresCpus", "backupSchedule"):
+            deployed.pulumi("config", "rm", f"nextcandle:{key}", "-s", "stg")
+
+
 def _is_set(operator: Operator, stack: str, key: str) -> bool:
     return f"nextcandle:{key}" in operator.pulumi("config", "-s", stack, "--json")
 

@@ -90,6 +90,9 @@ def test_stop_and_start_change_one_setting_of_one_stack() -> None:
         (ServiceStatus("a", "dev", 1, 0, 0, 0, 0, "No such image"), State.FAILED),
         (ServiceStatus("a", "dev", 0, 0, 0, 0, 0, ""), State.OK),
         (ServiceStatus("a", "dev", 0, 0, 0, 0, 0, "", stopped=True), State.STOPPED),
+        (ServiceStatus("a", "shared", 0, 0, 0, 0, 0, "No such image", global_mode=True), State.FAILED),
+        (ServiceStatus("a", "shared", 0, 0, 0, 0, 0, "", global_mode=True), State.STARTING),
+        (ServiceStatus("a", "shared", 0, 0, 0, 0, 0, "", stopped=True, global_mode=True), State.STOPPED),
     ],
 )
 def test_service_state(status: ServiceStatus, state: State) -> None:
@@ -164,6 +167,18 @@ def test_pulumi_errors_are_reduced_to_their_telling_line() -> None:
     assert one_line(CommandError("\n code: 1\n stdout: \n stderr: error: update failed\n")) == "update failed"
     assert one_line(OpsError("no service dev_postgres-backup")) == "no service dev_postgres-backup"
     assert one_line(RuntimeError()) == "RuntimeError"
+    engine = CommandError(
+        "\n code: 255\n stdout: Updating (platform)\n error: Program failed with an unhandled exception:\n"
+        "   components.settings.SettingsError: Invalid configuration for stack 'platform':\n"
+        "     - nextcandle:domain: 'a b' is not a hostname. Fix: pulumi config set nextcandle:domain example.com\n"
+        "     - nextcandle:runnerReplicas: must be 1-20. Fix: pulumi config set nextcandle:runnerReplicas 2\n"
+        " stderr: error: update failed\n"
+    )
+    assert one_line(engine).splitlines() == [
+        "Invalid configuration for stack 'platform':",
+        "  - nextcandle:domain: 'a b' is not a hostname. Fix: pulumi config set nextcandle:domain example.com",
+        "  - nextcandle:runnerReplicas: must be 1-20. Fix: pulumi config set nextcandle:runnerReplicas 2",
+    ]
 
 
 def test_destroy_without_a_terminal_needs_yes(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -254,12 +269,16 @@ def test_status_on_a_real_swarm(swarm: Any) -> None:
         labels={"com.docker.stack.namespace": "shared", "nextcandle.stopped": "true"},
     )
     other = swarm.services.create(LOCAL_IMAGE, ["sleep", "3600"], name="elsewhere")
+    # Every node rejects its task: not "0/0 ok".
+    rejected = swarm.services.create(
+        "redis:7.4.6-alpine", name="shared_agent", mode=ServiceMode("global"), labels={"com.docker.stack.namespace": "shared"}
+    )
     try:
-        expected = {"dev_probe": State.OK, "dev_redis": State.FAILED, "shared_probe": State.STOPPED}
+        expected = {"dev_probe": State.OK, "dev_redis": State.FAILED, "shared_probe": State.STOPPED, "shared_agent": State.FAILED}
         _wait(lambda: {s.name: s.state for s in collect(swarm)} == expected)
         statuses = {s.name: s for s in collect(swarm)}
-        assert [s.name for s in collect(swarm)][0] == "shared_probe", "the platform's services first"
-        assert [s.name for s in collect(swarm, ["platform"])] == ["shared_probe"]
+        assert [s.name for s in collect(swarm)][:2] == ["shared_agent", "shared_probe"], "the platform's services first"
+        assert [s.name for s in collect(swarm, ["platform"])] == ["shared_agent", "shared_probe"]
         assert statuses["dev_probe"].state is State.OK and statuses["dev_probe"].healthy == 1
         assert statuses["dev_redis"].state is State.FAILED and "No such image" in statuses["dev_redis"].last_error
         out = io.StringIO()
@@ -267,7 +286,7 @@ def test_status_on_a_real_swarm(swarm: Any) -> None:
         assert "dev_probe" in out.getvalue() and "1/2 services ok" in out.getvalue()
         assert collect(swarm, ["prod"]) == []
     finally:
-        for service in (healthy, missing, stopped, other):
+        for service in (healthy, missing, stopped, other, rejected):
             service.remove()
 
 
