@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v docker >/dev/null || { echo "error: Docker is not installed" >&2; exit 2; }
 [ -d venv ] || python3 -m venv venv
+echo "Installing the Python packages into venv/ (a minute or so the first time)"
 venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
 NEXTCANDLE_ENGINE_BIN="$(bash scripts/engine.sh)" || { echo "error: no Pulumi engine (see the messages above)" >&2; exit 2; }
 export NEXTCANDLE_ENGINE_BIN PATH="$NEXTCANDLE_ENGINE_BIN:$PATH"

@@ -59,6 +59,16 @@ fi
 
 [ -n "$out" ] || { log "needs Go (https://go.dev/dl/), the internet, or the Pulumi CLI v$cli_version"; exit 1; }
 
+# One build at a time (a second run waits, then finds the first one's result): two builds with one
+# key would delete each other's sources.
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+flock 9
+if [ "$mode" != --tidy ] && built; then
+  echo "$out/bin"
+  exit 0
+fi
+
 started=$SECONDS
 log "building Pulumi v$cli_version, docker plugin $docker_version, random plugin $random_version into $out (first time: several minutes)"
 src="$out/src"

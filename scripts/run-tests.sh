@@ -18,6 +18,7 @@ if ((${#missing[@]})); then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
 
+echo "Installing the Python packages (requirements-dev.txt; a minute or so the first time)"
 python3 -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
 # provide VARIABLE SCRIPT WHAT: export what SCRIPT prints, unless VARIABLE is set already. Under CI
