@@ -17,42 +17,29 @@ from components.env_database import EnvDatabaseStack, EnvDatabaseStackArgs
 from components.observability import SharedObservability, SharedObservabilityArgs
 from components.observability_configs import PROMETHEUS_USER
 from components.runner import RunnerStack, RunnerStackArgs
-from components.settings import EnvironmentSettings, PlatformSettings, Settings, load_settings
+from components.settings import EnvironmentSettings, PlatformSettings, load_settings
 from components.shared_services import SharedServices, SharedServicesArgs
-from components.swarm import SharedPlatform
+from components.swarm import SharedPlatform, StackScope
 from names import POSTGRES_PORT, REDIS_PORT, TRAEFIK_DASHBOARD_PORT, PlatformOutputs
 
 
-def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
-    core = CoreStack(
-        "core",
-        CoreStackArgs(
-            settings=platform.core,
-            hostnames=platform.hostnames,
-            restart_max_attempts=settings.restart_max_attempts,
-            stopped=settings.stopped,
-        ),
-    )
+def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
+    core = CoreStack("core", CoreStackArgs(settings=platform.core, hostnames=platform.hostnames, scope=scope))
     shared = SharedPlatform(
         hostnames=platform.hostnames,
         public_network_id=core.public_network_id,
         monitoring_network_id=core.monitoring_network_id,
         storage_network_id=core.storage_network_id,
-        restart_max_attempts=settings.restart_max_attempts,
-        protect_data=settings.protect_data,
-        data_directory=settings.data_directory,
-        stateful_placement=settings.stateful_placement,
-        stopped=settings.stopped,
     )
     observability = SharedObservability(
         "shared",
         SharedObservabilityArgs(
-            platform=shared, settings=platform.observability, alert_webhook_url=platform.observability.alert_webhook_url
+            platform=shared, scope=scope, settings=platform.observability, alert_webhook_url=platform.observability.alert_webhook_url
         ),
     )
     services = SharedServices(
         "shared-services",
-        SharedServicesArgs(platform=shared, timezone=platform.timezone, n8n_owner_set_up=platform.n8n_owner_set_up),
+        SharedServicesArgs(platform=shared, scope=scope, timezone=platform.timezone, n8n_owner_set_up=platform.n8n_owner_set_up),
     )
     object_storage = ObjectStorage(
         endpoint=services.s3_internal_endpoint, access_key=services.s3_access_key, secret_key=services.s3_secret_key
@@ -63,6 +50,7 @@ def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
             "shared-backup",
             PlatformBackupArgs(
                 platform=shared,
+                scope=scope,
                 target=backup,
                 # Buckets are copied only to an off-site target, never onto the object store itself.
                 object_storage=object_storage if backup.settings.endpoint else None,
@@ -74,7 +62,7 @@ def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
     if platform.runner is not None:
         runner = RunnerStack(
             "runner",
-            RunnerStackArgs(settings=platform.runner, restart_max_attempts=settings.restart_max_attempts, stopped=settings.stopped),
+            RunnerStackArgs(settings=platform.runner, scope=scope),
         )
         pulumi.export(PlatformOutputs.RUNNER_NETWORK_ID, runner.network_id)
 
@@ -105,7 +93,7 @@ def deploy_platform(settings: Settings, platform: PlatformSettings) -> None:
     pulumi.export("s3_endpoint", f"https://{hostnames.s3}")
 
 
-def deploy_environment(settings: Settings, environment: EnvironmentSettings) -> None:
+def deploy_environment(scope: StackScope, environment: EnvironmentSettings) -> None:
     platform = pulumi.StackReference("platform", stack_name=environment.platform_stack)
     storage = ObjectStorage(
         endpoint=platform.require_output(PlatformOutputs.OBJECT_STORAGE_ENDPOINT),
@@ -115,18 +103,13 @@ def deploy_environment(settings: Settings, environment: EnvironmentSettings) -> 
     db = EnvDatabaseStack(
         environment.name,
         EnvDatabaseStackArgs(
-            environment=environment.name,
+            scope=scope,
             settings=environment.database,
             monitoring_network_id=platform.require_output(PlatformOutputs.MONITORING_NETWORK_ID),
             storage_network_id=platform.require_output(PlatformOutputs.STORAGE_NETWORK_ID),
-            restart_max_attempts=settings.restart_max_attempts,
-            protect_data=settings.protect_data,
-            data_directory=settings.data_directory,
-            stateful_placement=settings.stateful_placement,
             client_networks=environment.client_networks,
             runner_network_id=platform.require_output(PlatformOutputs.RUNNER_NETWORK_ID) if environment.runner_access else None,
             backup=backup_target(environment.database.backup, storage),
-            stopped=settings.stopped,
         ),
     )
     database = environment.database
@@ -150,6 +133,6 @@ def deploy_environment(settings: Settings, environment: EnvironmentSettings) -> 
 
 settings = load_settings()
 if settings.platform is not None:
-    deploy_platform(settings, settings.platform)
+    deploy_platform(StackScope.of_settings(settings), settings.platform)
 if settings.environment is not None:
-    deploy_environment(settings, settings.environment)
+    deploy_environment(StackScope.of_settings(settings), settings.environment)

@@ -22,8 +22,7 @@ from components.swarm import (
     Mounted,
     ServiceSpec,
     SharedPlatform,
-    swarm_secret,
-    swarm_service,
+    StackScope,
     volume_mount,
 )
 from names import PLATFORM, PLATFORM_BACKUP, SHARED
@@ -36,6 +35,7 @@ N8N_DATA = "/data/n8n"
 @dataclass(frozen=True, kw_only=True)
 class PlatformBackupArgs:
     platform: SharedPlatform
+    scope: StackScope
     target: BackupTarget
     object_storage: ObjectStorage | None
     """The object store whose buckets are copied to the target; None when the target is that store."""
@@ -48,11 +48,12 @@ class PlatformBackup(pulumi.ComponentResource):
     def __init__(self, name: str, args: PlatformBackupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:backup:PlatformBackup", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        scope = args.scope.of(SHARED)
         platform, target = args.platform, args.target
         secrets = [
-            Mounted(swarm_secret(f"{name}-target-access-key", target.storage.access_key, SHARED, child), "backup_s3_access_key"),
-            Mounted(swarm_secret(f"{name}-target-secret-key", target.storage.secret_key, SHARED, child), "backup_s3_secret_key"),
-            Mounted(swarm_secret(f"{name}-n8n-encryption-key", args.n8n_encryption_key, SHARED, child), "n8n_encryption_key"),
+            Mounted(scope.secret(f"{name}-target-access-key", target.storage.access_key, child), "backup_s3_access_key"),
+            Mounted(scope.secret(f"{name}-target-secret-key", target.storage.secret_key, child), "backup_s3_secret_key"),
+            Mounted(scope.secret(f"{name}-n8n-encryption-key", args.n8n_encryption_key, child), "n8n_encryption_key"),
         ]
         env: dict[str, pulumi.Input[str]] = {
             "SCHEDULE": target.settings.schedule,
@@ -66,24 +67,21 @@ class PlatformBackup(pulumi.ComponentResource):
         if args.object_storage is not None:
             env["STORAGE_ENDPOINT"] = args.object_storage.endpoint
             secrets += [
-                Mounted(swarm_secret(f"{name}-storage-access-key", args.object_storage.access_key, SHARED, child), "storage_s3_access_key"),
-                Mounted(swarm_secret(f"{name}-storage-secret-key", args.object_storage.secret_key, SHARED, child), "storage_s3_secret_key"),
+                Mounted(scope.secret(f"{name}-storage-access-key", args.object_storage.access_key, child), "storage_s3_access_key"),
+                Mounted(scope.secret(f"{name}-storage-secret-key", args.object_storage.secret_key, child), "storage_s3_secret_key"),
             ]
-        scripts = backup_scripts(name, f"{SHARED}-backup", ("platform-env", "platform-backup", "platform-restore"), SHARED, child)
-        self.service = swarm_service(
+        scripts = backup_scripts(scope, name, f"{SHARED}-backup", ("platform-env", "platform-backup", "platform-restore"), child)
+        self.service = scope.service(
             name,
             ServiceSpec(
                 name=PLATFORM_BACKUP,
-                stack=SHARED,
                 image=images.POSTGRES_BACKUP,
                 commands=scheduled("platform-backup"),
                 env=env,
                 healthcheck=BACKUP_HEALTHCHECK,
                 resources=BACKUP_RESOURCES,
-                restart_max_attempts=platform.restart_max_attempts,
-                stopped=platform.stopped,
                 stateful=True,
-                placement=platform.stateful_placement,
+                placement=scope.stateful_placement,
                 networks=[platform.storage_network_id],
                 secrets=secrets,
                 configs=scripts,

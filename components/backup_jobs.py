@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.settings import CONFIGS, BackupSettings
-from components.swarm import Healthcheck, Mounted, swarm_config
+from components.swarm import Healthcheck, Mounted, StackScope
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,12 +50,12 @@ BACKUP_HEALTHCHECK = Healthcheck(["CMD-SHELL", "pgrep backup-cron >/dev/null"], 
 
 
 def backup_scripts(
-    resource_prefix: str, swarm_prefix: str, scripts: Sequence[str], stack: str, opts: pulumi.ResourceOptions
+    scope: StackScope, resource_prefix: str, swarm_prefix: str, scripts: Sequence[str], opts: pulumi.ResourceOptions
 ) -> list[Mounted]:
     """configs/backup/<script>.sh as executable configs under /etc/backup, where `ops backup|restore` runs them."""
     return [
         Mounted(
-            swarm_config(f"{resource_prefix}-{script}", f"{swarm_prefix}-{script}", (CONFIGS / "backup" / f"{script}.sh").read_text(), stack, opts),
+            scope.config(f"{resource_prefix}-{script}", f"{swarm_prefix}-{script}", (CONFIGS / "backup" / f"{script}.sh").read_text(), opts),
             f"{BACKUP_SCRIPTS_DIR}/{script}.sh",
             mode=0o555,
         )

@@ -24,11 +24,8 @@ from components.swarm import (
     Healthcheck,
     Mounted,
     ServiceSpec,
+    StackScope,
     bind_mount,
-    overlay_network,
-    swarm_config,
-    swarm_secret,
-    swarm_service,
 )
 from components.swarm_values import dump_yaml
 from names import (
@@ -61,8 +58,7 @@ CLOUDFLARED_RESOURCES = Resources(0.05, 0.20, 64, 128)
 class CoreStackArgs:
     settings: CoreSettings
     hostnames: Hostnames
-    restart_max_attempts: int
-    stopped: bool
+    scope: StackScope
 
 
 def traefik_static_config() -> dict[str, Any]:
@@ -164,13 +160,13 @@ class CoreStack(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CoreStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:core:CoreStack", name, None, opts)
-        self._name, self._args = name, args
+        self._name, self._args, self._scope = name, args, args.scope.of(CORE)
         self._child = pulumi.ResourceOptions(parent=self)
 
         public = self._public_network()
-        monitoring = overlay_network(f"{name}-monitoring", MONITORING_NETWORK, CORE, self._child)
-        tunnel = overlay_network(f"{name}-tunnel", TUNNEL_NETWORK, CORE, self._child, subnet=TUNNEL_SUBNET)
-        storage = overlay_network(f"{name}-storage", STORAGE_NETWORK, CORE, self._child)
+        monitoring = self._scope.network(f"{name}-monitoring", MONITORING_NETWORK, self._child)
+        tunnel = self._scope.network(f"{name}-tunnel", TUNNEL_NETWORK, self._child, subnet=TUNNEL_SUBNET)
+        storage = self._scope.network(f"{name}-storage", STORAGE_NETWORK, self._child)
         self.public_network_id = public
         self.monitoring_network_id = monitoring.id
         self.storage_network_id = storage.id
@@ -193,27 +189,21 @@ class CoreStack(pulumi.ComponentResource):
         """traefik-public's id: ours, or the one the seeds' setup created, which applications still use."""
         if self._args.settings.external_public_network:
             return docker.get_network_output(name=PUBLIC_NETWORK, opts=pulumi.InvokeOptions(parent=self)).id
-        return overlay_network(f"{self._name}-traefik-public", PUBLIC_NETWORK, CORE, self._child).id
+        return self._scope.network(f"{self._name}-traefik-public", PUBLIC_NETWORK, self._child).id
 
     def _traefik(self, networks: list[pulumi.Output[str]]) -> docker.Service:
         name, args, child = self._name, self._args, self._child
         dashboard_password = random.RandomPassword(f"{name}-dashboard-password", length=24, special=False, opts=child)
         self.dashboard_password = pulumi.Output.secret(dashboard_password.result)
-        users = swarm_secret(
-            f"{name}-dashboard-users",
-            dashboard_password.bcrypt_hash.apply(lambda h: htpasswd_line(args.settings.dashboard_user, h)),
-            CORE,
-            child,
+        users = self._scope.secret(
+            f"{name}-dashboard-users", dashboard_password.bcrypt_hash.apply(lambda h: htpasswd_line(args.settings.dashboard_user, h)), child
         )
-        static = swarm_config(f"{name}-traefik-static", "traefik-static", dump_yaml(traefik_static_config()), CORE, child)
-        dynamic = swarm_config(
-            f"{name}-traefik-dynamic", "traefik-dynamic", dump_yaml(traefik_dynamic_config(args.settings)), CORE, child
-        )
-        return swarm_service(
+        static = self._scope.config(f"{name}-traefik-static", "traefik-static", dump_yaml(traefik_static_config()), child)
+        dynamic = self._scope.config(f"{name}-traefik-dynamic", "traefik-dynamic", dump_yaml(traefik_dynamic_config(args.settings)), child)
+        return self._scope.service(
             f"{name}-traefik",
             ServiceSpec(
                 name=TRAEFIK,
-                stack=CORE,
                 image=images.TRAEFIK,
                 args=["--configFile=/etc/traefik/traefik.yml"],
                 healthcheck=Healthcheck(
@@ -221,7 +211,6 @@ class CoreStack(pulumi.ComponentResource):
                     interval="10s", timeout="5s", retries=3, start_period="10s",
                 ),
                 resources=TRAEFIK_RESOURCES,
-                restart_max_attempts=args.restart_max_attempts,
                 networks=networks,
                 configs=[Mounted(static, "/etc/traefik/traefik.yml"), Mounted(dynamic, "/etc/traefik/dynamic.yml")],
                 secrets=[Mounted(users, "traefik_dashboard_users", mode=0o400)],
@@ -229,19 +218,17 @@ class CoreStack(pulumi.ComponentResource):
                 mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET)],
                 placement=["node.role==manager"],
                 ports=[(TRAEFIK_WEB_PORT, TRAEFIK_WEB_PORT), (TRAEFIK_DASHBOARD_PORT, TRAEFIK_DASHBOARD_PORT)] if args.settings.publish_ports else [],
-                stopped=args.stopped,
             ),
             child,
         )
 
     def _cloudflared(self, tunnel_token: pulumi.Output[str], networks: list[pulumi.Output[str]]) -> docker.Service:
         name, child = self._name, self._child
-        token_secret = swarm_secret(f"{name}-tunnel-token", tunnel_token, CORE, child)
-        return swarm_service(
+        token_secret = self._scope.secret(f"{name}-tunnel-token", tunnel_token, child)
+        return self._scope.service(
             f"{name}-cloudflared",
             ServiceSpec(
                 name=CLOUDFLARED,
-                stack=CORE,
                 image=images.CLOUDFLARED,
                 args=[
                     "tunnel", "--no-autoupdate", "--metrics", f"0.0.0.0:{CLOUDFLARED_METRICS_PORT}",
@@ -252,11 +239,9 @@ class CoreStack(pulumi.ComponentResource):
                     interval="15s", timeout="5s", retries=3, start_period="20s",
                 ),
                 resources=CLOUDFLARED_RESOURCES,
-                restart_max_attempts=self._args.restart_max_attempts,
                 networks=networks,
                 secrets=[Mounted(token_secret, "cloudflared_token")],
                 replicas=2,
-                stopped=self._args.stopped,
             ),
             child,
         )

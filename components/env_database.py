@@ -30,13 +30,8 @@ from components.swarm import (
     Healthcheck,
     Mounted,
     ServiceSpec,
-    adopted_directory,
-    data_volume,
+    StackScope,
     http_check,
-    overlay_network,
-    swarm_config,
-    swarm_secret,
-    swarm_service,
     volume_mount,
 )
 from components.swarm_values import mebibytes
@@ -58,22 +53,17 @@ RUN_SECRETS = "/run/secrets"
 
 @dataclass(frozen=True, kw_only=True)
 class EnvDatabaseStackArgs:
-    environment: str
+    scope: StackScope
+    """The environment's own: its name is the Swarm stack's."""
     settings: DatabaseSettings
     monitoring_network_id: pulumi.Input[str]
     storage_network_id: pulumi.Input[str]
     """The platform's object storage network, which the backups join."""
-    restart_max_attempts: int
-    protect_data: bool
-    data_directory: str
-    """The compose stack's .data/<env> to adopt (postgres/, redis/); empty: named volumes."""
-    stateful_placement: tuple[str, ...]
     client_networks: tuple[str, ...]
     """Admitted to a published PostgreSQL port, over TLS only."""
     runner_network_id: pulumi.Input[str] | None = None
     """The platform's runner network, when CI jobs may reach the databases by name."""
     backup: BackupTarget | None
-    stopped: bool
 
 
 TLS_CERT_FILE = f"{RUN_SECRETS}/postgres_tls_cert"
@@ -142,14 +132,14 @@ class EnvDatabaseStack(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EnvDatabaseStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:env_database:EnvDatabaseStack", name, None, opts)
-        self._name, self._args, self._env = name, args, args.environment
+        self._name, self._args, self._scope, self._env = name, args, args.scope, args.scope.stack
         self._child = pulumi.ResourceOptions(parent=self)
         # A replaced volume or password secret means lost data or a database nobody can log in to.
-        self._data = pulumi.ResourceOptions(parent=self, protect=args.protect_data, retain_on_delete=args.protect_data)
-        self._secret_opts = pulumi.ResourceOptions(parent=self, protect=args.protect_data)
+        self._data = self._scope.data_options(self)
+        self._secret_opts = pulumi.ResourceOptions(parent=self, protect=self._scope.protect_data)
 
         self.network_name = env_network(self._env)
-        internal = overlay_network(f"{name}-internal", self.network_name, self._env, self._child)
+        internal = self._scope.network(f"{name}-internal", self.network_name, self._child)
         self.postgres_host = env_service(self._env, "postgres")
         self.redis_host = env_service(self._env, "redis")
         secrets = self._secrets()
@@ -175,10 +165,6 @@ class EnvDatabaseStack(pulumi.ComponentResource):
             }
         )
 
-    def _common(self) -> dict[str, Any]:
-        """ServiceSpec fields every service of the environment shares."""
-        return {"stack": self._env, "restart_max_attempts": self._args.restart_max_attempts, "stopped": self._args.stopped}
-
     def _published(self, port: int, target: int) -> dict[str, Any]:
         """A database port on the host (port 0: none): host mode, so the server sees each client's
         own address, labelled with the client networks it admits (the policy pack checks them)."""
@@ -188,7 +174,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         return {"ports": [(port, target)], "publish_mode": "host", "labels": {DATABASE_CLIENTS_LABEL: clients}}
 
     def _secrets(self) -> _DatabaseSecrets:
-        name, env, opts = self._name, self._env, self._secret_opts
+        name, opts = self._name, self._secret_opts
         database = random.RandomString(f"{name}-postgres-db", length=10, special=False, upper=False, numeric=False, opts=opts)
         user = random.RandomString(f"{name}-postgres-user", length=10, special=False, upper=False, numeric=False, opts=opts)
         password = random.RandomPassword(f"{name}-postgres-password", length=32, special=False, opts=opts)
@@ -199,26 +185,24 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         self.postgres_password = pulumi.Output.secret(password.result)
         self.redis_password = pulumi.Output.secret(redis_password.result)
         return _DatabaseSecrets(
-            postgres_db=swarm_secret(f"{name}-postgres-db", self.postgres_database, env, opts),
-            postgres_user=swarm_secret(f"{name}-postgres-user", self.postgres_user, env, opts),
-            postgres_password=swarm_secret(f"{name}-postgres-password", password.result, env, opts),
-            redis_password=swarm_secret(f"{name}-redis-password", redis_password.result, env, opts),
-            redis_auth=swarm_secret(f"{name}-redis-auth", redis_password.result.apply(redis_auth_conf), env, opts),
+            postgres_db=self._scope.secret(f"{name}-postgres-db", self.postgres_database, opts),
+            postgres_user=self._scope.secret(f"{name}-postgres-user", self.postgres_user, opts),
+            postgres_password=self._scope.secret(f"{name}-postgres-password", password.result, opts),
+            redis_password=self._scope.secret(f"{name}-redis-password", redis_password.result, opts),
+            redis_auth=self._scope.secret(f"{name}-redis-auth", redis_password.result.apply(redis_auth_conf), opts),
         )
 
     def _postgres(self, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
         name, env, settings, child = self._name, self._env, self._args.settings, self._child
         conf = render_postgres_conf(settings.postgres_config_file, hba_file=f"{PG_CONF_DIR}/pg_hba.conf")
-        pg_conf = swarm_config(f"{name}-postgresql-conf", f"{env}-postgresql-conf", conf, env, child)
+        pg_conf = self._scope.config(f"{name}-postgresql-conf", f"{env}-postgresql-conf", conf, child)
         clients = self._args.client_networks if settings.postgres_port else ()
-        pg_hba = swarm_config(f"{name}-pg-hba", f"{env}-pg-hba", render_pg_hba(clients), env, child)
+        pg_hba = self._scope.config(f"{name}-pg-hba", f"{env}-pg-hba", render_pg_hba(clients), child)
         tls = self._tls_secrets()
         init_sql = (CONFIGS / "postgres" / "init" / "10-extensions.sql").read_text()
-        init = swarm_config(f"{name}-postgres-init", f"{env}-postgres-init", init_sql, env, child)
-        volume = data_volume(
-            f"{name}-postgres-data", f"{env}_postgres_data", env, self._data, adopted_directory(self._args.data_directory, "postgres")
-        )
-        return swarm_service(
+        init = self._scope.config(f"{name}-postgres-init", f"{env}-postgres-init", init_sql, child)
+        volume = self._scope.volume(f"{name}-postgres-data", f"{env}_postgres_data", self._data, adopt="postgres")
+        return self._scope.service(
             f"{name}-postgres",
             ServiceSpec(
                 name=self.postgres_host,
@@ -260,25 +244,24 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                         ),
                     ),
                 ],
-                placement=self._args.stateful_placement,
+                placement=self._scope.stateful_placement,
                 # Fast shutdown, the signal docker-library/postgres's Dockerfile names in STOPSIGNAL (not re-read here): on
                 # SIGTERM PostgreSQL waits for every client (the exporter never leaves) until the grace
                 # period ends, and the provider's delete gives up after the same time.
                 stop_signal="SIGINT",
                 stop_grace_period="60s",
                 **self._published(settings.postgres_port, POSTGRES_PORT),
-                **self._common(),
             ),
             child,
         )
 
     def _tls_secrets(self) -> list[Mounted]:
         """PostgreSQL's key and self-signed certificate, from a protected random seed (stable across runs)."""
-        name, env, opts = self._name, self._env, self._secret_opts
+        name, opts = self._name, self._secret_opts
         seed = random.RandomBytes(f"{name}-postgres-tls-seed", length=32, opts=opts)
-        key = swarm_secret(f"{name}-postgres-tls-key", seed.base64.apply(private_key_pem), env, opts)
+        key = self._scope.secret(f"{name}-postgres-tls-key", seed.base64.apply(private_key_pem), opts)
         host = self.postgres_host
-        cert = swarm_secret(f"{name}-postgres-tls-cert", seed.base64.apply(lambda s: self_signed_certificate_pem(s, host)), env, opts)
+        cert = self._scope.secret(f"{name}-postgres-tls-cert", seed.base64.apply(lambda s: self_signed_certificate_pem(s, host)), opts)
         return [
             Mounted(key, "postgres_tls_key", **images.owner(images.POSTGRES), mode=0o400),
             Mounted(cert, "postgres_tls_cert", **images.owner(images.POSTGRES), mode=0o444),
@@ -286,10 +269,8 @@ class EnvDatabaseStack(pulumi.ComponentResource):
 
     def _redis(self, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
         name, env, settings = self._name, self._env, self._args.settings
-        volume = data_volume(
-            f"{name}-redis-data", f"{env}_redis_data", env, self._data, adopted_directory(self._args.data_directory, "redis")
-        )
-        return swarm_service(
+        volume = self._scope.volume(f"{name}-redis-data", f"{env}_redis_data", self._data, adopt="redis")
+        return self._scope.service(
             f"{name}-redis",
             ServiceSpec(
                 name=self.redis_host,
@@ -304,16 +285,15 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 networks=networks,
                 secrets=[Mounted(secrets.redis_auth, "redis_auth.conf"), Mounted(secrets.redis_password, "redis_password")],
                 mounts=[volume_mount(volume.name, "/data")],
-                placement=self._args.stateful_placement,
+                placement=self._scope.stateful_placement,
                 stop_grace_period="30s",
                 **self._published(settings.redis_port, REDIS_PORT),
-                **self._common(),
             ),
             self._child,
         )
 
     def _postgres_exporter(self, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
-        return swarm_service(
+        return self._scope.service(
             f"{self._name}-postgres-exporter",
             ServiceSpec(
                 name=env_service(self._env, "postgres-exporter"),
@@ -327,13 +307,12 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 resources=EXPORTER_RESOURCES,
                 networks=networks,
                 secrets=secrets.postgres_login(with_database=False),
-                **self._common(),
             ),
             self._child,
         )
 
     def _redis_exporter(self, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
-        return swarm_service(
+        return self._scope.service(
             f"{self._name}-redis-exporter",
             ServiceSpec(
                 name=env_service(self._env, "redis-exporter"),
@@ -345,7 +324,6 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 resources=EXPORTER_RESOURCES,
                 networks=networks,
                 secrets=[Mounted(secrets.redis_password, "redis_password")],
-                **self._common(),
             ),
             self._child,
         )
@@ -354,9 +332,9 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         """Scheduled pg_dump to object storage with retention; configs/backup/restore.sh restores."""
         name, env, child = self._name, self._env, self._child
         backup, storage = target.settings, target.storage
-        access_key = swarm_secret(f"{name}-backup-s3-access-key", storage.access_key, env, child)
-        secret_key = swarm_secret(f"{name}-backup-s3-secret-key", storage.secret_key, env, child)
-        scripts = backup_scripts(f"{name}-backup", f"{env}-backup", ("env", "backup", "restore"), env, child)
+        access_key = self._scope.secret(f"{name}-backup-s3-access-key", storage.access_key, child)
+        secret_key = self._scope.secret(f"{name}-backup-s3-secret-key", storage.secret_key, child)
+        scripts = backup_scripts(self._scope, f"{name}-backup", f"{env}-backup", ("env", "backup", "restore"), child)
         env_vars: dict[str, pulumi.Input[str]] = {
             "SCHEDULE": backup.schedule,
             "BACKUP_KEEP_DAYS": str(backup.retention_days),
@@ -366,7 +344,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
             "POSTGRES_PORT": str(POSTGRES_PORT),
             "S3_ENDPOINT": storage.endpoint,
         }
-        return swarm_service(
+        return self._scope.service(
             f"{name}-postgres-backup",
             ServiceSpec(
                 name=env_service(env, "postgres-backup"),
@@ -379,7 +357,6 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 networks=networks,
                 secrets=[*secrets.postgres_login(), Mounted(access_key, "backup_s3_access_key"), Mounted(secret_key, "backup_s3_secret_key")],
                 configs=scripts,
-                **self._common(),
             ),
             child,
         )

@@ -15,7 +15,6 @@ Creates (stack `shared`):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_docker as docker
@@ -43,14 +42,9 @@ from components.swarm import (
     Mounted,
     ServiceSpec,
     SharedPlatform,
-    adopted_directory,
+    StackScope,
     bind_mount,
-    data_volume,
     http_check,
-    overlay_network,
-    swarm_config,
-    swarm_secret,
-    swarm_service,
     traefik_router_labels,
     volume_mount,
 )
@@ -85,6 +79,7 @@ AGENT_RESOURCES = Resources(0.05, 0.20, 32, 128)
 @dataclass(frozen=True, kw_only=True)
 class SharedObservabilityArgs:
     platform: SharedPlatform
+    scope: StackScope
     settings: ObservabilitySettings
     alert_webhook_url: pulumi.Output[str] | None
 
@@ -97,20 +92,20 @@ class SharedObservability(pulumi.ComponentResource):
     def __init__(self, name: str, args: SharedObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:observability:SharedObservability", name, None, opts)
         self._name, self._platform, self._settings = name, args.platform, args.settings
+        self._scope = args.scope.of(STACK)
         self._child = pulumi.ResourceOptions(parent=self)
-        protect = args.platform.protect_data
-        self._data = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
+        self._data = self._scope.data_options(self)
 
         # Applications join `monitoring` (to be scraped) and `traefik-public` (to be routed): what holds
         # data without a login of its own (Loki, Alertmanager, Alloy) is on `shared_internal` only.
-        internal = overlay_network(f"{name}-internal", SHARED_INTERNAL_NETWORK, STACK, self._child)
+        internal = self._scope.network(f"{name}-internal", SHARED_INTERNAL_NETWORK, self._child)
         platform = args.platform
         monitoring, public, storage = platform.monitoring_network_id, platform.public_network_id, platform.storage_network_id
 
         # Prometheus's login: Prometheus checks its bcrypt hash, Grafana's datasource sends it.
         password = random.RandomPassword(f"{name}-prometheus-password", length=32, special=False, opts=self._child)
         self.prometheus_password = pulumi.Output.secret(password.result)
-        password_file = swarm_secret(f"{name}-prometheus-password", password.result, STACK, self._child)
+        password_file = self._scope.secret(f"{name}-prometheus-password", password.result, self._child)
         self.prometheus = self._prometheus(password, password_file, [monitoring, internal.id, storage])
         self.alertmanager = self._alertmanager(args.alert_webhook_url, [internal.id])
         self.loki = self._loki([internal.id])
@@ -124,28 +119,24 @@ class SharedObservability(pulumi.ComponentResource):
         )
 
     def _config(self, key: str, content: str) -> docker.ServiceConfig:
-        return swarm_config(f"{self._name}-{key}", key, content, STACK, self._child)
+        return self._scope.config(f"{self._name}-{key}", key, content, self._child)
 
     def _volume(self, key: str) -> docker.Volume:
         # The seeds kept Prometheus's and Grafana's data in .data/<key>; Loki's schema differs, logs start afresh.
-        adopted = adopted_directory(self._platform.data_directory, key) if key in ("prometheus", "grafana") else ""
-        return data_volume(f"{self._name}-{key}-data", f"{STACK}_{key}_data", STACK, self._data, adopted)
+        adopt = key if key in ("prometheus", "grafana") else ""
+        return self._scope.volume(f"{self._name}-{key}-data", f"{STACK}_{key}_data", self._data, adopt=adopt)
 
     def _service(self, key: str, spec: ServiceSpec) -> docker.Service:
-        return swarm_service(f"{self._name}-{key}", spec, self._child)
-
-    def _common(self) -> dict[str, Any]:
-        """ServiceSpec fields every service here shares."""
-        return {"stack": STACK, "restart_max_attempts": self._platform.restart_max_attempts, "stopped": self._platform.stopped}
+        return self._scope.service(f"{self._name}-{key}", spec, self._child)
 
     def _prometheus(
         self, password: random.RandomPassword, password_file: docker.Secret, networks: list[pulumi.Input[str]]
     ) -> docker.Service:
-        platform, settings = self._platform, self._settings
+        settings = self._settings
         rules = [Mounted(self._config(f"rules-{p.stem}", p.read_text()), f"{RULES_DIR}/{p.name}") for p in rule_files()]
         config = self._config("prometheus", dump_yaml(prometheus_config(settings)))
         volume = self._volume("prometheus")
-        web = swarm_secret(f"{self._name}-prometheus-web", password.bcrypt_hash.apply(prometheus_web_config), STACK, self._child)
+        web = self._scope.secret(f"{self._name}-prometheus-web", password.bcrypt_hash.apply(prometheus_web_config), self._child)
         return self._service(
             "prometheus",
             ServiceSpec(
@@ -169,19 +160,15 @@ class SharedObservability(pulumi.ComponentResource):
                     Mounted(password_file, "prometheus_password", **images.owner(images.PROMETHEUS), mode=0o400),
                 ],
                 mounts=[volume_mount(volume.name, "/prometheus")],
-                placement=platform.stateful_placement,
-                **self._common(),
+                placement=self._scope.stateful_placement,
             ),
         )
 
     def _alertmanager(self, webhook_url: pulumi.Output[str] | None, networks: list[pulumi.Input[str]]) -> docker.Service:
         # Its config is a secret, as the webhook URL carries a token.
         webhook = webhook_url or pulumi.Output.from_input("")
-        config = swarm_secret(
-            f"{self._name}-alertmanager-config",
-            webhook.apply(lambda url: dump_yaml(alertmanager_config(url or None))),
-            STACK,
-            self._child,
+        config = self._scope.secret(
+            f"{self._name}-alertmanager-config", webhook.apply(lambda url: dump_yaml(alertmanager_config(url or None))), self._child
         )
         volume = self._volume("alertmanager")
         return self._service(
@@ -196,8 +183,7 @@ class SharedObservability(pulumi.ComponentResource):
                 networks=networks,
                 secrets=[Mounted(config, "alertmanager.yml", **images.owner(images.ALERTMANAGER), mode=0o400)],
                 mounts=[volume_mount(volume.name, "/alertmanager")],
-                placement=self._platform.stateful_placement,
-                **self._common(),
+                placement=self._scope.stateful_placement,
             ),
         )
 
@@ -217,8 +203,7 @@ class SharedObservability(pulumi.ComponentResource):
                 networks=networks,
                 configs=[Mounted(config, "/etc/loki/loki.yml")],
                 mounts=[volume_mount(volume.name, "/loki")],
-                placement=self._platform.stateful_placement,
-                **self._common(),
+                placement=self._scope.stateful_placement,
             ),
         )
 
@@ -242,7 +227,6 @@ class SharedObservability(pulumi.ComponentResource):
                 networks=networks,
                 configs=[Mounted(config, "/etc/alloy/config.alloy")],
                 mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET), volume_mount(volume.name, "/var/lib/alloy/data")],
-                **self._common(),
             ),
         )
 
@@ -264,7 +248,6 @@ class SharedObservability(pulumi.ComponentResource):
                     bind_mount("/var/lib/docker", "/var/lib/docker"),
                     bind_mount("/dev/disk", "/dev/disk"),
                 ],
-                **self._common(),
             ),
         )
 
@@ -286,7 +269,6 @@ class SharedObservability(pulumi.ComponentResource):
                 networks=networks,
                 hostname="{{.Node.Hostname}}",
                 mounts=[bind_mount("/proc", "/host/proc"), bind_mount("/sys", "/host/sys"), bind_mount("/", "/rootfs")],
-                **self._common(),
             ),
         )
 
@@ -317,8 +299,8 @@ class SharedObservability(pulumi.ComponentResource):
                 stateful=True,
                 networks=networks,
                 secrets=[
-                    Mounted(swarm_secret(f"{name}-grafana-admin-user", self.grafana_admin_user, STACK, self._child), "grafana_admin_user"),
-                    Mounted(swarm_secret(f"{name}-grafana-admin-password", admin_password.result, STACK, self._data), "grafana_admin_password"),
+                    Mounted(self._scope.secret(f"{name}-grafana-admin-user", self.grafana_admin_user, self._child), "grafana_admin_user"),
+                    Mounted(self._scope.secret(f"{name}-grafana-admin-password", admin_password.result, self._data), "grafana_admin_password"),
                     Mounted(password_file, "prometheus_password", **images.owner(images.GRAFANA), mode=0o400),
                 ],
                 configs=[
@@ -327,8 +309,7 @@ class SharedObservability(pulumi.ComponentResource):
                     *dashboards,
                 ],
                 mounts=[volume_mount(volume.name, "/var/lib/grafana")],
-                placement=platform.stateful_placement,
+                placement=self._scope.stateful_placement,
                 labels=traefik_router_labels("grafana", platform.hostnames.routed(platform.hostnames.grafana), GRAFANA_PORT, PUBLIC_NETWORK),
-                **self._common(),
             ),
         )

@@ -13,7 +13,7 @@ for its first hour.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 
@@ -23,11 +23,8 @@ from components.swarm import (
     Healthcheck,
     Mounted,
     ServiceSpec,
+    StackScope,
     bind_mount,
-    cache_volume,
-    overlay_network,
-    swarm_secret,
-    swarm_service,
     volume_mount,
 )
 from names import DOCKER_SOCKET, GITHUB_RUNNER, RUNNER, RUNNER_NETWORK
@@ -48,9 +45,7 @@ RUNNER_HEALTHCHECK = Healthcheck(["CMD-SHELL", "grep -qs 'Runner[.]Listener' /pr
 @dataclass(frozen=True, kw_only=True)
 class RunnerStackArgs:
     settings: RunnerSettings
-    restart_max_attempts: int
-    stopped: bool
-    """The whole platform is stopped; settings.stopped stops the runners alone."""
+    scope: StackScope
 
 
 def runner_command(token_variable: str) -> list[str]:
@@ -62,11 +57,38 @@ def runner_command(token_variable: str) -> list[str]:
     ]
 
 
+def runner_env(settings: RunnerSettings) -> dict[str, str]:
+    """The image's settings: where it registers, its labels, its name and work directory."""
+    registration = {"RUNNER_SCOPE": "org", "ORG_NAME": settings.owner} if settings.scope == "org" else {
+        "RUNNER_SCOPE": "repo", "REPO_URL": settings.owner,
+    }
+    env = {
+        **registration,
+        "LABELS": ",".join(settings.labels),
+        # One name per node and slot (Swarm expands the templates), so each runner keeps its own
+        # work directory, and its cache, across restarts; the image registers with --replace.
+        "RUNNER_NAME": "nextcandle-{{.Node.Hostname}}-{{.Task.Slot}}",
+        "RANDOM_RUNNER_SUFFIX": "false",
+        "RUNNER_WORKDIR_ROOT": WORK_DIR,
+        # An updating runner exits and Swarm restarts the same pin, in a loop (myoung34 #251): the pin follows releases.
+        "DISABLE_AUTO_UPDATE": "true",
+    }
+    if settings.ephemeral:
+        env["EPHEMERAL"] = "1"
+    return env
+
+
 class RunnerStack(pulumi.ComponentResource):
     def __init__(self, name: str, args: RunnerStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:runner:RunnerStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         settings = args.settings
+        # settings.stopped stops the runners alone; ephemeral runners restart after every job, without limit.
+        self._scope = replace(
+            args.scope.of(STACK),
+            stopped=args.scope.stopped or settings.stopped,
+            restart_max_attempts=0 if settings.ephemeral else args.scope.restart_max_attempts,
+        )
         if settings.access_token is not None:
             token, variable = settings.access_token, "ACCESS_TOKEN"
         elif settings.registration_token is not None:
@@ -74,38 +96,20 @@ class RunnerStack(pulumi.ComponentResource):
         else:
             raise ValueError("RunnerStack needs a token; settings validation requires one")
 
-        network = overlay_network(f"{name}-internal", RUNNER_NETWORK, STACK, child)
+        network = self._scope.network(f"{name}-internal", RUNNER_NETWORK, child)
         self.network_id = network.id
-        work = cache_volume(f"{name}-work", WORK_VOLUME, STACK, child)
-        token_secret = swarm_secret(f"{name}-token", token, STACK, child)
-        scope = {"RUNNER_SCOPE": "org", "ORG_NAME": settings.owner} if settings.scope == "org" else {
-            "RUNNER_SCOPE": "repo", "REPO_URL": settings.owner,
-        }
-        env = {
-            **scope,
-            "LABELS": ",".join(settings.labels),
-            # One name per node and slot (Swarm expands the templates), so each runner keeps its own
-            # work directory, and its cache, across restarts; the image registers with --replace.
-            "RUNNER_NAME": "nextcandle-{{.Node.Hostname}}-{{.Task.Slot}}",
-            "RANDOM_RUNNER_SUFFIX": "false",
-            "RUNNER_WORKDIR_ROOT": WORK_DIR,
-            # An updating runner exits and Swarm restarts the same pin, in a loop (myoung34 #251): the pin follows releases.
-            "DISABLE_AUTO_UPDATE": "true",
-        }
-        if settings.ephemeral:
-            env["EPHEMERAL"] = "1"
-        self.runners = swarm_service(
+        work = self._scope.cache_volume(f"{name}-work", WORK_VOLUME, child)
+        token_secret = self._scope.secret(f"{name}-token", token, child)
+        env = runner_env(settings)
+        self.runners = self._scope.service(
             f"{name}-github-runner",
             ServiceSpec(
                 name=GITHUB_RUNNER,
-                stack=STACK,
                 image=images.GITHUB_RUNNER,
                 commands=runner_command(variable),
                 env=env,
                 healthcheck=RUNNER_HEALTHCHECK,
                 resources=RUNNER_RESOURCES,
-                # Ephemeral runners restart after every job: no attempt limit for them.
-                restart_max_attempts=0 if settings.ephemeral else args.restart_max_attempts,
                 replicas=settings.replicas,
                 # Stop first: a slot's new task takes its predecessor's name and work directory.
                 stateful=True,
@@ -118,7 +122,6 @@ class RunnerStack(pulumi.ComponentResource):
                 # An ephemeral runner exits 0 after its job; Swarm must start a new one.
                 restart_condition="any" if settings.ephemeral else "on-failure",
                 stop_grace_period="5m",
-                stopped=args.stopped or settings.stopped,
             ),
             child,
         )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_docker as docker
@@ -28,10 +27,8 @@ from components.swarm import (
     Mounted,
     ServiceSpec,
     SharedPlatform,
-    data_volume,
+    StackScope,
     http_check,
-    swarm_secret,
-    swarm_service,
     traefik_router_labels,
     volume_mount,
 )
@@ -60,6 +57,7 @@ DASHBOARD_AUTH_MIDDLEWARE = "dashboard-auth@file"
 @dataclass(frozen=True, kw_only=True)
 class SharedServicesArgs:
     platform: SharedPlatform
+    scope: StackScope
     timezone: str
     n8n_owner_set_up: bool
     """False until the operator has created n8n's owner account: until then n8n sits behind basic auth."""
@@ -89,10 +87,10 @@ class SharedServices(pulumi.ComponentResource):
     def __init__(self, name: str, args: SharedServicesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:shared_services:SharedServices", name, None, opts)
         self._name, self._platform = name, args.platform
+        self._scope = args.scope.of(STACK)
         self._child = pulumi.ResourceOptions(parent=self)
         # The object store and n8n's encryption key hold data every environment relies on.
-        protect = args.platform.protect_data
-        self._data = pulumi.ResourceOptions(parent=self, protect=protect, retain_on_delete=protect)
+        self._data = self._scope.data_options(self)
         platform = args.platform
         self.s3_internal_endpoint = f"http://{OBJECT_STORAGE_HOST}:{OBJECT_STORAGE_S3_PORT}"
         # Only on `storage` (Traefik, Prometheus, backups): applications reach the object store through
@@ -103,30 +101,18 @@ class SharedServices(pulumi.ComponentResource):
 
         self.register_outputs({"s3_access_key": self.s3_access_key, "s3_secret_key": self.s3_secret_key})
 
-    def _common(self) -> dict[str, Any]:
-        """ServiceSpec fields both services share."""
-        platform = self._platform
-        return {
-            "stack": STACK,
-            "restart_max_attempts": platform.restart_max_attempts,
-            "stopped": platform.stopped,
-            "stateful": True,
-            "placement": platform.stateful_placement,
-        }
-
     def _object_storage(self, networks: list[pulumi.Input[str]]) -> docker.Service:
         name, hostnames = self._name, self._platform.hostnames
         access_key = random.RandomString(f"{name}-s3-access-key", length=20, special=False, lower=False, opts=self._data)
         secret_key = random.RandomPassword(f"{name}-s3-secret-key", length=40, special=False, opts=self._data)
         self.s3_access_key = pulumi.Output.secret(access_key.result)
         self.s3_secret_key = pulumi.Output.secret(secret_key.result)
-        identities = swarm_secret(
+        identities = self._scope.secret(
             f"{name}-s3-identities",
             pulumi.Output.all(access_key.result, secret_key.result).apply(lambda keys: s3_identities(keys[0], keys[1])),
-            STACK,
             self._data,
         )
-        volume = data_volume(f"{name}-object-storage-data", f"{STACK}_seaweedfs_data", STACK, self._data)
+        volume = self._scope.volume(f"{name}-object-storage-data", f"{STACK}_seaweedfs_data", self._data)
         routes = {
             **traefik_router_labels("s3", hostnames.routed(hostnames.s3), OBJECT_STORAGE_S3_PORT, STORAGE_NETWORK),
             # The file browser has no login of its own: the dashboard's basic auth.
@@ -137,7 +123,7 @@ class SharedServices(pulumi.ComponentResource):
             "traefik.http.routers.s3.service": "s3",
             "traefik.http.routers.s3-console.service": "s3-console",
         }
-        return swarm_service(
+        return self._scope.service(
             f"{name}-object-storage",
             ServiceSpec(
                 name=OBJECT_STORAGE,
@@ -164,7 +150,8 @@ class SharedServices(pulumi.ComponentResource):
                 mounts=[volume_mount(volume.name, "/data")],
                 labels=routes,
                 stop_grace_period="60s",
-                **self._common(),
+                stateful=True,
+                placement=self._scope.stateful_placement,
             ),
             self._child,
         )
@@ -173,14 +160,14 @@ class SharedServices(pulumi.ComponentResource):
         name = self._name
         encryption_key = random.RandomPassword(f"{name}-n8n-encryption-key", length=48, special=False, opts=self._data)
         # Changing this key makes every stored n8n credential undecryptable: protected with the data.
-        key_secret = swarm_secret(f"{name}-n8n-encryption-key", encryption_key.result, STACK, self._data)
+        key_secret = self._scope.secret(f"{name}-n8n-encryption-key", encryption_key.result, self._data)
         # Not adopted from .data/n8n: that n8n's key is in its config file, and n8n refuses to start with
         # another. Its workflows and credentials move with n8n's export and import (README, "Adopting").
-        volume = data_volume(f"{name}-n8n-data", f"{STACK}_n8n_data", STACK, self._data)
+        volume = self._scope.volume(f"{name}-n8n-data", f"{STACK}_n8n_data", self._data)
         self.n8n_volume_name = volume.name
         self.n8n_encryption_key: pulumi.Output[str] = pulumi.Output.secret(encryption_key.result)
         host = self._platform.hostnames.n8n
-        return swarm_service(
+        return self._scope.service(
             f"{name}-n8n",
             ServiceSpec(
                 name=N8N,
@@ -211,7 +198,8 @@ class SharedServices(pulumi.ComponentResource):
                     middlewares=[] if owner_set_up else [DASHBOARD_AUTH_MIDDLEWARE],
                     rule_suffix=" && !PathPrefix(`/metrics`)",
                 ),
-                **self._common(),
+                stateful=True,
+                placement=self._scope.stateful_placement,
             ),
             self._child,
         )

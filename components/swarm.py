@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pulumi
 import pulumi_docker as docker
 
 from components.images import CONTRACTS
-from components.settings import Hostnames, Resources
+from components.settings import Hostnames, Resources, Settings
 from components.swarm_values import b64, content_hash, is_pinned, mebibytes, nano_cpus, provider_duration
 from names import CACHE_LABEL, STACK_LABEL, STOPPED_LABEL
 
@@ -60,11 +60,9 @@ class ServiceSpec:
 
     name: str
     """Swarm service name, <stack>_<service> as `docker stack deploy` would name it."""
-    stack: str
     image: str
     healthcheck: Healthcheck
     resources: Resources
-    restart_max_attempts: int
     stateful: bool = False
     global_mode: bool = False
     replicas: int = 1
@@ -91,24 +89,65 @@ class ServiceSpec:
     stop_signal: str | None = None
     """Set where the image's STOPSIGNAL matters (PostgreSQL's fast shutdown), so it holds whatever the image says."""
     hostname: str | None = None
-    stopped: bool = False
-    """Scaled to zero by the stack's `stopped` setting; everything else stays as declared."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackScope:
+    """What every resource of one stack shares, built once per Pulumi stack from its settings.
+    Components make their services, secrets, configs, networks and volumes through it."""
+
+    stack: str
+    """The Swarm stack (core, shared, runner, dev...): the namespace label of everything made here."""
+    restart_max_attempts: int
+    stopped: bool
+    """Services scale to zero (a global one gets a constraint no node meets); nothing else changes."""
+    protect_data: bool
+    data_directory: str
+    """The seeds' .data directory to adopt (`adopt=` of `volume`); empty: named volumes."""
+    stateful_placement: tuple[str, ...]
+
+    @classmethod
+    def of_settings(cls, settings: Settings) -> StackScope:
+        return cls(stack=settings.stack, restart_max_attempts=settings.restart_max_attempts, stopped=settings.stopped,
+                   protect_data=settings.protect_data, data_directory=settings.data_directory,
+                   stateful_placement=settings.stateful_placement)
+
+    def of(self, stack: str) -> StackScope:
+        """The same scope for another Swarm stack of this Pulumi stack (the platform's core, shared, runner)."""
+        return replace(self, stack=stack)
+
+    def data_options(self, parent: pulumi.Resource) -> pulumi.ResourceOptions:
+        """For volumes, keys and passwords: protected (and kept if removed from the program) with protectData."""
+        return pulumi.ResourceOptions(parent=parent, protect=self.protect_data, retain_on_delete=self.protect_data)
+
+    def service(self, resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOptions) -> docker.Service:
+        return swarm_service(resource_name, spec, self, opts)
+
+    def secret(self, resource_name: str, value: pulumi.Input[str], opts: pulumi.ResourceOptions) -> docker.Secret:
+        return swarm_secret(resource_name, value, self.stack, opts)
+
+    def config(self, resource_name: str, swarm_name: str, content: str, opts: pulumi.ResourceOptions) -> docker.ServiceConfig:
+        return swarm_config(resource_name, swarm_name, content, self.stack, opts)
+
+    def network(self, resource_name: str, name: str, opts: pulumi.ResourceOptions, subnet: str | None = None) -> docker.Network:
+        return overlay_network(resource_name, name, self.stack, opts, subnet)
+
+    def volume(self, resource_name: str, name: str, opts: pulumi.ResourceOptions, adopt: str = "") -> docker.Volume:
+        """A data volume; `adopt` names the subdirectory of the seeds' data directory it binds to, if one is set."""
+        return data_volume(resource_name, name, self.stack, opts, adopted_directory(self.data_directory, adopt) if adopt else "")
+
+    def cache_volume(self, resource_name: str, name: str, opts: pulumi.ResourceOptions) -> docker.Volume:
+        return cache_volume(resource_name, name, self.stack, opts)
 
 
 @dataclass(frozen=True, kw_only=True)
 class SharedPlatform:
-    """What the platform's shared components (observability, shared services) have in common."""
+    """What the platform's core gives its shared components: hostnames and networks."""
 
     hostnames: Hostnames
     public_network_id: pulumi.Input[str]
     monitoring_network_id: pulumi.Input[str]
     storage_network_id: pulumi.Input[str]
-    restart_max_attempts: int
-    protect_data: bool
-    data_directory: str
-    """The seeds' .data directory to adopt (grafana, prometheus); empty: named volumes."""
-    stateful_placement: tuple[str, ...]
-    stopped: bool
 
 
 def named(opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
@@ -151,12 +190,13 @@ def endpoint_mode(spec: ServiceSpec) -> str:
     return "dnsrr"
 
 
-def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOptions) -> docker.Service:
+def swarm_service(resource_name: str, spec: ServiceSpec, scope: StackScope, opts: pulumi.ResourceOptions) -> docker.Service:
     if not is_pinned(spec.image):
         raise ValueError(f"{spec.name}: image {spec.image!r} must be pinned to a tag other than latest")
     order = "stop-first" if spec.stateful else "start-first"
-    labels = {STACK_LABEL: spec.stack, **spec.labels, **({STOPPED_LABEL: "true"} if spec.stopped else {})}
-    placement = [*spec.placement, *([STOPPED_CONSTRAINT if spec.stopped else RUNNING_CONSTRAINT] if spec.global_mode else [])]
+    stopped = scope.stopped
+    labels = {STACK_LABEL: scope.stack, **spec.labels, **({STOPPED_LABEL: "true"} if stopped else {})}
+    placement = [*spec.placement, *([STOPPED_CONSTRAINT if stopped else RUNNING_CONSTRAINT] if spec.global_mode else [])]
     commands, args, env = command_line(spec)
     return docker.Service(
         resource_name,
@@ -165,7 +205,7 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
         mode=docker.ServiceModeArgs(global_=True)
         if spec.global_mode
         else docker.ServiceModeArgs(
-            replicated=docker.ServiceModeReplicatedArgs(replicas=0 if spec.stopped else spec.replicas)
+            replicated=docker.ServiceModeReplicatedArgs(replicas=0 if stopped else spec.replicas)
         ),
         task_spec=docker.ServiceTaskSpecArgs(
             container_spec=docker.ServiceTaskSpecContainerSpecArgs(
@@ -179,7 +219,7 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
                 stop_signal=spec.stop_signal,
                 # Container labels are ForceNew in the provider: only ones that never change belong
                 # here (an image label replaced every service on each image bump instead of rolling it).
-                labels=[docker.ServiceTaskSpecContainerSpecLabelArgs(label=STACK_LABEL, value=spec.stack)],
+                labels=[docker.ServiceTaskSpecContainerSpecLabelArgs(label=STACK_LABEL, value=scope.stack)],
                 healthcheck=docker.ServiceTaskSpecContainerSpecHealthcheckArgs(
                     tests=list(spec.healthcheck.tests),
                     interval=provider_duration(spec.healthcheck.interval),
@@ -232,7 +272,7 @@ def swarm_service(resource_name: str, spec: ServiceSpec, opts: pulumi.ResourceOp
             restart_policy=docker.ServiceTaskSpecRestartPolicyArgs(
                 condition=spec.restart_condition,
                 delay=provider_duration("5s"),
-                max_attempts=spec.restart_max_attempts,
+                max_attempts=scope.restart_max_attempts,
                 window=provider_duration("120s"),
             ),
             log_driver=docker.ServiceTaskSpecLogDriverArgs(

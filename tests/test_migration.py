@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.dockerd import ensure_swarm, remove_everything, volume_identities
-from tests.engine import Operator, assert_settled, copy_without_encryption_state, make_operator, steps
+from tests.engine import Operator, assert_settled, copy_without_encryption_state, init_platform, make_operator, steps
 from tests.harness import ROOT
 
 OLD_LAYOUT = "b10eea1d93a04501728ec450a0d15a6471c88da0"
@@ -23,14 +23,23 @@ REPLACING = {"replace", "create-replacement", "delete-replaced", "delete"}
 DATABASES = ("dev_postgres", "dev_redis", "stg_postgres", "stg_redis")
 
 
-@pytest.fixture(scope="module")
-def old_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", OLD_LAYOUT], capture_output=True)
+BEFORE_STACK_SCOPE = "7e6cf39923600a0d05d5dcbbbb8584ec8fe2cc77"
+"""The last commit before components made their resources through StackScope (components/swarm.py)."""
+
+
+def checkout(commit: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The program as it was at `commit`, from this repository's history."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], capture_output=True)
     if archive.returncode != 0:
-        pytest.skip(f"the old layout's commit {OLD_LAYOUT[:7]} is not in this clone's history (shallow clone?)")
-    target = tmp_path_factory.mktemp("old-layout")
+        pytest.skip(f"commit {commit[:7]} is not in this clone's history (shallow clone?)")
+    target = tmp_path_factory.mktemp(f"program-{commit[:7]}")
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
     return target
+
+
+@pytest.fixture(scope="module")
+def old_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return checkout(OLD_LAYOUT, tmp_path_factory)
 
 
 def _volume_of(swarm: Any, service: str) -> str:
@@ -93,5 +102,28 @@ def test_an_old_deployment_moves_to_the_platform_stack_without_losing_data(
         stg = swarm.services.get("stg_postgres").id
         assert new.ops("destroy", "dev", "--yes").returncode == 0
         assert swarm.services.get("shared_seaweedfs") and swarm.services.get("stg_postgres").id == stg
+    finally:
+        remove_everything(swarm)
+
+
+def test_a_deployment_made_before_the_stack_scope_keeps_every_resource(
+    engine_bin: Path, swarm: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Since BEFORE_STACK_SCOPE components make services, secrets, configs, networks and volumes
+    through one StackScope: no resource name or URN moved. The platform and dev as that program
+    deployed them preview with this one deleting or replacing nothing (a renamed URN shows as a
+    delete). At the refactor itself they previewed with no change at all."""
+    ensure_swarm(swarm)
+    remove_everything(swarm)
+    program = checkout(BEFORE_STACK_SCOPE, tmp_path_factory)
+    before = make_operator(engine_bin, swarm.docker_host, tmp_path_factory.mktemp("before-scope"), source=program)
+    before.program = program
+    try:
+        init_platform(before)
+        before.ops("up", "dev")
+        now = Operator(before.project, before.env)
+        for stack in ("platform", "dev"):
+            planned = steps(now.ops("preview", stack).stdout)
+            assert not [step for step in planned if step[0] in REPLACING], f"{stack}: {sorted(planned)}"
     finally:
         remove_everything(swarm)
