@@ -269,8 +269,14 @@ def image_config(contract: Contract, recipe: Local) -> dict[str, object]:
     }
 
 
+def recipe_key(recipe: Local, contract: Contract) -> str:
+    """The image's own inputs, the same in every process. (Sets are sorted: a frozenset's repr follows
+    the per-process string hash, and such a key rebuilt every image on every run.)"""
+    return digest(BUILDER_VERSION, json.dumps(asdict(recipe), sort_keys=True), json.dumps(asdict(contract), sort_keys=True, default=sorted))
+
+
 def build_image(pin: str, recipe: Local, contract: Contract) -> Path:
-    inputs = [BUILDER_VERSION, json.dumps(asdict(recipe), sort_keys=True), repr(contract)]
+    inputs = [recipe_key(recipe, contract)]
     binaries = {path: go_build(build) for path, build in recipe.binaries.items()}
     scripts = dict([recipe.entrypoint_script]) if recipe.entrypoint_script else {}
     inputs += [digest(b.read_bytes()) for b in binaries.values()]

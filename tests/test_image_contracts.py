@@ -5,16 +5,19 @@ has, and a volume is mounted where that uid can write. A local image exists for 
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from components.images import CONTRACTS, Contract
-from tests.harness import ProgramRun, Resource
+from tests.harness import ROOT, ProgramRun, Resource
 
 SHELL_BUILTINS = {"exec", "export", "cd", "test", "[", "printf", "echo", "read", "true", "false", "set", "unset", "eval", "."}
 _SUBSTITUTION = re.compile(r"\$\(([^()]*)\)")
@@ -155,3 +158,15 @@ def test_the_backup_image_pin_moves_with_any_change_to_its_directory(tmp_path: P
     before = backup_image.image()
     (copy / "scheduler" / "main.go").write_text((copy / "scheduler" / "main.go").read_text() + "\n")
     assert backup_image.image() != before and backup_image.image().rsplit(":", 1)[1].startswith("17.11-")
+
+
+def test_a_local_image_keeps_its_cache_key_from_one_run_to_the_next() -> None:
+    """Otherwise every run of scripts/images.sh rebuilds every image (sets print in hash order)."""
+    script = ("from scripts.local_images import LOCAL, recipe_key; from components.images import CONTRACTS; "
+              "print([recipe_key(r, CONTRACTS[p]) for p, r in sorted(LOCAL.items())])")
+    keys = {
+        subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": seed},
+                       capture_output=True, text=True, check=True).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(keys) == 1, keys
