@@ -9,7 +9,6 @@ resource is declared.
 from __future__ import annotations
 
 import ipaddress
-import os
 import posixpath
 import re
 import urllib.parse
@@ -18,8 +17,16 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import pulumi
-import yaml
 
+from components.settings_checks import (
+    bucket_problem,
+    off_site_problem,
+    platform_stack_problem,
+    port_problems,
+    schedule_problem,
+    tunnel_token_problem,
+    webhook_problem,
+)
 from components.settings_reader import (
     _CLOUDFLARE_ID,
     _CONFIG_FILE,
@@ -159,6 +166,10 @@ def _platform_settings(read: _Reader) -> PlatformSettings:
         tunnel=_tunnel_settings(read),
         external_public_network=read.boolean("externalPublicNetwork"),
     )
+    built_in = {hostnames.grafana, hostnames.n8n, hostnames.s3, hostnames.s3_console} & set(hostnames.extra_public)
+    if built_in:
+        read.problem("extraPublicHostnames", f"{', '.join(sorted(built_in))} is routed already (one DNS record and route per name)",
+                     f"pulumi config rm {PROJECT}:extraPublicHostnames")
     if core.tunnel.mode == "managed":
         outside = [host for host in hostnames.extra_public if host != domain and not host.endswith(f".{domain}")]
         if outside:
@@ -168,20 +179,21 @@ def _platform_settings(read: _Reader) -> PlatformSettings:
                 f"pulumi config set {PROJECT}:extraPublicHostnames www.{domain}",
             )
     observability = ObservabilitySettings(
-        monitored_environments=read.listing("monitoredEnvironments", re.compile(r"^(dev|stg|prod)$"), "dev,stg,prod"),
+        # Prometheus refuses a DNS job with no name: at least one environment.
+        monitored_environments=read.listing("monitoredEnvironments", re.compile(r"^(dev|stg|prod)$"), "dev,stg,prod", required=True),
         app_scrape_targets=read.listing("appScrapeTargets", _TARGET, "dev_auth:8080"),
         prometheus_retention=read.duration("prometheusRetention", "15d", 2 * 3600, 10 * 365 * 86400),
         # Prometheus refuses an interval below its 10 s scrape timeout.
         scrape_interval=read.duration("scrapeInterval", "15s", 10, 3600),
         loki_retention_hours=read.integer("lokiRetentionHours", 24, 24 * 3650),
-        alert_webhook_url=read.secret("alertWebhookUrl"),
+        alert_webhook_url=read.secret("alertWebhookUrl", check=webhook_problem),
     )
     return PlatformSettings(
         domain=domain,
         hostnames=hostnames,
         timezone=_timezone(read),
         n8n_owner_set_up=read.boolean("n8nOwnerSetUp"),
-        backup=_backup_settings(read),
+        backup=_backup_settings(read, own_hosts=(hostnames.s3,)),
         core=core,
         observability=observability,
         runner=_runner_settings(read),
@@ -270,18 +282,24 @@ def _environment_settings(read: _Reader, stack: str) -> EnvironmentSettings:
     _check_port_clashes(read, database, stack)
     return EnvironmentSettings(
         name=cast(Literal["dev", "stg", "prod"], stack),
-        platform_stack=read.matching("platformStack", re.compile(r"^([A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$"), PLATFORM),
+        platform_stack=_platform_stack(read),
         database=database,
         client_networks=_client_networks(read),
         runner_access=read.boolean("runnerDatabaseAccess"),
     )
 
 
+def _platform_stack(read: _Reader) -> str:
+    name = read.matching("platformStack", re.compile(r"^([A-Za-z0-9_.-]+/){0,2}[A-Za-z0-9_.-]+$"), PLATFORM)
+    read.report("platformStack", platform_stack_problem("platformStack", name, ENVIRONMENTS))
+    return name
+
+
 def _tunnel_settings(read: _Reader) -> TunnelSettings:
     mode = read.choice("tunnelMode", TUNNEL_MODES)
     account_id = read.string("cloudflareAccountId")
     zone_id = read.string("cloudflareZoneId")
-    token = read.secret("cloudflareTunnelToken")
+    token = read.secret("cloudflareTunnelToken", check=tunnel_token_problem)
     api_token = read.secret("cloudflareApiToken")
     if mode == "token" and token is None:
         read.require_secret("cloudflareTunnelToken", "when tunnelMode is token", "tunnel token from the Zero Trust dashboard")
@@ -300,11 +318,16 @@ def _tunnel_settings(read: _Reader) -> TunnelSettings:
     return TunnelSettings(cast(Any, mode), token, api_token, account_id, zone_id)
 
 
-def _backup_settings(read: _Reader) -> BackupSettings | None:
+def _backup_settings(read: _Reader, own_hosts: tuple[str, ...] = ()) -> BackupSettings | None:
+    """`own_hosts`: the platform's public names of its object store, which no off-site target may be."""
     schedule = read.cron("backupSchedule", '"0 3 * * *"')
+    read.report("backupSchedule", schedule_problem("backupSchedule", schedule))
     retention_days = read.integer("backupRetentionDays", 1, 3650)
     endpoint = _url(read, "backupS3Endpoint", "https://s3.eu-central-1.amazonaws.com")
-    bucket = read.matching("backupBucket", re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"), "backups")
+    if endpoint:
+        read.report("backupS3Endpoint", off_site_problem("backupS3Endpoint", endpoint, own_hosts))
+    bucket = read.string("backupBucket", "backups")
+    read.report("backupBucket", bucket_problem("backupBucket", bucket))
     access_key, secret_key = read.secret("backupS3AccessKey"), read.secret("backupS3SecretKey")
     if not read.boolean("backupEnabled"):
         return None
@@ -324,6 +347,9 @@ def _backup_settings(read: _Reader) -> BackupSettings | None:
     return BackupSettings(schedule, retention_days, endpoint, bucket, access_key, secret_key)
 
 
+_GITHUB_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+
+
 def _runner_settings(read: _Reader) -> RunnerSettings | None:
     scope = read.choice("runnerScope", ("repo", "org"))
     owner = read.string("runnerOwner")
@@ -331,13 +357,15 @@ def _runner_settings(read: _Reader) -> RunnerSettings | None:
     access_token = read.secret("runnerAccessToken")
     ephemeral = read.boolean("runnerEphemeral")
     replicas = read.integer("runnerReplicas", 1, 64)
-    labels = read.listing("runnerLabels", _NAME, "self-hosted,linux")
+    labels = read.listing("runnerLabels", _NAME, "self-hosted,linux", required=True)
     stopped = read.boolean("runnersStopped")
     if not read.boolean("runnerEnabled"):
         return None
     if not owner:
         example = "my-org" if scope == "org" else "https://github.com/my-org/my-repo"
         read.problem("runnerOwner", "is required when runnerEnabled is true", f"pulumi config set {PROJECT}:runnerOwner {example}")
+    elif scope == "org" and not _GITHUB_OWNER.match(owner):
+        read.problem("runnerOwner", f"{owner!r} is not a GitHub organisation name (runnerScope org)", f"pulumi config set {PROJECT}:runnerOwner my-org")
     elif scope == "repo" and not owner.startswith("https://"):
         read.problem(
             "runnerOwner",
@@ -363,34 +391,9 @@ def _runner_settings(read: _Reader) -> RunnerSettings | None:
     )
 
 
-def _project_dir() -> Path:
-    """Where the stack files are: this checkout, or NEXTCANDLE_PROJECT_DIR (python -m ops and the tests)."""
-    return Path(os.environ.get("NEXTCANDLE_PROJECT_DIR") or ROOT)
-
-
-def published_ports(stack: str) -> dict[int, str]:
-    """The host ports another environment's stack file publishes (its setting or the default)."""
-    path = _project_dir() / f"Pulumi.{stack}.yaml"
-    values = (yaml.safe_load(path.read_text()) or {}).get("config") or {} if path.is_file() else {}
-    declared = declared_config()
-    ports = {}
-    for key in ("postgresPort", "redisPort"):
-        value = str(values.get(f"{PROJECT}:{key}", declared[key]["default"]))
-        if value.isascii() and value.isdigit() and int(value):
-            ports[int(value)] = f"{key} of stack {stack}"
-    return ports
-
-
 def _check_port_clashes(read: _Reader, database: DatabaseSettings, stack: str) -> None:
     """Every stack runs on the same swarm, whose ingress publishes a port on every node: a port
     can serve one service of one stack only."""
-    used = dict(TRAEFIK_PORTS)
-    for other in ENVIRONMENTS:
-        if other != stack:
-            used.update(published_ports(other))
-    for key, port in (("postgresPort", database.postgres_port), ("redisPort", database.redis_port)):
-        if port == 0:
-            continue
-        if port in used:
-            read.problem(key, f"port {port} is already used by {used[port]}", f"pulumi config set {PROJECT}:{key} <another port, or 0>")
-        used[port] = key
+    ports = {"postgresPort": database.postgres_port, "redisPort": database.redis_port}
+    for key, found in port_problems(ports, stack, declared_config(), TRAEFIK_PORTS):
+        read.report(key, found)

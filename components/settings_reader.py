@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
 
+from components.settings_checks import Problem, listing_problem
 from components.settings_table import SECRET_KEYS
 from components.settings_types import Resources
 from names import PROJECT
@@ -49,6 +51,11 @@ class _Reader:
 
     def problem(self, key: str, what: str, fix: str) -> None:
         self.problems.append(f"{PROJECT}:{key}: {what}. Fix: {fix}")
+
+    def report(self, key: str, found: Problem) -> None:
+        """Record what a check of components/settings_checks.py found, if anything."""
+        if found is not None:
+            self.problem(key, *found)
 
     def _raw(self, key: str) -> str | None:
         if key not in self._declared:
@@ -137,8 +144,12 @@ class _Reader:
                 self.problem(key, f"{name} {text!r} is not within {low}-{high} (in {value!r})", f"pulumi config set {PROJECT}:{key} {example}")
         return value
 
-    def listing(self, key: str, pattern: re.Pattern[str], example: str) -> tuple[str, ...]:
-        items = tuple(item.strip() for item in self.string(key).split(",") if item.strip())
+    def listing(self, key: str, pattern: re.Pattern[str], example: str, required: bool = False) -> tuple[str, ...]:
+        raw = self.string(key)
+        items = tuple(item.strip() for item in raw.split(",") if item.strip())
+        self.report(key, listing_problem(key, raw, example))
+        if required and not items:
+            self.problem(key, "is empty", f"pulumi config set {PROJECT}:{key} {example}")
         bad = [item for item in items if not pattern.match(item)]
         if bad:
             self.problem(
@@ -158,13 +169,16 @@ class _Reader:
             )
             return Resources(0.1, 64, 64, 1024 * 1024)  # the widest bounds: no consequential problems
 
-    def secret(self, key: str) -> pulumi.Output[str] | None:
-        """A secret key (never declared in Pulumi.yaml); None when it is not set."""
+    def secret(self, key: str, check: Callable[[str, str], Problem] | None = None) -> pulumi.Output[str] | None:
+        """A secret key (never declared in Pulumi.yaml); None when it is not set. `check` sees the
+        value here only, and its message never quotes it."""
         value = self._config.get(key)
         if value is None:
             return None
         if not value.strip():
             self.problem(key, "is empty", f"pulumi config set --secret {PROJECT}:{key} <value> (or pulumi config rm {PROJECT}:{key})")
+        elif check is not None:
+            self.report(key, check(key, value))
         return self._config.require_secret(key)
 
     def check_keys(self, stack: str, configured: set[str], secret: set[str]) -> None:

@@ -118,7 +118,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("backupEnabled", BOTH, "boolean", True,
             "Back up on backupSchedule: an environment dumps its PostgreSQL; the platform archives Grafana and n8n and, with backupS3Endpoint, copies the object store's buckets off-site."),
     Setting("backupS3Endpoint", BOTH, "string", "",
-            "Off-site S3 endpoint for backups (needs backupS3AccessKey/SecretKey); empty means the platform's object storage.", changed="https://s3.nextcandle.example"),
+            "Off-site S3 endpoint for backups (needs backupS3AccessKey/SecretKey); empty means the platform's object storage.", changed="https://s3.offsite.example"),
     Setting("backupBucket", BOTH, "string", "backups",
             "Bucket for backups; each stack writes under its own prefix (dev/, stg/, prod/, platform/).", changed="prod-backups"),
     Setting("backupSchedule", BOTH, "string", "0 3 * * *",

@@ -38,6 +38,10 @@ class Resources:
             raise ValueError(f"CPU reservation must be above 0 and at most the limit (got {cpus})")
         if parsed.memory_reservation_mb <= 0 or parsed.memory_reservation_mb > parsed.memory_limit_mb:
             raise ValueError(f"memory reservation must be above 0 and at most the limit (got {memory})")
+        if parsed.cpu_reservation < 0.01:
+            raise ValueError(f"a CPU reservation of {parsed.cpu_reservation:g} is below 0.01, the smallest CPU quota Docker sets (got {cpus})")
+        if parsed.memory_reservation_mb > 256 * 1024:
+            raise ValueError(f"a memory reservation above 256G is more than any node here has: the task would wait forever (got {memory})")
         if parsed.cpu_limit > 64:
             raise ValueError(f"a CPU limit of {parsed.cpu_limit:g} is more than any node here has (at most 64)")
         if not 6 <= parsed.memory_limit_mb <= 1024 * 1024:

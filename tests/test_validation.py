@@ -151,11 +151,51 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
     ("dev", {"platformStack": "not a stack name"}, {}, ["nextcandle:platformStack", "pulumi config set nextcandle:platformStack platform"]),
     # A platform secret in an environment does nothing there: refused like any platform setting.
     ("prod", {}, {"runnerAccessToken": "ghp_misplaced0123456789"}, ["nextcandle:runnerAccessToken: applies to the platform stack", "pulumi config rm nextcandle:runnerAccessToken -s prod"]),
+    # Values the consuming program refuses: S3's bucket rules, Alertmanager's webhook, Prometheus's DNS names.
+    ("prod", {"backupBucket": "a..b"}, {}, ["nextcandle:backupBucket", "no two dots in a row"]),
+    ("prod", {"backupBucket": "192.168.1.1"}, {}, ["nextcandle:backupBucket", "not an IP address"]),
+    ("platform", {"backupBucket": "xn--bucket"}, {}, ["nextcandle:backupBucket", "prefix or suffix S3 reserves"]),
+    ("stg", {"backupBucket": "Backups_Stg"}, {}, ["nextcandle:backupBucket", "is not an S3 bucket name"]),
+    ("dev", {"backupBucket": "logs-s3alias"}, {}, ["prefix or suffix S3 reserves"]),
+    ("platform", {}, {"alertWebhookUrl": "not a url"}, ["nextcandle:alertWebhookUrl: is not an https URL", "pulumi config set --secret nextcandle:alertWebhookUrl"]),
+    ("platform", {}, {"alertWebhookUrl": "http://hooks.example.com/x"}, ["nextcandle:alertWebhookUrl: is not an https URL"]),
+    ("platform", {}, {"alertWebhookUrl": "https://user:pass@hooks.example.com/x"}, ["nextcandle:alertWebhookUrl: has a user or password inside the URL"]),
+    ("platform", {"monitoredEnvironments": ""}, {}, ["nextcandle:monitoredEnvironments: is empty"]),
+    ("platform", {"monitoredEnvironments": "dev,dev"}, {}, ["nextcandle:monitoredEnvironments: lists dev twice"]),
+    ("platform", {"appScrapeTargets": ","}, {}, ["nextcandle:appScrapeTargets", "has an empty entry"]),
+    ("platform", {"appScrapeTargets": "dev_auth:8080,,dev_api:8080"}, {}, ["has an empty entry"]),
+    ("platform", {"tunnelMode": "token"}, {"cloudflareTunnelToken": "x"}, ["nextcandle:cloudflareTunnelToken: is not a tunnel token"]),
+    ("platform", {**RUNNERS, "runnerLabels": ""}, RUNNER_TOKEN, ["nextcandle:runnerLabels: is empty"]),
+    ("platform", {**RUNNERS, "runnerOwner": "https://github.com/"}, RUNNER_TOKEN, ["nextcandle:runnerOwner", "is not a GitHub organisation name"]),
+    # Hostnames twice in DNS and routing.
+    ("platform", {**MANAGED, "domain": "example.com", "extraPublicHostnames": "grafana.example.com"}, MANAGED_TOKEN, ["nextcandle:extraPublicHostnames", "grafana.example.com is routed already"]),
+    ("platform", {**MANAGED, "domain": "example.com", "extraPublicHostnames": "app.example.com,app.example.com"}, MANAGED_TOKEN, ["lists app.example.com twice"]),
+    ("platform", {"extraPublicHostnames": "n8n.nextcandle.io"}, {}, ["n8n.nextcandle.io is routed already"]),
+    # Values no node can meet.
+    ("prod", {"postgresCpus": "0.0001-0.5"}, {}, ["nextcandle:postgresCpus/postgresMemory", "below 0.01"]),
+    ("dev", {"redisCpus": "0.005-0.01"}, {}, ["below 0.01"]),
+    ("prod", {"postgresMemory": "900G-1000G"}, {}, ["more than any node here has", "wait forever"]),
+    # Settings that point at the wrong stack.
+    ("dev", {"platformStack": "prod"}, {}, ["nextcandle:platformStack", "'prod' is an environment", "pulumi config set nextcandle:platformStack platform"]),
+    ("dev", {"platformStack": "dev"}, {}, ["'dev' is an environment"]),
+    ("stg", {"platformStack": "organization/nextcandle/stg"}, {}, ["'organization/nextcandle/stg' is an environment"]),
+    # Dangerous but legal.
+    ("prod", {"postgresPort": "22"}, {}, ["nextcandle:postgresPort: port 22 is a system port"]),
+    ("dev", {"redisPort": "443"}, {}, ["nextcandle:redisPort: port 443 is a system port"]),
+    ("prod", {"redisPort": "2377"}, {}, ["port 2377 is Swarm's cluster management"]),
+    ("stg", {"postgresPort": "7946"}, {}, ["port 7946 is Swarm's node gossip"]),
+    ("prod", {"backupSchedule": "* * * * *"}, {}, ["nextcandle:backupSchedule", "more than once an hour"]),
+    ("platform", {"backupSchedule": "*/5 * * * *"}, {}, ["more than once an hour"]),
+    ("prod", {"backupS3Endpoint": "https://key:secret@s3.example.com"}, {"backupS3AccessKey": "AKIA0000000000000001", "backupS3SecretKey": "s" * 40}, ["nextcandle:backupS3Endpoint: has credentials inside the URL"]),
+    ("prod", {"backupS3Endpoint": "http://s3.example.com"}, {"backupS3AccessKey": "AKIA0000000000000001", "backupS3SecretKey": "s" * 40}, ["nextcandle:backupS3Endpoint: is plain HTTP"]),
+    ("platform", {"backupS3Endpoint": "http://object-storage:8333"}, {"backupS3AccessKey": "AKIA0000000000000001", "backupS3SecretKey": "s" * 40}, ["is the platform's own object store", "pulumi config rm nextcandle:backupS3Endpoint"]),
+    ("platform", {"backupS3Endpoint": "http://shared_seaweedfs:8333"}, {"backupS3AccessKey": "AKIA0000000000000001", "backupS3SecretKey": "s" * 40}, ["is the platform's own object store"]),
+    ("platform", {"domain": "example.com", "backupS3Endpoint": "https://s3.example.com"}, {"backupS3AccessKey": "AKIA0000000000000001", "backupS3SecretKey": "s" * 40}, ["is the platform's own object store"]),
 ]
 
 
 def test_the_table_is_large_and_covers_every_stack() -> None:
-    assert len(CASES) >= 60
+    assert len(CASES) >= 120
     assert {stack for stack, *_ in CASES} == {"platform", "dev", "stg", "prod"}
 
 
