@@ -7,7 +7,7 @@
                                             --refresh reads the swarm first, --expect-no-changes fails on drift)
   python -m ops destroy <stack>|all         remove a stack (asks first; --yes for scripts); the platform
                                             goes last, and not while an environment references it
-  python -m ops stop|start <stack>|runner   scale a stack's services (or the platform's runners) to zero
+  python -m ops stop|start <stack>|all|runner  scale a stack's services (or the platform's runners) to zero
                                             and back; volumes, secrets and passwords stay
   python -m ops status [<stack>|all] [-v]   replicas and health of every service, by stack; exit 1 if any is not ok;
                                             -v adds networks, volumes with their size and disk use
@@ -35,7 +35,7 @@ from typing import Any, TextIO
 from names import ENVIRONMENTS
 from ops.backend import Backend, OpsError
 from ops.backups import BACKUP_TARGETS, RESTORE_TARGETS, run_script
-from ops.deploy import RUNNER, STACK_ORDER, plan, run, stop_or_start
+from ops.deploy import RUNNER, STACK_ORDER, lifecycle_targets, plan, run, stop_or_start
 from ops.preflight import Check, check_docker, docker_client, run_checks
 from ops.status import Detail, ServiceStatus, State, collect, collect_detail
 
@@ -145,7 +145,7 @@ def parser() -> argparse.ArgumentParser:
             cmd.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     for name in ("stop", "start"):
         lifecycle = sub.add_parser(name, help=f"{name} a stack's services, or the platform's runners (data stays)")
-        lifecycle.add_argument("stack", choices=(*STACK_ORDER, RUNNER))
+        lifecycle.add_argument("stack", choices=("all", *STACK_ORDER, RUNNER))
     status = sub.add_parser("status", help="replicas and health of every service, by stack")
     status.add_argument("stack", nargs="?", default="all", choices=TARGETS)
     status.add_argument("-v", "--verbose", action="store_true", help="also networks, volumes with their size, disk use")
@@ -227,7 +227,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         raise OpsError(f"{failed.detail}; fix: {failed.fix}")
 
     if args.command in ("stop", "start"):
-        stop_or_start(args.command, args.stack, backend, out=out)
+        for target in lifecycle_targets(args.command, args.stack, backend):
+            stop_or_start(args.command, target, backend, out=out)
         return 0
     if args.command == "migrate":
         from ops.migrate import migrate

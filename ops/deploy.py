@@ -138,6 +138,16 @@ def lifecycle(action: str, target: str) -> tuple[str, str]:
     raise OpsError(f"cannot {action} {target!r}: choose one of {', '.join((*STACKS, RUNNER))}")
 
 
+def lifecycle_targets(action: str, target: str, backend: Backend, present: Callable[[Backend], dict[str, int]] | None = None) -> list[str]:
+    """What `ops stop|start <target>` runs on: `all` is every deployed stack, the environments
+    stopped before the platform they use and started after it (the seeds' `stop.sh all`)."""
+    if target != "all":
+        return [target]
+    live = (present or deployed)(backend)
+    order = [stack for stack in STACKS if stack in live]
+    return list(reversed(order)) if action == "stop" else order
+
+
 def stop_or_start(
     action: str, target: str, backend: Backend, select: Callable[[str, Backend], Any] = select_stack, out: TextIO = sys.stdout
 ) -> Any:

@@ -73,6 +73,17 @@ def test_an_environment_brings_the_platform_up_first_and_the_platform_outlives_t
     assert plan("destroy", "platform", backend, lambda _: {"platform": 60}) == ["platform"]
 
 
+def test_stop_all_stops_the_environments_before_the_platform_and_start_all_the_reverse() -> None:
+    from ops.deploy import lifecycle_targets
+
+    backend = Backend("file:///nowhere")
+    live = {"platform": 60, "prod": 30, "dev": 30}
+    assert lifecycle_targets("stop", "all", backend, lambda _: live) == ["prod", "dev", "platform"]
+    assert lifecycle_targets("start", "all", backend, lambda _: live) == ["platform", "dev", "prod"]
+    assert lifecycle_targets("stop", "stg", backend, lambda _: live) == ["stg"]
+    assert lifecycle_targets("start", "all", backend, lambda _: {}) == []
+
+
 def test_stop_and_start_change_one_setting_of_one_stack() -> None:
     assert lifecycle("stop", "prod") == ("prod", "nextcandle:stopped")
     assert lifecycle("start", "runner") == ("platform", "nextcandle:runnersStopped")
