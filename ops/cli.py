@@ -7,6 +7,8 @@
                                             --refresh reads the swarm first, --expect-no-changes fails on drift)
   python -m ops destroy <stack>|all         remove a stack (asks first; --yes for scripts); the platform
                                             goes last, and not while an environment references it
+  python -m ops pulumi <arguments>          the pinned pulumi CLI on this project and backend, e.g.
+                                            pulumi stack output -s dev --show-secrets
   python -m ops stop|start <stack>|all|runner  scale a stack's services (or the platform's runners) to zero
                                             and back; volumes, secrets and passwords stay
   python -m ops status [<stack>|all] [-v]   replicas and health of every service, by stack; exit 1 if any is not ok;
@@ -35,7 +37,7 @@ from typing import Any, TextIO
 from names import ENVIRONMENTS
 from ops.backend import Backend, OpsError
 from ops.backups import BACKUP_TARGETS, RESTORE_TARGETS, run_script
-from ops.deploy import RUNNER, STACK_ORDER, lifecycle_targets, plan, run, stop_or_start
+from ops.deploy import RUNNER, STACK_ORDER, lifecycle_targets, plan, pulumi_cli, run, stop_or_start
 from ops.preflight import Check, check_docker, docker_client, run_checks
 from ops.status import Detail, ServiceStatus, State, collect, collect_detail
 
@@ -146,6 +148,8 @@ def parser() -> argparse.ArgumentParser:
     for name in ("stop", "start"):
         lifecycle = sub.add_parser(name, help=f"{name} a stack's services, or the platform's runners (data stays)")
         lifecycle.add_argument("stack", choices=("all", *STACK_ORDER, RUNNER))
+    cli = sub.add_parser("pulumi", help="the pinned pulumi CLI on this project and backend (config set --secret, stack output --show-secrets)")
+    cli.add_argument("arguments", nargs=argparse.REMAINDER, help="what `pulumi` would take, e.g. stack output -s dev --show-secrets")
     status = sub.add_parser("status", help="replicas and health of every service, by stack")
     status.add_argument("stack", nargs="?", default="all", choices=TARGETS)
     status.add_argument("-v", "--verbose", action="store_true", help="also networks, volumes with their size, disk use")
@@ -167,8 +171,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    """Everything after `pulumi` goes to the pulumi CLI as it is, options included."""
+    words = list(argv)
+    head = words[: words.index("pulumi")] if "pulumi" in words else None
+    if head is not None and (head == [] or head[0] == "--backend" and len(head) == 2 or len(head) == 1 and head[0].startswith("--backend=")):
+        args = parser().parse_args([*head, "pulumi"])
+        args.arguments = words[len(head) + 1:]
+        return args
+    return parser().parse_args(words)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, connect: Any = docker_client) -> int:
-    args = parser().parse_args(argv)
+    args = parse(sys.argv[1:] if argv is None else argv)
     try:
         return _dispatch(args, out, connect)
     except KeyboardInterrupt:
@@ -203,6 +218,8 @@ def one_line(error: BaseException) -> str:
 
 def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
     backend = Backend.resolve(args.backend)
+    if args.command == "pulumi":
+        return pulumi_cli(args.arguments, backend)
     if args.command in ("status", "backup", "restore"):
         check, client = check_docker(connect)
         if client is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,6 +139,21 @@ def lifecycle(action: str, target: str) -> tuple[str, str]:
     raise OpsError(f"cannot {action} {target!r}: choose one of {', '.join((*STACKS, RUNNER))}")
 
 
+def pulumi_cli(args: list[str], backend: Backend) -> int:
+    """The pinned engine's own CLI on this project and state backend, for what `ops` has no command
+    for (`config set --secret`, `stack output --show-secrets`, `state unprotect`). A local backend
+    without a passphrase uses the empty one `deploy-dev.sh` uses; any other needs it exported."""
+    env = dict(os.environ)
+    if "PULUMI_CONFIG_PASSPHRASE" not in env and "PULUMI_CONFIG_PASSPHRASE_FILE" not in env and backend.is_local:
+        env["PULUMI_CONFIG_PASSPHRASE"] = ""
+    if problems := backend.problems(env):
+        what, fix = problems[0].split(": ", 1)
+        raise OpsError(f"{what}; fix: {fix}")
+    engine = Engine.locate()
+    env.update({**backend.env(), **engine.env()})
+    return subprocess.run([str(engine.pulumi), *args], cwd=project_dir(), env=env).returncode
+
+
 def lifecycle_targets(action: str, target: str, backend: Backend, present: Callable[[Backend], dict[str, int]] | None = None) -> list[str]:
     """What `ops stop|start <target>` runs on: `all` is every deployed stack, the environments
     stopped before the platform they use and started after it (the seeds' `stop.sh all`)."""
@@ -171,8 +187,8 @@ def refuse_protected(stack_name: str, stack: Any) -> None:
     protected = [r["urn"].rsplit("::", 1)[-1] for r in resources if r.get("protect")]
     if protected:
         raise OpsError(
-            f"{stack_name} holds protected data ({', '.join(sorted(protected))}); nothing was destroyed. "
-            f"To remove it on purpose: pulumi state unprotect --all -s {stack_name}, then destroy again"
+            f"{stack_name} holds protected data ({', '.join(sorted(set(protected)))}); nothing was destroyed. "
+            f"To remove it on purpose: python -m ops pulumi state unprotect --all -s {stack_name}, then destroy again"
         )
 
 

@@ -11,6 +11,7 @@ every task starts and its health check decides whether it is healthy.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -245,6 +246,16 @@ def test_invalid_settings_end_with_every_problem_and_its_fix(deployed: Operator)
             deployed.pulumi("config", "rm", f"nextcandle:{key}", "-s", "stg")
 
 
+def test_the_pulumi_cli_through_ops_needs_no_backend_or_engine_path(deployed: Operator) -> None:
+    """`python -m ops pulumi ...`: the README's way to read outputs and set secrets."""
+    env = {k: v for k, v in deployed.env.items() if k not in ("PATH", "NEXTCANDLE_PROJECT_DIR")} | {"PATH": os.environ["PATH"]}
+    env["NEXTCANDLE_PROJECT_DIR"] = str(deployed.project)
+    outputs = subprocess.run([sys.executable, "-m", "ops", "pulumi", "stack", "output", "-s", "dev", "--show-secrets", "--json"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert outputs.returncode == 0, outputs.stderr
+    assert json.loads(outputs.stdout)["postgres_password"] == deployed.output("dev", "postgres_password")
+
+
 def _is_set(operator: Operator, stack: str, key: str) -> bool:
     return f"nextcandle:{key}" in operator.pulumi("config", "-s", stack, "--json")
 
@@ -280,7 +291,8 @@ def test_destroy_refuses_a_stack_with_protected_data(deployed: Operator, swarm: 
     refused = deployed.ops("destroy", "prod", "--yes", ok=False)
     assert refused.returncode == 2
     assert "prod holds protected data (" in refused.stderr and "prod-postgres-data" in refused.stderr
-    assert "nothing was destroyed" in refused.stderr and "pulumi state unprotect" in refused.stderr
+    assert "nothing was destroyed" in refused.stderr and "python -m ops pulumi state unprotect --all -s prod" in refused.stderr
+    assert refused.stderr.count("prod-postgres-password") == 1, "each protected name once (a password and its secret share it)"
     assert {s.name for s in swarm.services.list() if s.name.startswith("prod_")} == services
     deployed.ops("preview", "prod", "--expect-no-changes")
 

@@ -73,6 +73,15 @@ def test_an_environment_brings_the_platform_up_first_and_the_platform_outlives_t
     assert plan("destroy", "platform", backend, lambda _: {"platform": 60}) == ["platform"]
 
 
+def test_everything_after_pulumi_goes_to_the_pulumi_cli_as_it_is() -> None:
+    from ops.cli import parse
+
+    assert parse(["pulumi", "stack", "output", "-s", "dev", "--show-secrets"]).arguments == ["stack", "output", "-s", "dev", "--show-secrets"]
+    assert parse(["--backend", "s3://state", "pulumi", "--version"]).arguments == ["--version"]
+    assert parse(["--backend", "s3://state", "pulumi", "--version"]).backend == "s3://state"
+    assert parse(["status", "dev"]).command == "status"
+
+
 def test_stop_all_stops_the_environments_before_the_platform_and_start_all_the_reverse() -> None:
     from ops.deploy import lifecycle_targets
 
