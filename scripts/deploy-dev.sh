@@ -13,4 +13,8 @@ venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
 NEXTCANDLE_ENGINE_BIN="$(bash scripts/engine.sh)" || { echo "error: no Pulumi engine (see the messages above)" >&2; exit 2; }
 export NEXTCANDLE_ENGINE_BIN PATH="$NEXTCANDLE_ENGINE_BIN:$PATH"
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-}"
-exec venv/bin/python -m ops up dev
+venv/bin/python -m ops up dev
+# `up` returns once Swarm has the specs; say whether the tasks run (images may still be pulling).
+if ! venv/bin/python -m ops status; then
+  echo "Not every service runs yet (first image pulls take minutes). Follow with: venv/bin/python -m ops status" >&2
+fi
