@@ -84,13 +84,15 @@ def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
     pulumi.export("traefik_dashboard_password", core.dashboard_password)
     if core.tunnel_id is not None:
         pulumi.export("cloudflare_tunnel_id", core.tunnel_id)
-    pulumi.export("grafana_url", f"https://{hostnames.grafana}/")
+    # Public URLs only when a tunnel carries them; a local-only deployment shows its *.localhost ones.
+    tunneled = platform.core.tunnel.mode != "none"
+    pulumi.export("grafana_url", hostnames.url(hostnames.grafana, tunneled))
     pulumi.export("grafana_admin_user", observability.grafana_admin_user)
     pulumi.export("grafana_admin_password", observability.grafana_admin_password)
     pulumi.export("prometheus_user", PROMETHEUS_USER)
     pulumi.export("prometheus_password", observability.prometheus_password)
-    pulumi.export("n8n_url", f"https://{hostnames.n8n}/")
-    pulumi.export("s3_endpoint", f"https://{hostnames.s3}")
+    pulumi.export("n8n_url", hostnames.url(hostnames.n8n, tunneled))
+    pulumi.export("s3_endpoint", hostnames.url(hostnames.s3, tunneled).rstrip("/"))
 
 
 def deploy_environment(scope: StackScope, environment: EnvironmentSettings) -> None:

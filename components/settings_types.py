@@ -138,6 +138,12 @@ class Hostnames:
     def public(self) -> tuple[str, ...]:
         return (self.grafana, self.n8n, self.s3_console, self.s3, *self.extra_public)
 
+    def url(self, host: str, tunneled: bool) -> str:
+        """Where a person reaches `host`'s service: through the tunnel (https), else at its local alias."""
+        if tunneled or not self.local_aliases:
+            return f"{'https' if tunneled else 'http'}://{host}/"
+        return f"http://{self.routed(host)[-1]}/"
+
     def routed(self, host: str) -> tuple[str, ...]:
         """Every hostname Traefik routes to the service whose main hostname is `host`."""
         if not self.local_aliases or host.endswith(".localhost"):

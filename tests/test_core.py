@@ -160,3 +160,11 @@ def test_an_existing_traefik_public_is_used_not_created(runs: ProgramRuns) -> No
     assert "traefik-public-existing-id" in {n["id"] for n in traefik.inputs["taskSpec"]["networksAdvanceds"]}
     assert run.outputs["public_network_id"][0] == "traefik-public-existing-id"
     assert "traefik-public" in {n.inputs["name"] for n in runs("platform").of_type(NETWORK)}
+
+
+def test_outputs_show_the_urls_a_person_can_reach() -> None:
+    """Public URLs through a tunnel; a local-only deployment (no tunnel) shows its *.localhost aliases."""
+    local = run_program("platform", {"tunnelMode": "none", "localAliases": "true"})
+    assert local.outputs["grafana_url"][0] == "http://grafana.localhost/" and local.outputs["s3_endpoint"][0] == "http://s3.localhost"
+    tunneled = run_program("platform", {"tunnelMode": "token"}, {"cloudflareTunnelToken": "eyJhIjoiZW5naW5lLXRlc3QifQ"})
+    assert tunneled.outputs["grafana_url"][0].startswith("https://grafana.") and not tunneled.outputs["n8n_url"][0].endswith(".localhost/")
