@@ -7,6 +7,7 @@
                                             --refresh reads the swarm first, --expect-no-changes fails on drift)
   python -m ops destroy <stack>|all         remove a stack (asks first; --yes for scripts); the platform
                                             goes last, and not while an environment references it
+  python -m ops drift                       refreshing preview of every deployed stack; exit 2 on drift
   python -m ops pulumi <arguments>          the pinned pulumi CLI on this project and backend, e.g.
                                             pulumi stack output -s dev --show-secrets
   python -m ops stop|start <stack>|all|runner  scale a stack's services (or the platform's runners) to zero
@@ -37,7 +38,7 @@ from typing import Any, TextIO
 from names import ENVIRONMENTS
 from ops.backend import Backend, OpsError
 from ops.backups import BACKUP_TARGETS, RESTORE_TARGETS, run_script
-from ops.deploy import RUNNER, STACK_ORDER, lifecycle_targets, plan, pulumi_cli, run, stop_or_start
+from ops.deploy import RUNNER, STACK_ORDER, drift, lifecycle_targets, plan, pulumi_cli, run, stop_or_start
 from ops.preflight import Check, check_docker, docker_client, run_checks
 from ops.status import Detail, ServiceStatus, State, collect, collect_detail
 
@@ -148,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
     for name in ("stop", "start"):
         lifecycle = sub.add_parser(name, help=f"{name} a stack's services, or the platform's runners (data stays)")
         lifecycle.add_argument("stack", choices=("all", *STACK_ORDER, RUNNER))
+    sub.add_parser("drift", help="refreshing preview of every deployed stack: exit 2 if anything changed outside Pulumi")
     cli = sub.add_parser("pulumi", help="the pinned pulumi CLI on this project and backend (config set --secret, stack output --show-secrets)")
     cli.add_argument("arguments", nargs=argparse.REMAINDER, help="what `pulumi` would take, e.g. stack output -s dev --show-secrets")
     status = sub.add_parser("status", help="replicas and health of every service, by stack")
@@ -243,6 +245,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         failed = next(c for c in checks if not c.ok)
         raise OpsError(f"{failed.detail}; fix: {failed.fix}")
 
+    if args.command == "drift":
+        return drift(backend, out)
     if args.command in ("stop", "start"):
         for target in lifecycle_targets(args.command, args.stack, backend):
             stop_or_start(args.command, target, backend, out=out)

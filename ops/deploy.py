@@ -215,3 +215,29 @@ def run(
         refuse_protected(stack_name, stack)
         return stack.destroy(on_event=progress, color="never")
     raise ValueError(command)
+
+
+def drift(backend: Backend, out: TextIO = sys.stdout, present: Callable[[Backend], dict[str, int]] | None = None,
+          select: Callable[[str, Backend], Any] = select_stack) -> int:
+    """`ops drift`: a refreshing preview of every deployed stack, which shows what was changed outside
+    Pulumi. 0: no drift; 2: drift (each stack's changes listed); 1: a stack could not be checked."""
+    live = (present or deployed)(backend)
+    drifted: dict[str, dict[str, int]] = {}
+    failed: list[str] = []
+    for name in [stack for stack in STACKS if stack in live]:
+        try:
+            result = run("preview", name, backend, refresh=True, select=select, out=out)
+        except Exception as error:  # the other stacks are still checked
+            lines = str(error).strip().splitlines()
+            print(f"drift {name}: not checked: {lines[-1] if lines else type(error).__name__}", file=out)
+            failed.append(name)
+            continue
+        changes = {op: count for op, count in (result.change_summary or {}).items() if op != "same" and count}
+        if changes:
+            drifted[name] = changes
+    for name, changes in drifted.items():
+        print(f"drift {name}: {', '.join(f'{count} to {op}' for op, count in sorted(changes.items()))} "
+              f"(python -m ops up {name} --refresh puts it back)", file=out)
+    if not drifted and not failed:
+        print(f"no drift in {', '.join(s for s in STACKS if s in live) or 'any stack (none deployed)'}", file=out)
+    return 1 if failed else 2 if drifted else 0

@@ -281,6 +281,9 @@ def test_drift_shows_in_a_refreshing_preview_and_up_repairs_it(deployed: Operato
     swarm.services.get("dev_redis").scale(3)
     drift = deployed.ops("preview", "dev", "--refresh", "--expect-no-changes", ok=False)
     assert drift.returncode == 2 and ("update", "Service", "dev-redis") in steps(drift.stdout)
+    # The scheduled drift check: every stack, exit 2, the drifted one named.
+    report = deployed.ops("drift", ok=False)
+    assert report.returncode == 2 and "drift dev: 1 to update" in report.stdout, report.stdout + report.stderr
     deployed.ops("up", "dev", "--refresh")
     assert swarm.services.get("dev_redis").attrs["Spec"]["Mode"] == {"Replicated": {"Replicas": 1}}
     deployed.ops("preview", "dev", "--refresh", "--expect-no-changes")

@@ -82,6 +82,29 @@ def test_everything_after_pulumi_goes_to_the_pulumi_cli_as_it_is() -> None:
     assert parse(["status", "dev"]).command == "status"
 
 
+def test_drift_checks_every_deployed_stack_and_exits_2_on_drift() -> None:
+    from types import SimpleNamespace
+
+    from ops.deploy import drift
+
+    summaries = {"platform": {"same": 60}, "dev": {"same": 29, "update": 1}, "prod": {"same": 30}}
+    stacks = {name: SimpleNamespace(preview=lambda name=name, **_: SimpleNamespace(change_summary=summaries[name])) for name in summaries}
+    out = io.StringIO()
+    assert drift(Backend("file:///nowhere"), out, lambda _: {"platform": 60, "dev": 30, "prod": 30}, lambda name, _: stacks[name]) == 2
+    assert "drift dev: 1 to update (python -m ops up dev --refresh puts it back)" in out.getvalue()
+    assert "drift platform" not in out.getvalue() and "drift prod" not in out.getvalue()
+    summaries["dev"] = {"same": 30}
+    assert drift(Backend("file:///nowhere"), io.StringIO(), lambda _: {"platform": 60, "dev": 30}, lambda name, _: stacks[name]) == 0
+
+    def broken(**_: object) -> None:
+        raise RuntimeError("error: the swarm did not answer")
+
+    stacks["dev"] = SimpleNamespace(preview=broken)
+    out = io.StringIO()
+    assert drift(Backend("file:///nowhere"), out, lambda _: {"platform": 60, "dev": 30}, lambda name, _: stacks[name]) == 1
+    assert "drift dev: not checked: error: the swarm did not answer" in out.getvalue()
+
+
 def test_stop_all_stops_the_environments_before_the_platform_and_start_all_the_reverse() -> None:
     from ops.deploy import lifecycle_targets
 

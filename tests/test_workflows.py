@@ -25,7 +25,7 @@ def check_jsonschema(*files: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.tools
 def test_workflows_pass_the_github_workflow_schema() -> None:
-    assert {w.name for w in WORKFLOWS} == {"backup-image.yml", "preview.yml", "tests.yml"}
+    assert {w.name for w in WORKFLOWS} == {"backup-image.yml", "drift.yml", "preview.yml", "tests.yml"}
     result = check_jsonschema(*WORKFLOWS)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -83,3 +83,10 @@ def test_every_action_is_pinned_by_commit_with_its_version_beside_it() -> None:
             if line.strip().startswith(("- uses:", "uses:")):
                 reference = line.split("uses:", 1)[1].strip()
                 assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+", reference), f"{workflow.name}: {reference}"
+
+
+def test_drift_runs_daily_and_fails_on_drift() -> None:
+    workflow = yaml.safe_load((ROOT / ".github/workflows/drift.yml").read_text())
+    assert workflow[True]["schedule"][0]["cron"].split()[2:] == ["*", "*", "*"]  # `on:` parses as True
+    (job,) = workflow["jobs"].values()
+    assert job["steps"][-1]["run"] == "venv/bin/python -m ops drift"
