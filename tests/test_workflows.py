@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -90,3 +91,25 @@ def test_drift_runs_daily_and_fails_on_drift() -> None:
     assert workflow[True]["schedule"][0]["cron"].split()[2:] == ["*", "*", "*"]  # `on:` parses as True
     (job,) = workflow["jobs"].values()
     assert job["steps"][-1]["run"] == "venv/bin/python -m ops drift"
+
+
+RENOVATE = ROOT / "renovate.json"
+
+
+def test_renovate_proposes_every_pinned_image_but_our_own() -> None:
+    from components import images
+
+    config = json.loads(RENOVATE.read_text())
+    (manager,) = config["customManagers"]
+    pattern = re.compile(manager["matchStrings"][0].replace("(?<", "(?P<"))  # JavaScript's named groups
+    found = {f"{m['depName']}:{m['currentValue']}" for m in pattern.finditer((ROOT / "components/images.py").read_text())}
+    assert found == set(images.CONTRACTS)
+    disabled = {name for rule in config["packageRules"] if rule.get("enabled") is False for name in rule["matchPackageNames"]}
+    assert disabled == {images.POSTGRES_BACKUP.rsplit(":", 1)[0]}
+
+
+@pytest.mark.tools
+def test_renovate_config_passes_renovates_schema() -> None:
+    tool = require_tool("check-jsonschema")()
+    result = subprocess.run([tool, "--builtin-schema", "vendor.renovate", str(RENOVATE)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
