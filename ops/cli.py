@@ -102,8 +102,12 @@ def size(count: int) -> str:
 
 
 def print_detail(detail: Detail, stacks: Sequence[str] | None, out: TextIO) -> None:
-    """The original status.sh -v: networks, volumes with their size, disk use."""
+    """The original status.sh -v: containers, networks, volumes with their size, disk use."""
     wanted = set(stacks) if stacks is not None else None
+    print(f"\ncontainers on {detail.node}", file=out)
+    for name, stack, state in detail.containers:
+        if wanted is None or stack in wanted:
+            print(f"  {name:<48} {stack:<9} {state}", file=out)
     print("\nnetworks", file=out)
     for name, stack, subnet in detail.networks:
         if wanted is None or stack in wanted:

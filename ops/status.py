@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -129,6 +129,8 @@ class Detail:
     disk: dict[str, int]
     """Bytes this node's Docker uses for images, containers and volumes."""
     other_nodes: list[str]
+    containers: list[tuple[str, str, str]] = field(default_factory=list)
+    """(name, owning stack, Docker's status: "Up 5 minutes (healthy)") of our containers on this node."""
 
 
 def collect_detail(client: Any) -> Detail:
@@ -148,7 +150,12 @@ def collect_detail(client: Any) -> Detail:
         "containers": sum(int(c.get("SizeRw", 0) or 0) for c in usage.get("Containers") or []),
         "volumes": sum(size for _, _, size in volumes if size > 0),
     }
+    containers = [
+        (c["Names"][0].lstrip("/"), pulumi_stack(c["Labels"][STACK_LABEL]), c.get("Status") or c.get("State", "?"))
+        for c in usage.get("Containers") or []
+        if STACK_LABEL in (c.get("Labels") or {}) and c.get("Names")
+    ]
     info = client.info()
     this = info.get("Swarm", {}).get("NodeID", "")
     others = [n.attrs["Description"]["Hostname"] for n in client.nodes.list() if n.id != this] if this else []
-    return Detail(sorted(networks), sorted(volumes), info.get("Name", "?"), disk, sorted(others))
+    return Detail(sorted(networks), sorted(volumes), info.get("Name", "?"), disk, sorted(others), sorted(containers))

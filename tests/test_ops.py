@@ -446,11 +446,14 @@ def test_verbose_status_lists_networks_volumes_and_disk(swarm: Any) -> None:
         swarm.swarm.init(advertise_addr="127.0.0.1")
     network = swarm.networks.create("stg_internal", driver="overlay", labels={"com.docker.stack.namespace": "stg"})
     volume = swarm.volumes.create("stg_postgres_data", labels={"com.docker.stack.namespace": "stg"})
-    service = swarm.services.create(LOCAL_IMAGE, ["sleep", "3600"], name="stg_probe", labels={"com.docker.stack.namespace": "stg"})
+    service = swarm.services.create(LOCAL_IMAGE, ["sleep", "3600"], name="stg_probe", labels={"com.docker.stack.namespace": "stg"},
+                                    container_labels={"com.docker.stack.namespace": "stg"})
     try:
+        _wait(lambda: bool(swarm.containers.list(filters={"label": "com.docker.swarm.service.name=stg_probe"})))
         out = io.StringIO()
         cli.main(["status", "stg", "-v"], out=out, connect=lambda: swarm)
         text = out.getvalue()
+        assert re.search(r"^  stg_probe\.1\.\w+ +stg +Up ", text, re.M), text
         assert re.search(r"^  stg_internal +stg +\d+\.\d+\.\d+\.\d+/\d+$", text, re.M), text
         assert re.search(r"^  stg_postgres_data +stg +(\?|\d)", text, re.M), text
         assert "disk on " in text and "volumes " in text and "images " in text
