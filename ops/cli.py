@@ -7,6 +7,7 @@
                                             --refresh reads the swarm first, --expect-no-changes fails on drift)
   python -m ops destroy <stack>|all         remove a stack (asks first; --yes for scripts); the platform
                                             goes last, and not while an environment references it
+  python -m ops prune [--all-images] [--yes] stopped containers, dangling images, unused caches (never data)
   python -m ops drift                       refreshing preview of every deployed stack; exit 2 on drift
   python -m ops pulumi <arguments>          the pinned pulumi CLI on this project and backend, e.g.
                                             pulumi stack output -s dev --show-secrets
@@ -40,6 +41,7 @@ from ops.backend import Backend, OpsError
 from ops.backups import BACKUP_TARGETS, RESTORE_TARGETS, run_script
 from ops.deploy import RUNNER, STACK_ORDER, drift, lifecycle_targets, plan, pulumi_cli, run, stop_or_start
 from ops.preflight import Check, check_docker, docker_client, run_checks
+from ops.prune import prune
 from ops.status import Detail, ServiceStatus, State, collect, collect_detail
 
 TARGETS = (*STACK_ORDER, "all")
@@ -153,6 +155,9 @@ def parser() -> argparse.ArgumentParser:
     for name in ("stop", "start"):
         lifecycle = sub.add_parser(name, help=f"{name} a stack's services, or the platform's runners (data stays)")
         lifecycle.add_argument("stack", choices=("all", *STACK_ORDER, RUNNER))
+    pruning = sub.add_parser("prune", help="remove stopped containers, dangling images and unused caches on this node (never data)")
+    pruning.add_argument("--all-images", action="store_true", help="every unused image, not only dangling ones (stopped stacks pull again)")
+    pruning.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sub.add_parser("drift", help="refreshing preview of every deployed stack: exit 2 if anything changed outside Pulumi")
     cli = sub.add_parser("pulumi", help="the pinned pulumi CLI on this project and backend (config set --secret, stack output --show-secrets)")
     cli.add_argument("arguments", nargs=argparse.REMAINDER, help="what `pulumi` would take, e.g. stack output -s dev --show-secrets")
@@ -226,7 +231,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
     backend = Backend.resolve(args.backend)
     if args.command == "pulumi":
         return pulumi_cli(args.arguments, backend)
-    if args.command in ("status", "backup", "restore"):
+    if args.command in ("status", "backup", "restore", "prune"):
         check, client = check_docker(connect)
         if client is None:
             raise OpsError(f"{check.detail}; {check.fix}")
@@ -236,6 +241,15 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
             if args.verbose:
                 print_detail(collect_detail(client), stacks, out)
             return 0 if ok else 1
+        if args.command == "prune":
+            if not args.yes and not sys.stdin.isatty():
+                raise OpsError("prune needs confirmation: pass --yes")
+            if not args.yes and input("Remove stopped containers, unused images and caches on this node? [y/N] ").strip().lower() != "y":
+                raise OpsError("not confirmed; nothing was removed")
+            done = prune(client, all_images=args.all_images)
+            print(f"removed {len(done.containers)} containers, {done.images} images, {len(done.volumes)} cache volumes"
+                  f"{' (' + ', '.join(done.volumes) + ')' if done.volumes else ''}; {size(done.reclaimed)} freed", file=out)
+            return 0
         if args.command == "restore":
             what = f"{args.stack}'s database" if args.stack in ENVIRONMENTS else args.stack
             confirm(args, f"Restore {what} from {args.dump or 'the newest backup'}?")

@@ -464,6 +464,23 @@ def test_verbose_status_lists_networks_volumes_and_disk(swarm: Any) -> None:
         network.remove()
 
 
+def test_prune_removes_stopped_containers_and_caches_but_no_data(swarm: Any) -> None:
+    swarm.containers.create(LOCAL_IMAGE, ["true"], name="finished")
+    swarm.volumes.create("runner_work", labels={"com.docker.stack.namespace": "runner", "nextcandle.cache": "true"})
+    data = swarm.volumes.create("prod_postgres_data", labels={"com.docker.stack.namespace": "prod"})
+    theirs = swarm.volumes.create("someones_data")
+    try:
+        out = io.StringIO()
+        assert cli.main(["prune", "--yes"], out=out, connect=lambda: swarm) == 0
+        assert "removed 1 containers" in out.getvalue() and "(runner_work)" in out.getvalue(), out.getvalue()
+        assert {v.name for v in swarm.volumes.list()} >= {"prod_postgres_data", "someones_data"}
+        assert "runner_work" not in {v.name for v in swarm.volumes.list()}
+        assert LOCAL_IMAGE in {tag for image in swarm.images.list() for tag in image.tags}, "an unused image stays without --all-images"
+    finally:
+        for volume in (data, theirs):
+            volume.remove(force=True)
+
+
 def test_adopting_an_environment_before_the_platform_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     from ops import adopt
 
