@@ -98,6 +98,8 @@ DOCKER_SOCKET_ALLOWED = frozenset({TRAEFIK, ALLOY, CADVISOR, GITHUB_RUNNER})
 POSTGRES_PORT = 5432
 REDIS_PORT = 6379
 POSTGRES_EXPORTER_PORT = 9187
+BACKUP_METRICS_PORT = 9199
+"""backup-cron's /metrics in every backup service (images/postgres-backup)."""
 REDIS_EXPORTER_PORT = 9121
 
 

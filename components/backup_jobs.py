@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import pulumi
 
 from components.settings import CONFIGS, BackupSettings
-from components.swarm import Healthcheck, Mounted, StackScope
+from components.swarm import Mounted, StackScope, http_check
+from names import BACKUP_METRICS_PORT
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,8 +46,10 @@ def backup_target(settings: BackupSettings | None, platform_storage: ObjectStora
 
 
 BACKUP_SCRIPTS_DIR = "/etc/backup"
-BACKUP_HEALTHCHECK = Healthcheck(["CMD-SHELL", "pgrep backup-cron >/dev/null"], start_period="10s")
-"""The backup image's scheduler is running (a failed run shows in its logs, not as a dead task)."""
+BACKUP_METRICS_ENV = {"METRICS_ADDR": f":{BACKUP_METRICS_PORT}"}
+"""backup-cron serves its runs' metrics there; Prometheus alerts on a failed or missing backup."""
+BACKUP_HEALTHCHECK = http_check(f"http://127.0.0.1:{BACKUP_METRICS_PORT}/metrics", start_period="10s")
+"""The scheduler answers (a failed run shows in its metrics and logs, not as a dead task)."""
 
 
 def backup_scripts(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from names import BACKUP_METRICS_PORT
+
 # The tools busybox (and Alpine's busybox) installs that our health checks and commands use.
 BUSYBOX = frozenset({"sh", "cat", "env", "wget", "grep", "pgrep", "test", "[", "head", "printf", "xargs"})
 # What a Debian or Ubuntu base has without extra packages (coreutils, grep, bash, dash, findutils).
@@ -87,7 +89,7 @@ GITHUB_RUNNER = "myoung34/github-runner:2.336.0-ubuntu-noble"
 # client tools (past the pg_dump fix of CVE-2026-6477 in 17.10), Alpine's aws-cli and our scheduler. No
 # third-party backup image is rebuilt on PostgreSQL releases (README, images). The tag is the PostgreSQL
 # version and a digest of the directory: `python3 scripts/backup_image.py check`.
-POSTGRES_BACKUP = "ghcr.io/nextcandle/postgres-backup:17.11-9f1129641ba5"
+POSTGRES_BACKUP = "ghcr.io/nextcandle/postgres-backup:17.11-6a4ba5dbdaae"
 
 
 CONTRACTS: dict[str, Contract] = {
@@ -188,7 +190,7 @@ CONTRACTS: dict[str, Contract] = {
     ),
     POSTGRES_BACKUP: Contract(
         uid=0, gid=0, entrypoint=("backup-cron",),
-        tools=BUSYBOX | {"pg_dump", "pg_restore", "psql", "aws", "backup-cron", "python3", "gzip", "tar"},
+        tools=BUSYBOX | {"pg_dump", "pg_restore", "psql", "aws", "backup-cron", "python3", "gzip", "tar"}, ports=(BACKUP_METRICS_PORT,),
         notes="Ours. Alpine's busybox, PostgreSQL 17's client tools, aws-cli (Python 3); STOPSIGNAL SIGINT from "
               "the postgres image, which backup-cron handles like SIGTERM.",
         source="images/postgres-backup/Dockerfile; docker-library/postgres 17/alpine3.24/Dockerfile (USER unset, "

@@ -13,6 +13,7 @@ from components.swarm_values import dump_yaml
 from names import (
     ALERTMANAGER,
     ALERTMANAGER_PORT,
+    BACKUP_METRICS_PORT,
     CADVISOR,
     CADVISOR_PORT,
     CLOUDFLARED,
@@ -26,6 +27,7 @@ from names import (
     NODE_EXPORTER_PORT,
     OBJECT_STORAGE,
     OBJECT_STORAGE_METRICS_PORT,
+    PLATFORM_BACKUP,
     POSTGRES_EXPORTER_PORT,
     PROMETHEUS,
     PROMETHEUS_PORT,
@@ -69,6 +71,8 @@ def prometheus_config(settings: ObservabilitySettings, rules_dir: str = RULES_DI
         _dns_job("node-exporter", [NODE_EXPORTER], NODE_EXPORTER_PORT),
         _dns_job("redis", [env_service(env, "redis-exporter") for env in envs], REDIS_EXPORTER_PORT),
         _dns_job("postgres", [env_service(env, "postgres-exporter") for env in envs], POSTGRES_EXPORTER_PORT),
+        # backup-cron in each backup service (a stack without backups has no such name: no target).
+        _dns_job("backups", [*(env_service(env, "postgres-backup") for env in envs), PLATFORM_BACKUP], BACKUP_METRICS_PORT),
         _dns_job("object-storage", [OBJECT_STORAGE], OBJECT_STORAGE_METRICS_PORT),
         _dns_job("n8n", [N8N], N8N_PORT),
         _dns_job("loki", [LOKI], LOKI_PORT),

@@ -123,7 +123,7 @@ def test_every_task_runs_and_turns_healthy(deployed: Operator, swarm: Any) -> No
     assert "FAIL" not in status.upper() and "shared_seaweedfs" in status, status
 
 
-SCRAPED_EXPORTERS = {"prometheus", "traefik", "node-exporter", "redis", "postgres", "object-storage", "alertmanager"}
+SCRAPED_EXPORTERS = {"prometheus", "traefik", "node-exporter", "redis", "postgres", "object-storage", "alertmanager", "backups"}
 """Prometheus jobs served by the real programs here (the others scrape declared stand-ins)."""
 
 

@@ -15,7 +15,7 @@ import yaml
 from components.observability_configs import RULES_DIR, prometheus_config
 from components.settings import ObservabilitySettings
 from tests.conftest import require_tool
-from tests.harness import ProgramRun, environment, run_program
+from tests.harness import ROOT, ProgramRun, environment, run_program
 
 promtool = require_tool("promtool")
 amtool = require_tool("amtool")
@@ -230,3 +230,11 @@ def test_a_real_prometheus_demands_the_login_and_its_health_check_gives_it(tmp_p
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.mark.tools
+def test_backup_alerts_fire_for_stale_and_failing_backups_only() -> None:
+    """promtool test rules: fresh, stale, never successful and failing backup services."""
+    for cases in sorted((ROOT / "tests" / "prometheus").glob("*.test.yml")):
+        tested = subprocess.run([promtool(), "test", "rules", str(cases)], capture_output=True, text=True, cwd=cases.parent)
+        assert tested.returncode == 0, tested.stdout + tested.stderr
