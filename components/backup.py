@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components import images
-from components.backup_jobs import BACKUP_HEALTHCHECK, BACKUP_METRICS_ENV, BackupTarget, ObjectStorage, backup_scripts, scheduled
+from components.backup_jobs import BACKUP_HEALTHCHECK, BackupTarget, ObjectStorage, backup_metrics_env, backup_scripts, scheduled
 from components.settings import Resources
 from components.swarm import (
     Mounted,
@@ -63,7 +63,7 @@ class PlatformBackup(pulumi.ComponentResource):
             "S3_PREFIX": PLATFORM,
             "GRAFANA_DB": f"{GRAFANA_DATA}/grafana.db",
             "N8N_DB": f"{N8N_DATA}/database.sqlite",
-            **BACKUP_METRICS_ENV,
+            **backup_metrics_env(target),
         }
         if args.object_storage is not None:
             env["STORAGE_ENDPOINT"] = args.object_storage.endpoint

@@ -46,8 +46,9 @@ def backup_target(settings: BackupSettings | None, platform_storage: ObjectStora
 
 
 BACKUP_SCRIPTS_DIR = "/etc/backup"
-BACKUP_METRICS_ENV = {"METRICS_ADDR": f":{BACKUP_METRICS_PORT}"}
-"""backup-cron serves its runs' metrics there; Prometheus alerts on a failed or missing backup."""
+def backup_metrics_env(target: BackupTarget) -> dict[str, str]:
+    """backup-cron serves its runs' metrics there; Prometheus alerts on a failed, missing or only local backup."""
+    return {"METRICS_ADDR": f":{BACKUP_METRICS_PORT}", "BACKUP_OFF_SITE": "true" if target.settings.endpoint else "false"}
 BACKUP_HEALTHCHECK = http_check(f"http://127.0.0.1:{BACKUP_METRICS_PORT}/metrics", start_period="10s")
 """The scheduler answers (a failed run shows in its metrics and logs, not as a dead task)."""
 

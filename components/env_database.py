@@ -23,7 +23,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components import images
-from components.backup_jobs import BACKUP_HEALTHCHECK, BACKUP_METRICS_ENV, BackupTarget, backup_scripts, scheduled
+from components.backup_jobs import BACKUP_HEALTHCHECK, BackupTarget, backup_metrics_env, backup_scripts, scheduled
 from components.certificates import private_key_pem, self_signed_certificate_pem
 from components.settings import CONFIGS, DatabaseSettings, Resources
 from components.swarm import (
@@ -343,7 +343,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
             "POSTGRES_HOST": self.postgres_host,
             "POSTGRES_PORT": str(POSTGRES_PORT),
             "S3_ENDPOINT": storage.endpoint,
-            **BACKUP_METRICS_ENV,
+            **backup_metrics_env(target),
         }
         return self._scope.service(
             f"{name}-postgres-backup",

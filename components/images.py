@@ -89,7 +89,7 @@ GITHUB_RUNNER = "myoung34/github-runner:2.336.0-ubuntu-noble"
 # client tools (past the pg_dump fix of CVE-2026-6477 in 17.10), Alpine's aws-cli and our scheduler. No
 # third-party backup image is rebuilt on PostgreSQL releases (README, images). The tag is the PostgreSQL
 # version and a digest of the directory: `python3 scripts/backup_image.py check`.
-POSTGRES_BACKUP = "ghcr.io/nextcandle/postgres-backup:17.11-6a4ba5dbdaae"
+POSTGRES_BACKUP = "ghcr.io/nextcandle/postgres-backup:17.11-8b0fe8d59e78"
 
 
 CONTRACTS: dict[str, Contract] = {

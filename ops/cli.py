@@ -42,7 +42,7 @@ from ops.backups import BACKUP_TARGETS, RESTORE_TARGETS, run_script
 from ops.deploy import RUNNER, STACK_ORDER, drift, lifecycle_targets, plan, pulumi_cli, run, stop_or_start
 from ops.preflight import Check, check_docker, docker_client, run_checks
 from ops.prune import prune
-from ops.status import Detail, ServiceStatus, State, collect, collect_detail
+from ops.status import Detail, ServiceStatus, State, collect, collect_detail, only_local_backups
 
 TARGETS = (*STACK_ORDER, "all")
 
@@ -238,6 +238,9 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         if args.command == "status":
             stacks = None if args.stack == "all" else [args.stack]
             ok = print_status(collect(client, stacks), out)
+            for service in only_local_backups(client, stacks):
+                print(f"warning: {service} keeps the only backup copy on this swarm's object store; "
+                      "set backupS3Endpoint (and its keys) for an off-site one", file=out)
             if args.verbose:
                 print_detail(collect_detail(client), stacks, out)
             return 0 if ok else 1

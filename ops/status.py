@@ -159,3 +159,19 @@ def collect_detail(client: Any) -> Detail:
     this = info.get("Swarm", {}).get("NodeID", "")
     others = [n.attrs["Description"]["Hostname"] for n in client.nodes.list() if n.id != this] if this else []
     return Detail(sorted(networks), sorted(volumes), info.get("Name", "?"), disk, sorted(others), sorted(containers))
+
+
+def only_local_backups(client: Any, stacks: Iterable[str] | None = None) -> list[str]:
+    """Backup services whose target is the swarm's own object store (BACKUP_OFF_SITE=false): their
+    copy is lost with that store's disk."""
+    wanted = set(stacks) if stacks is not None else None
+    found = []
+    for service in client.services.list(filters={"label": STACK_LABEL}):
+        spec = service.attrs["Spec"]
+        namespace = (spec.get("Labels") or {}).get(STACK_LABEL, "")
+        container = spec["TaskTemplate"]["ContainerSpec"]
+        # Several variables reach the container as `env NAME=VALUE ... program` (components/swarm.py).
+        words = [*(container.get("Command") or []), *(container.get("Env") or [])]
+        if "BACKUP_OFF_SITE=false" in words and (wanted is None or pulumi_stack(namespace) in wanted):
+            found.append(spec["Name"])
+    return sorted(found)

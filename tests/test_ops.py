@@ -312,12 +312,17 @@ def test_status_on_a_real_swarm(swarm: Any) -> None:
         labels={"com.docker.stack.namespace": "shared", "nextcandle.stopped": "true"},
     )
     other = swarm.services.create(LOCAL_IMAGE, ["sleep", "3600"], name="elsewhere")
+    local_backup = swarm.services.create(
+        LOCAL_IMAGE, ["env", "BACKUP_OFF_SITE=false", "sleep", "3600"], name="dev_postgres-backup",
+        labels={"com.docker.stack.namespace": "dev"},
+    )
     # Every node rejects its task: not "0/0 ok".
     rejected = swarm.services.create(
         "redis:7.4.6-alpine", name="shared_agent", mode=ServiceMode("global"), labels={"com.docker.stack.namespace": "shared"}
     )
     try:
-        expected = {"dev_probe": State.OK, "dev_redis": State.FAILED, "shared_probe": State.STOPPED, "shared_agent": State.FAILED}
+        expected = {"dev_probe": State.OK, "dev_redis": State.FAILED, "shared_probe": State.STOPPED, "shared_agent": State.FAILED,
+                    "dev_postgres-backup": State.OK}
         _wait(lambda: {s.name: s.state for s in collect(swarm)} == expected)
         statuses = {s.name: s for s in collect(swarm)}
         assert [s.name for s in collect(swarm)][:2] == ["shared_agent", "shared_probe"], "the platform's services first"
@@ -326,10 +331,11 @@ def test_status_on_a_real_swarm(swarm: Any) -> None:
         assert statuses["dev_redis"].state is State.FAILED and "No such image" in statuses["dev_redis"].last_error
         out = io.StringIO()
         assert cli.main(["status", "dev"], out=out, connect=lambda: swarm) == 1
-        assert "dev_probe" in out.getvalue() and "1/2 services ok" in out.getvalue()
+        assert "dev_probe" in out.getvalue() and "2/3 services ok" in out.getvalue()
+        assert "warning: dev_postgres-backup keeps the only backup copy on this swarm" in out.getvalue()
         assert collect(swarm, ["prod"]) == []
     finally:
-        for service in (healthy, missing, stopped, other, rejected):
+        for service in (healthy, missing, stopped, other, rejected, local_backup):
             service.remove()
 
 

@@ -3,7 +3,8 @@
 // container's environment. On SIGTERM or SIGINT it lets a running backup finish, then exits.
 //
 // With METRICS_ADDR (e.g. ":9199") it serves Prometheus metrics at /metrics: when it started, when
-// the last run ended and whether it succeeded, when the last success was, and run counts.
+// the last run ended and whether it succeeded, when the last success was, run counts, and whether
+// its backups leave the swarm (BACKUP_OFF_SITE=true, set by the program with an off-site target).
 package main
 
 import (
@@ -57,6 +58,11 @@ func (r *runs) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, value)
 	}
 	gauge("nextcandle_backup_scheduler_start_timestamp_seconds", "When this scheduler started.", seconds(r.started))
+	offSite := 0.0
+	if os.Getenv("BACKUP_OFF_SITE") == "true" {
+		offSite = 1
+	}
+	gauge("nextcandle_backup_off_site", "1 if the backups go to an off-site S3 target, 0 if they stay on the swarm's own object store.", offSite)
 	gauge("nextcandle_backup_last_run_timestamp_seconds", "When the last scheduled run ended (0: none yet).", seconds(r.lastRun))
 	gauge("nextcandle_backup_last_success_timestamp_seconds", "When the last successful run ended (0: none yet).", seconds(r.lastSuccess))
 	if !r.lastRun.IsZero() {
