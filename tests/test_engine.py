@@ -240,7 +240,7 @@ def test_invalid_settings_end_with_every_problem_and_its_fix(deployed: Operator)
         refused = deployed.ops("preview", "stg", ok=False)
         last = refused.stderr.strip().splitlines()[-3:]
         assert refused.returncode != 0 and last[0].endswith("Invalid configuration for stack 'stg':"), refused.stderr
-        assert {line.split()[1].rstrip(":") for line in last[1:]} == {"nextcandle:postgresCpus", "nextcandle:backupSchedule"}, last
+        assert {line.split()[1].rstrip(":") for line in last[1:]} == {"nextcandle:postgresCpus/postgresMemory", "nextcandle:backupSchedule"}, last
     finally:
         for key in ("postgresCpus", "backupSchedule"):
             deployed.pulumi("config", "rm", f"nextcandle:{key}", "-s", "stg")
