@@ -45,20 +45,21 @@ def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
         endpoint=services.s3_internal_endpoint, access_key=services.s3_access_key, secret_key=services.s3_secret_key
     )
     backup = backup_target(platform.backup, object_storage)
-    if backup is not None:
-        PlatformBackup(
-            "shared-backup",
-            PlatformBackupArgs(
-                platform=shared,
-                scope=scope,
-                target=backup,
-                # Buckets are copied only to an off-site target, never onto the object store itself.
-                object_storage=object_storage if backup.settings.endpoint else None,
-                grafana_volume=observability.grafana_volume_name,
-                n8n_volume=services.n8n_volume_name,
-                n8n_encryption_key=services.n8n_encryption_key,
-            ),
-        )
+    platform_backup = PlatformBackup(
+        "shared-backup",
+        PlatformBackupArgs(
+            platform=shared,
+            scope=scope,
+            target=backup,
+            # Buckets are copied only to an off-site target, never onto the object store itself.
+            object_storage=object_storage if backup is not None and backup.settings.endpoint else None,
+            grafana_volume=observability.grafana_volume_name,
+            n8n_volume=services.n8n_volume_name,
+            n8n_encryption_key=services.n8n_encryption_key,
+        ),
+    )
+    # Without it no archive can be read: keep a copy away from this swarm (README, "Backups").
+    pulumi.export("backup_encryption_key", platform_backup.encryption_key)
     if platform.runner is not None:
         runner = RunnerStack(
             "runner",
@@ -121,6 +122,7 @@ def deploy_environment(scope: StackScope, environment: EnvironmentSettings) -> N
     pulumi.export("postgres_database", db.postgres_database)
     pulumi.export("postgres_user", db.postgres_user)
     pulumi.export("postgres_password", db.postgres_password)
+    pulumi.export("backup_encryption_key", db.backup_encryption_key)  # keep a copy away from this swarm
     pulumi.export(
         "postgres_url",
         pulumi.Output.format(

@@ -14,9 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_docker as docker
 
 from components import images
-from components.backup_jobs import BACKUP_HEALTHCHECK, BackupTarget, ObjectStorage, backup_metrics_env, backup_scripts, scheduled
+from components.backup_jobs import (
+    BACKUP_HEALTHCHECK,
+    BackupTarget,
+    ObjectStorage,
+    backup_metrics_env,
+    backup_scripts,
+    encryption_key,
+    scheduled,
+)
 from components.settings import Resources
 from components.swarm import (
     Mounted,
@@ -36,7 +45,8 @@ N8N_DATA = "/data/n8n"
 class PlatformBackupArgs:
     platform: SharedPlatform
     scope: StackScope
-    target: BackupTarget
+    target: BackupTarget | None
+    """None: backups are off (the key stays, for the archives made before)."""
     object_storage: ObjectStorage | None
     """The object store whose buckets are copied to the target; None when the target is that store."""
     grafana_volume: pulumi.Input[str]
@@ -45,12 +55,22 @@ class PlatformBackupArgs:
 
 
 class PlatformBackup(pulumi.ComponentResource):
+    encryption_key: pulumi.Output[str]
+    """The key Grafana's and n8n's archives are encrypted with."""
+
     def __init__(self, name: str, args: PlatformBackupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:backup:PlatformBackup", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         scope = args.scope.of(SHARED)
-        platform, target = args.platform, args.target
+        # Kept whether or not backups run now: the archives already made need it.
+        key, self.encryption_key = encryption_key(scope, f"{name}-encryption-key", scope.data_options(self))
+        self.service = self._service(name, args, args.target, key, scope) if args.target is not None else None
+        self.register_outputs({"service": self.service.name if self.service is not None else None})
+
+    def _service(self, name: str, args: PlatformBackupArgs, target: BackupTarget, key: Mounted, scope: StackScope) -> docker.Service:
+        child = pulumi.ResourceOptions(parent=self)
+        platform = args.platform
         secrets = [
+            key,
             Mounted(scope.secret(f"{name}-target-access-key", target.storage.access_key, child), "backup_s3_access_key"),
             Mounted(scope.secret(f"{name}-target-secret-key", target.storage.secret_key, child), "backup_s3_secret_key"),
             Mounted(scope.secret(f"{name}-n8n-encryption-key", args.n8n_encryption_key, child), "n8n_encryption_key"),
@@ -71,8 +91,8 @@ class PlatformBackup(pulumi.ComponentResource):
                 Mounted(scope.secret(f"{name}-storage-access-key", args.object_storage.access_key, child), "storage_s3_access_key"),
                 Mounted(scope.secret(f"{name}-storage-secret-key", args.object_storage.secret_key, child), "storage_s3_secret_key"),
             ]
-        scripts = backup_scripts(scope, name, f"{SHARED}-backup", ("platform-env", "platform-backup", "platform-restore"), child)
-        self.service = scope.service(
+        scripts = backup_scripts(scope, name, f"{SHARED}-backup", ("platform-env", "crypt", "platform-backup", "platform-restore"), child)
+        return scope.service(
             name,
             ServiceSpec(
                 name=PLATFORM_BACKUP,
@@ -93,4 +113,3 @@ class PlatformBackup(pulumi.ComponentResource):
             ),
             child,
         )
-        self.register_outputs({"service": self.service.name})

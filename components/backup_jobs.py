@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_random as random
 
 from components.settings import CONFIGS, BackupSettings
 from components.swarm import Mounted, StackScope, http_check
@@ -65,6 +66,13 @@ def backup_scripts(
         )
         for script in scripts
     ]
+
+
+def encryption_key(scope: StackScope, resource_name: str, opts: pulumi.ResourceOptions) -> tuple[Mounted, pulumi.Output[str]]:
+    """The stack's backup key (configs/backup/crypt.sh): a random value, protected with the data (a new
+    one would leave every backup unreadable), mounted root-only; and the value, for a stack output."""
+    key = random.RandomPassword(resource_name, length=48, special=False, opts=opts)
+    return Mounted(scope.secret(resource_name, key.result, opts), "backup_encryption_key", mode=0o400), pulumi.Output.secret(key.result)
 
 
 def scheduled(script: str) -> list[str]:

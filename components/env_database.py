@@ -23,7 +23,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components import images
-from components.backup_jobs import BACKUP_HEALTHCHECK, BackupTarget, backup_metrics_env, backup_scripts, scheduled
+from components.backup_jobs import BACKUP_HEALTHCHECK, BackupTarget, backup_metrics_env, backup_scripts, encryption_key, scheduled
 from components.certificates import private_key_pem, self_signed_certificate_pem
 from components.settings import CONFIGS, DatabaseSettings, Resources
 from components.swarm import (
@@ -129,6 +129,8 @@ class EnvDatabaseStack(pulumi.ComponentResource):
     postgres_user: pulumi.Output[str]
     postgres_password: pulumi.Output[str]
     redis_password: pulumi.Output[str]
+    backup_encryption_key: pulumi.Output[str]
+    """The key every dump is encrypted with."""
 
     def __init__(self, name: str, args: EnvDatabaseStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:env_database:EnvDatabaseStack", name, None, opts)
@@ -151,6 +153,8 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         with_monitoring = [internal.id, args.monitoring_network_id]
         self.postgres_exporter = self._postgres_exporter(secrets, with_monitoring)
         self.redis_exporter = self._redis_exporter(secrets, with_monitoring)
+        # Kept whether or not backups run now: the dumps already made need it.
+        self._backup_key, self.backup_encryption_key = encryption_key(self._scope, f"{name}-backup-encryption-key", self._secret_opts)
         if args.backup is not None:
             self.backup = self._backup(args.backup, secrets, [internal.id, args.storage_network_id])
 
@@ -334,7 +338,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         backup, storage = target.settings, target.storage
         access_key = self._scope.secret(f"{name}-backup-s3-access-key", storage.access_key, child)
         secret_key = self._scope.secret(f"{name}-backup-s3-secret-key", storage.secret_key, child)
-        scripts = backup_scripts(self._scope, f"{name}-backup", f"{env}-backup", ("env", "backup", "restore"), child)
+        scripts = backup_scripts(self._scope, f"{name}-backup", f"{env}-backup", ("env", "crypt", "backup", "restore"), child)
         env_vars: dict[str, pulumi.Input[str]] = {
             "SCHEDULE": backup.schedule,
             "BACKUP_KEEP_DAYS": str(backup.retention_days),
@@ -356,7 +360,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 healthcheck=BACKUP_HEALTHCHECK,
                 resources=BACKUP_RESOURCES,
                 networks=networks,
-                secrets=[*secrets.postgres_login(), Mounted(access_key, "backup_s3_access_key"), Mounted(secret_key, "backup_s3_secret_key")],
+                secrets=[*secrets.postgres_login(), Mounted(access_key, "backup_s3_access_key"), Mounted(secret_key, "backup_s3_secret_key"), self._backup_key],
                 configs=scripts,
             ),
             child,

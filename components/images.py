@@ -89,7 +89,7 @@ GITHUB_RUNNER = "myoung34/github-runner:2.336.0-ubuntu-noble"
 # client tools (past the pg_dump fix of CVE-2026-6477 in 17.10), Alpine's aws-cli and our scheduler. No
 # third-party backup image is rebuilt on PostgreSQL releases (README, images). The tag is the PostgreSQL
 # version and a digest of the directory: `python3 scripts/backup_image.py check`.
-POSTGRES_BACKUP = "ghcr.io/nextcandle/postgres-backup:17.11-8b0fe8d59e78"
+POSTGRES_BACKUP = "ghcr.io/nextcandle/postgres-backup:17.11-ca3f15b64bd6"
 
 
 CONTRACTS: dict[str, Contract] = {
@@ -190,7 +190,7 @@ CONTRACTS: dict[str, Contract] = {
     ),
     POSTGRES_BACKUP: Contract(
         uid=0, gid=0, entrypoint=("backup-cron",),
-        tools=BUSYBOX | {"pg_dump", "pg_restore", "psql", "aws", "backup-cron", "python3", "gzip", "tar"}, ports=(BACKUP_METRICS_PORT,),
+        tools=BUSYBOX | {"pg_dump", "pg_restore", "psql", "aws", "backup-cron", "python3", "gzip", "tar", "gpg"}, ports=(BACKUP_METRICS_PORT,),
         notes="Ours. Alpine's busybox, PostgreSQL 17's client tools, aws-cli (Python 3); STOPSIGNAL SIGINT from "
               "the postgres image, which backup-cron handles like SIGTERM.",
         source="images/postgres-backup/Dockerfile; docker-library/postgres 17/alpine3.24/Dockerfile (USER unset, "

@@ -31,7 +31,7 @@ class Backups:
         for mount in container["secrets"]:
             (self.secrets / mount["fileName"]).write_text(run.mounted_secret(service, mount["fileName"]))
         scripts = [c["fileName"] for c in container["configs"] if c["fileName"].startswith("/etc/backup/")]
-        assert {Path(s).name for s in scripts} == {"env.sh", "backup.sh", "restore.sh"}
+        assert {Path(s).name for s in scripts} == {"env.sh", "crypt.sh", "backup.sh", "restore.sh"}
         for script in scripts:
             (base / Path(script).name).write_text(run.mounted_config(service, script))
         self.base, self.s3_url = base, s3_url
@@ -101,7 +101,10 @@ def test_backup_then_restore_brings_the_data_back(setup: tuple[Server, Backups])
     made = backups.script("backup")
     assert made.returncode == 0, made.stderr
     (dump,) = backups.objects()
-    assert dump.startswith(f"{pg.database}-") and dump.endswith(".dump")
+    assert dump.startswith(f"{pg.database}-") and dump.endswith(".dump.gpg")
+    backups.aws("s3", "cp", f"s3://{backups.bucket}/{backups.prefix}/{dump}", str(backups.base / "stored"))
+    stored = (backups.base / "stored").read_bytes()
+    assert not stored.startswith(b"PGDMP") and b"embedding" not in stored, "encrypted before it leaves the container"
 
     pg.psql(pg.database, "DELETE FROM items WHERE id = 1; UPDATE items SET embedding = '[0,0,0]'")
     restored = backups.script("restore")
@@ -145,3 +148,31 @@ def test_restore_without_any_dump_fails_clearly(setup: tuple[Server, Backups]) -
     backups.env["S3_PREFIX"] = "nothing-here"
     result = backups.script("restore")
     assert result.returncode == 1 and "restore: no dump of" in result.stderr
+
+
+def test_a_dump_restores_only_with_its_stacks_key(setup: tuple[Server, Backups]) -> None:
+    pg, backups = setup
+    pg.psql(pg.database, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)")
+    assert backups.script("backup").returncode == 0
+    key = backups.secrets / "backup_encryption_key"
+    right = key.read_text()
+    key.write_text("another stack's key, or a new one")
+    pg.psql(pg.database, "UPDATE kept SET v = 8")
+    refused = backups.script("restore")
+    assert refused.returncode == 1 and "cannot decrypt" in refused.stderr and "nothing was restored" in refused.stderr
+    assert pg.value("SELECT v FROM kept") == "8", "a refused restore changes nothing"
+    key.write_text(right)
+    assert backups.script("restore").returncode == 0 and pg.value("SELECT v FROM kept") == "7"
+
+
+def test_dumps_from_before_encryption_still_restore(setup: tuple[Server, Backups]) -> None:
+    pg, backups = setup
+    pg.psql(pg.database, "CREATE TABLE old (v int); INSERT INTO old VALUES (1)")
+    plain = backups.base / "old.dump"
+    subprocess.run([f"{BIN}/pg_dump", "--format=custom", "--no-owner", "-h", "127.0.0.1", "-p", str(pg.port), "-U", pg.user, "-d", pg.database,
+                    "-f", str(plain)], env={**backups.env, "PGPASSWORD": pg.password}, check=True)
+    backups.aws("s3", "cp", str(plain), f"s3://{backups.bucket}/{backups.prefix}/{pg.database}-2026-01-01T03-00-00Z.dump")
+    pg.psql(pg.database, "DROP TABLE old")
+    restored = backups.script("restore", f"{pg.database}-2026-01-01T03-00-00Z.dump")
+    assert restored.returncode == 0, restored.stderr
+    assert pg.value("SELECT v FROM old") == "1"

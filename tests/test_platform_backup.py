@@ -120,7 +120,7 @@ def test_grafana_backup_then_restore_brings_dashboards_and_users_back(local: Pla
     made = local.script("backup", "grafana")
     assert made.returncode == 0, made.stderr
     (archive,) = local.archives("grafana")
-    assert archive.startswith("grafana-") and archive.endswith(".db.gz")
+    assert archive.startswith("grafana-") and archive.endswith(".db.gz.gpg")
 
     sqlite(local.grafana_db, "DELETE FROM dashboard WHERE title = 'Overview'; INSERT INTO user VALUES ('mallory')")
     restored = local.script("restore", "grafana")
@@ -152,7 +152,12 @@ def test_n8n_archive_holds_workflows_credentials_and_their_key(local: PlatformBa
     made = local.script("backup", "n8n")
     assert made.returncode == 0, made.stderr
     (archive,) = local.archives("n8n")
-    local.aws(local.target_url, "s3", "cp", f"s3://{local.bucket}/{local.prefix}/n8n/{archive}", str(tmp_path / "n8n.tar.gz"))
+    # The archive holds n8n's key: encrypted with the stack's backup key before it leaves the container.
+    local.aws(local.target_url, "s3", "cp", f"s3://{local.bucket}/{local.prefix}/n8n/{archive}", str(tmp_path / "n8n.tar.gz.gpg"))
+    assert archive.endswith(".tar.gz.gpg") and not tarfile.is_tarfile(tmp_path / "n8n.tar.gz.gpg")
+    subprocess.run(["gpg", "--homedir", str(tmp_path), "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase-file",
+                    str(local.secrets / "backup_encryption_key"), "--decrypt", "--output", str(tmp_path / "n8n.tar.gz"),
+                    str(tmp_path / "n8n.tar.gz.gpg")], check=True)
     with tarfile.open(tmp_path / "n8n.tar.gz") as tar:
         assert sorted(tar.getnames()) == ["database.sqlite", "encryption_key"]
         key = tar.extractfile("encryption_key")

@@ -8,4 +8,5 @@ export AWS_DEFAULT_REGION="${S3_REGION:-us-east-1}"
 user="$(cat "$secrets/postgres_user")"
 database="$(cat "$secrets/postgres_db")"
 s3() { aws ${S3_ENDPOINT:+--endpoint-url "$S3_ENDPOINT"} "$@"; }
-dumps() { s3 s3 ls "s3://$S3_BUCKET/$S3_PREFIX/" | awk '{print $4}' | grep "^$database-.*\.dump$" | sort; }
+dumps() { s3 s3 ls "s3://$S3_BUCKET/$S3_PREFIX/" | awk '{print $4}' | grep -E "^$database-.*\.dump(\.gpg)?$" | sort; }
+. "$(dirname "$0")/crypt.sh"

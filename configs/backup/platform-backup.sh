@@ -1,8 +1,9 @@
 #!/bin/sh
 # Back up the platform's data: platform-backup.sh [grafana] [n8n] [objects] (default: all three).
 # Run by backup-cron in shared_backup, and by `python -m ops backup <kind>`.
-#   grafana  s3://$S3_BUCKET/$S3_PREFIX/grafana/grafana-<UTC stamp>.db.gz
-#   n8n      s3://$S3_BUCKET/$S3_PREFIX/n8n/n8n-<UTC stamp>.tar.gz (database.sqlite and encryption_key)
+#   grafana  s3://$S3_BUCKET/$S3_PREFIX/grafana/grafana-<UTC stamp>.db.gz.gpg
+#   n8n      s3://$S3_BUCKET/$S3_PREFIX/n8n/n8n-<UTC stamp>.tar.gz.gpg (database.sqlite and encryption_key)
+#   (archives are encrypted with the stack's backup key, crypt.sh; copied buckets are not)
 #   objects  every bucket of the object store into s3://$S3_BUCKET/$S3_PREFIX/objects/<bucket>/, when
 #            the target is off-site; objects deleted at the source stay there (it is a backup, not a mirror)
 # Archives older than BACKUP_KEEP_DAYS are deleted, never the newest.
@@ -17,10 +18,11 @@ now="${BACKUP_NOW:-$(date -u +%s)}"
 stamp="$(date -u -d "@$now" +%Y-%m-%dT%H-%M-%SZ)"
 cutoff="$(date -u -d "@$((now - BACKUP_KEEP_DAYS * 86400))" +%Y-%m-%dT%H-%M-%SZ)"
 
-upload() {  # upload FILE KIND NAME
+upload() {  # upload FILE KIND NAME: encrypted, as NAME.gpg
   target s3api head-bucket --bucket "$S3_BUCKET" >/dev/null 2>&1 || target s3 mb "s3://$S3_BUCKET" >/dev/null
-  target s3 cp --only-show-errors "$1" "s3://$S3_BUCKET/$S3_PREFIX/$2/$3"
-  echo "backup: s3://$S3_BUCKET/$S3_PREFIX/$2/$3 ($(wc -c < "$1") bytes)"
+  encrypt "$1" "$1.gpg"
+  target s3 cp --only-show-errors "$1.gpg" "s3://$S3_BUCKET/$S3_PREFIX/$2/$3.gpg"
+  echo "backup: s3://$S3_BUCKET/$S3_PREFIX/$2/$3.gpg ($(wc -c < "$1.gpg") bytes, encrypted)"
   archives "$2" | sed '$d' |
     awk -v prefix="$2-" -v cutoff="$cutoff" '{ stamp = substr($0, length(prefix) + 1); sub(/\..*$/, "", stamp); if (stamp < cutoff) print }' |
     while read -r old; do

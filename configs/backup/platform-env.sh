@@ -29,6 +29,8 @@ if result != "ok":
 PY
 }
 
+. "$(dirname "$0")/crypt.sh"
+
 # archives KIND: this kind's archives in the target, oldest first.
 archives() {
   target s3 ls "s3://$S3_BUCKET/$S3_PREFIX/$1/" | awk '{print $4}' | grep "^$1-" | sort || true

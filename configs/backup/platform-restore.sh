@@ -1,7 +1,7 @@
 #!/bin/sh
 # Restore the platform's data from the backup target. Stop the service first (python -m ops restore does).
-#   platform-restore.sh grafana [ARCHIVE]   the newest (or the given) grafana-*.db.gz into Grafana's database
-#   platform-restore.sh n8n [ARCHIVE]       the newest (or the given) n8n-*.tar.gz into n8n's database
+#   platform-restore.sh grafana [ARCHIVE]   the newest (or the given) grafana-*.db.gz[.gpg] into Grafana's database
+#   platform-restore.sh n8n [ARCHIVE]       the newest (or the given) n8n-*.tar.gz[.gpg] into n8n's database
 #   platform-restore.sh objects [BUCKET]    every copied bucket (or one) back into the object store; objects
 #                                           the store has and the copy lacks are left alone
 # A database is written through SQLite's backup API in one transaction: on any error it is unchanged.
@@ -22,7 +22,8 @@ fetch() {  # fetch KIND: download the chosen or newest archive of KIND to $work/
     echo "restore: no $1 archive under s3://$S3_BUCKET/$S3_PREFIX/$1/" >&2
     exit 1
   fi
-  target s3 cp --only-show-errors "s3://$S3_BUCKET/$S3_PREFIX/$1/$item" "$work/archive"
+  target s3 cp --only-show-errors "s3://$S3_BUCKET/$S3_PREFIX/$1/$item" "$work/object"
+  fetched "$work/object" "$work/archive" "$item"
 }
 
 case "$kind" in
