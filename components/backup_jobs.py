@@ -75,6 +75,10 @@ def encryption_key(scope: StackScope, resource_name: str, opts: pulumi.ResourceO
     return Mounted(scope.secret(resource_name, key.result, opts), "backup_encryption_key", mode=0o400), pulumi.Output.secret(key.result)
 
 
-def scheduled(script: str) -> list[str]:
-    """backup-cron (the backup image's scheduler) runs /etc/backup/<script>.sh on $SCHEDULE."""
-    return ["/bin/sh", "-c", f'exec backup-cron "$SCHEDULE" /bin/sh {BACKUP_SCRIPTS_DIR}/{script}.sh']
+def scheduled(script: str, then: str | None = None) -> list[str]:
+    """backup-cron (the backup image's scheduler) runs /etc/backup/<script>.sh on $SCHEDULE, and
+    <then>.sh after it succeeded (its failure fails the run, which the BackupFailed alert reports)."""
+    run = f"/bin/sh {BACKUP_SCRIPTS_DIR}/{script}.sh"
+    if then:
+        run = f'/bin/sh -c "{run} && /bin/sh {BACKUP_SCRIPTS_DIR}/{then}.sh"'
+    return ["/bin/sh", "-c", f'exec backup-cron "$SCHEDULE" {run}']

@@ -338,7 +338,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         backup, storage = target.settings, target.storage
         access_key = self._scope.secret(f"{name}-backup-s3-access-key", storage.access_key, child)
         secret_key = self._scope.secret(f"{name}-backup-s3-secret-key", storage.secret_key, child)
-        scripts = backup_scripts(self._scope, f"{name}-backup", f"{env}-backup", ("env", "crypt", "backup", "restore"), child)
+        scripts = backup_scripts(self._scope, f"{name}-backup", f"{env}-backup", ("env", "crypt", "backup", "restore", "verify"), child)
         env_vars: dict[str, pulumi.Input[str]] = {
             "SCHEDULE": backup.schedule,
             "BACKUP_KEEP_DAYS": str(backup.retention_days),
@@ -355,7 +355,8 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 name=env_service(env, "postgres-backup"),
                 image=images.POSTGRES_BACKUP,
                 # Our image (images/postgres-backup): pg_dump 17, the aws CLI and backup-cron; the scripts are configs.
-                commands=scheduled("backup"),
+                # Every backup is followed by its restore drill (configs/backup/verify.sh).
+                commands=scheduled("backup", then="verify"),
                 env=env_vars,
                 healthcheck=BACKUP_HEALTHCHECK,
                 resources=BACKUP_RESOURCES,

@@ -8,6 +8,7 @@
   python -m ops destroy <stack>|all         remove a stack (asks first; --yes for scripts); the platform
                                             goes last, and not while an environment references it
   python -m ops prune [--all-images] [--yes] stopped containers, dangling images, unused caches (never data)
+  python -m ops verify-backup <env> [DUMP]  restore drill into a scratch database (also after every scheduled backup)
   python -m ops drift                       refreshing preview of every deployed stack; exit 2 on drift
   python -m ops pulumi <arguments>          the pinned pulumi CLI on this project and backend, e.g.
                                             pulumi stack output -s dev --show-secrets
@@ -173,6 +174,9 @@ def parser() -> argparse.ArgumentParser:
         help="e.g. app_x-2026-11-20T03-00-00Z.dump, grafana-2026-11-20T03-00-00Z.db.gz, or a bucket (default: newest, all buckets)",
     )
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    verify = sub.add_parser("verify-backup", help="restore drill: an environment's newest dump into a scratch database, checked, dropped")
+    verify.add_argument("stack", choices=ENVIRONMENTS)
+    verify.add_argument("dump", nargs="?", help="a given dump instead of the newest")
     adopt = sub.add_parser("adopt", help="replace the running compose stack by this program, on the same data")
     adopt.add_argument("stack", choices=STACK_ORDER)
     adopt.add_argument("--data-directory", help="the compose stack's .data/<env> (or .data for the platform), absolute")
@@ -231,7 +235,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
     backend = Backend.resolve(args.backend)
     if args.command == "pulumi":
         return pulumi_cli(args.arguments, backend)
-    if args.command in ("status", "backup", "restore", "prune"):
+    if args.command in ("status", "backup", "restore", "prune", "verify-backup"):
         check, client = check_docker(connect)
         if client is None:
             raise OpsError(f"{check.detail}; {check.fix}")
@@ -256,7 +260,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         if args.command == "restore":
             what = f"{args.stack}'s database" if args.stack in ENVIRONMENTS else args.stack
             confirm(args, f"Restore {what} from {args.dump or 'the newest backup'}?")
-        return run_script(client, args.command, args.stack, getattr(args, "dump", None), out)
+        action = "verify" if args.command == "verify-backup" else args.command
+        return run_script(client, action, args.stack, getattr(args, "dump", None), out)
 
     checks, _ = run_checks(backend, init_swarm=args.command in ("up", "start"), connect=connect)
     ready = print_checks(checks, out)

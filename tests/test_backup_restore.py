@@ -31,7 +31,7 @@ class Backups:
         for mount in container["secrets"]:
             (self.secrets / mount["fileName"]).write_text(run.mounted_secret(service, mount["fileName"]))
         scripts = [c["fileName"] for c in container["configs"] if c["fileName"].startswith("/etc/backup/")]
-        assert {Path(s).name for s in scripts} == {"env.sh", "crypt.sh", "backup.sh", "restore.sh"}
+        assert {Path(s).name for s in scripts} == {"env.sh", "crypt.sh", "backup.sh", "restore.sh", "verify.sh"}
         for script in scripts:
             (base / Path(script).name).write_text(run.mounted_config(service, script))
         self.base, self.s3_url = base, s3_url
@@ -176,3 +176,20 @@ def test_dumps_from_before_encryption_still_restore(setup: tuple[Server, Backups
     restored = backups.script("restore", f"{pg.database}-2026-01-01T03-00-00Z.dump")
     assert restored.returncode == 0, restored.stderr
     assert pg.value("SELECT v FROM old") == "1"
+
+
+def test_the_restore_drill_restores_the_newest_dump_into_a_scratch_database(setup: tuple[Server, Backups]) -> None:
+    pg, backups = setup
+    pg.psql(pg.database, "CREATE TABLE items (id int, embedding vector(3)); INSERT INTO items VALUES (1, '[1,2,3]'), (2, '[4,5,6]')")
+    assert backups.script("backup").returncode == 0
+    drill = backups.script("verify")
+    assert drill.returncode == 0, drill.stderr
+    assert "verify: public.items 2 rows" in drill.stdout and "1 tables, vector present" in drill.stdout
+    assert pg.value("SELECT count(*) FROM pg_database WHERE datname LIKE 'verify_%'") == "0", "the scratch database is dropped"
+    (backups.secrets / "backup_encryption_key").write_text("not this stack's key")
+    assert backups.script("verify").returncode == 1
+
+
+def test_every_scheduled_backup_is_followed_by_its_drill(runs: ProgramRuns) -> None:
+    container = runs("dev").service(BACKUP).inputs["taskSpec"]["containerSpec"]
+    assert "/etc/backup/backup.sh && /bin/sh /etc/backup/verify.sh" in container["commands"][-1]
