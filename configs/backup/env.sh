@@ -9,4 +9,12 @@ user="$(cat "$secrets/postgres_user")"
 database="$(cat "$secrets/postgres_db")"
 s3() { aws ${S3_ENDPOINT:+--endpoint-url "$S3_ENDPOINT"} "$@"; }
 dumps() { s3 s3 ls "s3://$S3_BUCKET/$S3_PREFIX/" | awk '{print $4}' | grep -E "^$database-.*\.dump(\.gpg)?$" | sort; }
+# choose_dump [OBJECT] WHO: sets $object to the given dump, else the newest; with none, says so and exits.
+choose_dump() {
+  object="${1:-$(dumps | tail -n 1 || true)}"
+  if [ -z "$object" ]; then
+    echo "$2: no dump of $database under s3://$S3_BUCKET/$S3_PREFIX/" >&2
+    exit 1
+  fi
+}
 . "$(dirname "$0")/crypt.sh"

@@ -7,14 +7,7 @@ set -eu
 
 . "$(dirname "$0")/env.sh"
 
-object="${1:-}"
-if [ -z "$object" ]; then
-  object="$(dumps | tail -n 1 || true)"
-fi
-if [ -z "$object" ]; then
-  echo "restore: no dump of $database under s3://$S3_BUCKET/$S3_PREFIX/" >&2
-  exit 1
-fi
+choose_dump "${1:-}" restore
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

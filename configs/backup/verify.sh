@@ -7,14 +7,7 @@ set -eu
 
 . "$(dirname "$0")/env.sh"
 
-object="${1:-}"
-if [ -z "$object" ]; then
-  object="$(dumps | tail -n 1 || true)"
-fi
-if [ -z "$object" ]; then
-  echo "verify: no dump of $database under s3://$S3_BUCKET/$S3_PREFIX/" >&2
-  exit 1
-fi
+choose_dump "${1:-}" verify
 
 work="$(mktemp -d)"
 scratch="verify_$(date -u +%Y%m%d%H%M%S)_$$"
