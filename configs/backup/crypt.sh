@@ -2,9 +2,12 @@
 # container: gpg, AES-256 with its integrity check, keyed by this stack's backup_encryption_key
 # (a stack output: keep a copy away from this swarm, or the backups cannot be read). Callers have a
 # private $work directory (mktemp -d), which serves as gpg's home.
-crypt() {
+crypt() {  # gpg starts an agent in its home; it is stopped again, whatever gpg's outcome
+  status=0
   gpg --homedir "$work" --batch --yes --quiet --pinentry-mode loopback \
-    --passphrase-file "${secrets:-/run/secrets}/backup_encryption_key" "$@"
+    --passphrase-file "${secrets:-/run/secrets}/backup_encryption_key" "$@" || status=$?
+  gpgconf --homedir "$work" --kill gpg-agent 2>/dev/null || true
+  return "$status"
 }
 encrypt() {  # encrypt PLAIN ENCRYPTED
   crypt --symmetric --cipher-algo AES256 --output "$2" "$1"
