@@ -145,7 +145,7 @@ LOCAL: dict[str, Local] = {
     ),
     images.POSTGRES_BACKUP: Local(
         "our backup image's programs: backup-cron (images/postgres-backup/scheduler), PostgreSQL 17's client "
-        "tools and the aws CLI from Debian trixie (the image has them from postgres:17.11-alpine3.24 and Alpine)", True,
+        "tools, the aws CLI and gpg from Debian trixie (the image has them from postgres:17.11-alpine3.24 and Alpine)", True,
         packages=("postgresql-client-17", "awscli", "python3", "gpg", "gpg-agent"),
         binaries={"/usr/local/bin/backup-cron": "images/postgres-backup/scheduler"},
         env={"PATH": f"{PATH}:/usr/lib/postgresql/17/bin"},
