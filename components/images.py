@@ -193,8 +193,8 @@ CONTRACTS: dict[str, Contract] = {
         tools=BUSYBOX | {"pg_dump", "pg_restore", "psql", "aws", "backup-cron", "python3", "gzip", "tar", "gpg"}, ports=(BACKUP_METRICS_PORT,),
         notes="Ours. Alpine's busybox, PostgreSQL 17's client tools, aws-cli (Python 3); STOPSIGNAL SIGINT from "
               "the postgres image, which backup-cron handles like SIGTERM.",
-        source="images/postgres-backup/Dockerfile; docker-library/postgres 17/alpine3.24/Dockerfile (USER unset, "
-               "STOPSIGNAL SIGINT, uid 70 for postgres)",
+        source="images/postgres-backup/Dockerfile; docker-library/postgres@6edb0a8c4d 17/alpine3.23/Dockerfile "
+               "(17.9: no USER, STOPSIGNAL SIGINT, uid 70 for postgres; the 17.11/alpine3.24 file was not in the snapshot read)",
     ),
 }
 
