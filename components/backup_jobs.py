@@ -75,10 +75,11 @@ def encryption_key(scope: StackScope, resource_name: str, opts: pulumi.ResourceO
     return Mounted(scope.secret(resource_name, key.result, opts), "backup_encryption_key", mode=0o400), pulumi.Output.secret(key.result)
 
 
-def scheduled(script: str, then: str | None = None) -> list[str]:
-    """backup-cron (the backup image's scheduler) runs /etc/backup/<script>.sh on $SCHEDULE, and
-    <then>.sh after it succeeded (its failure fails the run, which the BackupFailed alert reports)."""
-    run = f"/bin/sh {BACKUP_SCRIPTS_DIR}/{script}.sh"
-    if then:
-        run = f'/bin/sh -c "{run} && /bin/sh {BACKUP_SCRIPTS_DIR}/{then}.sh"'
-    return ["/bin/sh", "-c", f'exec backup-cron "$SCHEDULE" {run}']
+def scheduled(script: str, then: Sequence[str] = (), beside: str | None = None) -> list[str]:
+    """backup-cron (the backup image's scheduler) runs /etc/backup/<script>.sh on $SCHEDULE, then each
+    of `then` while all before it succeeded (a failure fails the run, which the BackupFailed alert
+    reports); `beside` is a script (with its arguments) started in the background for as long as it runs."""
+    steps = " && ".join(f"/bin/sh {BACKUP_SCRIPTS_DIR}/{step}.sh" for step in (script, *then))
+    run = f'/bin/sh -c "{steps}"' if then else steps
+    background = f"/bin/sh {BACKUP_SCRIPTS_DIR}/{beside} & " if beside else ""
+    return ["/bin/sh", "-c", f'{background}exec backup-cron "$SCHEDULE" {run}']

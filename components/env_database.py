@@ -49,6 +49,12 @@ EXPORTER_RESOURCES = Resources(0.02, 0.10, 32, 64)
 BACKUP_RESOURCES = Resources(0.05, 0.50, 64, 256)
 PG_CONF_DIR = "/etc/postgresql"
 RUN_SECRETS = "/run/secrets"
+PGDATA = "/var/lib/postgresql/data"
+WAL_DIR = "/var/lib/postgresql/wal"
+"""The WAL volume, at the same path in PostgreSQL and its backup service: archive/ is what PostgreSQL
+archived and the backup ships, restore/ what a point-in-time restore fetched for it to replay."""
+WAL_SHIP_SECONDS = 10
+METRICS_TEXTFILE_DIR = "/tmp/backup-metrics"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,11 +76,15 @@ TLS_CERT_FILE = f"{RUN_SECRETS}/postgres_tls_cert"
 TLS_KEY_FILE = f"{RUN_SECRETS}/postgres_tls_key"
 
 
-def render_postgres_conf(file_name: str, hba_file: str) -> str:
-    """configs/postgres/<file_name> with its placeholders filled (a missing one raises KeyError)."""
-    return string.Template((CONFIGS / "postgres" / file_name).read_text()).substitute(
+def render_postgres_conf(file_name: str, hba_file: str, archive_dir: str | None = None) -> str:
+    """configs/postgres/<file_name> with its placeholders filled (a missing one raises KeyError); with
+    `archive_dir`, continuous WAL archiving into it (configs/postgres/parts/archiving.conf)."""
+    conf = string.Template((CONFIGS / "postgres" / file_name).read_text()).substitute(
         hba_file=hba_file, ssl_cert_file=TLS_CERT_FILE, ssl_key_file=TLS_KEY_FILE
     )
+    if archive_dir is None:
+        return conf
+    return conf + string.Template((CONFIGS / "postgres" / "parts" / "archiving.conf").read_text()).substitute(archive_dir=archive_dir)
 
 
 def render_pg_hba(client_networks: tuple[str, ...]) -> str:
@@ -148,6 +158,8 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         databases: list[pulumi.Input[str]] = [internal.id]
         if args.runner_network_id is not None:
             databases.append(args.runner_network_id)
+        # Kept whether or not backups run, like the data: turning them off must not delete a protected volume.
+        self._wal = self._scope.volume(f"{name}-postgres-wal", f"{self._env}_postgres_wal", self._data)
         self.postgres = self._postgres(secrets, databases)
         self.redis = self._redis(secrets, databases)
         with_monitoring = [internal.id, args.monitoring_network_id]
@@ -198,19 +210,27 @@ class EnvDatabaseStack(pulumi.ComponentResource):
 
     def _postgres(self, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
         name, env, settings, child = self._name, self._env, self._args.settings, self._child
-        conf = render_postgres_conf(settings.postgres_config_file, hba_file=f"{PG_CONF_DIR}/pg_hba.conf")
+        # Continuous archiving needs the backup service, which ships and removes what PostgreSQL archives.
+        archive = None if self._args.backup is None else f"{WAL_DIR}/archive"
+        conf = render_postgres_conf(settings.postgres_config_file, hba_file=f"{PG_CONF_DIR}/pg_hba.conf", archive_dir=archive)
         pg_conf = self._scope.config(f"{name}-postgresql-conf", f"{env}-postgresql-conf", conf, child)
         clients = self._args.client_networks if settings.postgres_port else ()
         pg_hba = self._scope.config(f"{name}-pg-hba", f"{env}-pg-hba", render_pg_hba(clients), child)
         tls = self._tls_secrets()
         init_sql = (CONFIGS / "postgres" / "init" / "10-extensions.sql").read_text()
         init = self._scope.config(f"{name}-postgres-init", f"{env}-postgres-init", init_sql, child)
-        volume = self._scope.volume(f"{name}-postgres-data", f"{env}_postgres_data", self._data, adopt="postgres")
+        self._data_volume = self._scope.volume(f"{name}-postgres-data", f"{env}_postgres_data", self._data, adopt="postgres")
         return self._scope.service(
             f"{name}-postgres",
             ServiceSpec(
                 name=self.postgres_host,
                 image=images.POSTGRES,
+                # The image's entrypoint chowns only PGDATA; the WAL volume is made postgres's before it runs.
+                commands=[
+                    "/bin/sh", "-c",
+                    f'mkdir -p {WAL_DIR}/archive {WAL_DIR}/restore && chown -R postgres:postgres {WAL_DIR} && exec docker-entrypoint.sh "$@"',
+                    "sh",
+                ],
                 args=["postgres", "-c", f"config_file={PG_CONF_DIR}/postgresql.conf"],
                 env={
                     "POSTGRES_DB_FILE": f"{RUN_SECRETS}/postgres_db",
@@ -235,7 +255,8 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                     Mounted(init, "/docker-entrypoint-initdb.d/10-extensions.sql"),
                 ],
                 mounts=[
-                    volume_mount(volume.name, "/var/lib/postgresql/data"),
+                    volume_mount(self._data_volume.name, PGDATA),
+                    volume_mount(self._wal.name, WAL_DIR),
                     # Swarm has no shm_size; parallel workers need more than Docker's 64 MB /dev/shm.
                     # Mode 0o777, not 0o1777: the provider reads the mode back without the sticky
                     # bit (Perm()), which would show as a change in every preview; only the
@@ -338,7 +359,10 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         backup, storage = target.settings, target.storage
         access_key = self._scope.secret(f"{name}-backup-s3-access-key", storage.access_key, child)
         secret_key = self._scope.secret(f"{name}-backup-s3-secret-key", storage.secret_key, child)
-        scripts = backup_scripts(self._scope, f"{name}-backup", f"{env}-backup", ("env", "crypt", "backup", "restore", "verify"), child)
+        scripts = backup_scripts(
+            self._scope, f"{name}-backup", f"{env}-backup",
+            ("env", "crypt", "backup", "restore", "verify", "wal-ship", "base-backup", "pitr-restore"), child,
+        )
         env_vars: dict[str, pulumi.Input[str]] = {
             "SCHEDULE": backup.schedule,
             "BACKUP_KEEP_DAYS": str(backup.retention_days),
@@ -347,6 +371,11 @@ class EnvDatabaseStack(pulumi.ComponentResource):
             "POSTGRES_HOST": self.postgres_host,
             "POSTGRES_PORT": str(POSTGRES_PORT),
             "S3_ENDPOINT": storage.endpoint,
+            # Point-in-time recovery: the WAL volume, and PostgreSQL's data directory, which a restore replaces.
+            "PGDATA": PGDATA,
+            "WAL_DIR": WAL_DIR,
+            "POSTGRES_UID": str(images.CONTRACTS[images.POSTGRES].uid),
+            "METRICS_TEXTFILE_DIR": METRICS_TEXTFILE_DIR,
             **backup_metrics_env(target),
         }
         return self._scope.service(
@@ -354,15 +383,20 @@ class EnvDatabaseStack(pulumi.ComponentResource):
             ServiceSpec(
                 name=env_service(env, "postgres-backup"),
                 image=images.POSTGRES_BACKUP,
-                # Our image (images/postgres-backup): pg_dump 17, the aws CLI and backup-cron; the scripts are configs.
-                # Every backup is followed by its restore drill (configs/backup/verify.sh).
-                commands=scheduled("backup", then="verify"),
+                # Our image (images/postgres-backup): PostgreSQL 17's client tools, the aws CLI, gpg and
+                # backup-cron; the scripts are configs. Every dump is followed by a base backup and the
+                # dump's restore drill (verify.sh); the WAL shipper runs beside the scheduler.
+                commands=scheduled("backup", then=("base-backup", "verify"), beside=f"wal-ship.sh --every {WAL_SHIP_SECONDS}"),
                 env=env_vars,
                 healthcheck=BACKUP_HEALTHCHECK,
                 resources=BACKUP_RESOURCES,
                 networks=networks,
                 secrets=[*secrets.postgres_login(), Mounted(access_key, "backup_s3_access_key"), Mounted(secret_key, "backup_s3_secret_key"), self._backup_key],
                 configs=scripts,
+                # On PostgreSQL's node: it shares the WAL volume, and a restore writes the data volume.
+                mounts=[volume_mount(self._data_volume.name, PGDATA), volume_mount(self._wal.name, WAL_DIR)],
+                placement=self._scope.stateful_placement,
+                stateful=True,
             ),
             child,
         )

@@ -15,8 +15,8 @@ from names import BACKUP_METRICS_PORT
 
 # The tools busybox (and Alpine's busybox) installs that our health checks and commands use.
 BUSYBOX = frozenset({"sh", "cat", "env", "wget", "grep", "pgrep", "test", "[", "head", "printf", "xargs"})
-# What a Debian or Ubuntu base has without extra packages (coreutils, grep, bash, dash, findutils).
-DEBIAN = frozenset({"sh", "bash", "cat", "env", "grep", "test", "[", "head", "printf", "xargs", "setpriv"})
+# What a Debian or Ubuntu base has without extra packages (coreutils, diffutils, grep, bash, dash, findutils).
+DEBIAN = frozenset({"sh", "bash", "cat", "env", "grep", "test", "[", "head", "printf", "xargs", "setpriv", "mkdir", "chown", "cp", "mv", "cmp"})
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ GITHUB_RUNNER = "myoung34/github-runner:2.336.0-ubuntu-noble"
 # client tools (past the pg_dump fix of CVE-2026-6477 in 17.10), Alpine's aws-cli and our scheduler. No
 # third-party backup image is rebuilt on PostgreSQL releases (README, images). The tag is the PostgreSQL
 # version and a digest of the directory: `python3 scripts/backup_image.py check`.
-POSTGRES_BACKUP = "ghcr.io/nextcandle/postgres-backup:17.11-ca3f15b64bd6"
+POSTGRES_BACKUP = "ghcr.io/nextcandle/postgres-backup:17.11-49ca93a7c16e"
 
 
 CONTRACTS: dict[str, Contract] = {
@@ -190,7 +190,7 @@ CONTRACTS: dict[str, Contract] = {
     ),
     POSTGRES_BACKUP: Contract(
         uid=0, gid=0, entrypoint=("backup-cron",),
-        tools=BUSYBOX | {"pg_dump", "pg_restore", "psql", "aws", "backup-cron", "python3", "gzip", "tar", "gpg"}, ports=(BACKUP_METRICS_PORT,),
+        tools=BUSYBOX | {"pg_dump", "pg_restore", "pg_basebackup", "psql", "aws", "backup-cron", "python3", "gzip", "tar", "gpg", "find", "stat", "chown"}, ports=(BACKUP_METRICS_PORT,),
         notes="Ours. Alpine's busybox, PostgreSQL 17's client tools, aws-cli (Python 3); STOPSIGNAL SIGINT from "
               "the postgres image, which backup-cron handles like SIGTERM.",
         source="images/postgres-backup/Dockerfile; docker-library/postgres@6edb0a8c4d 17/alpine3.23/Dockerfile "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from names import BACKED_UP_SERVICES, BACKUP_KINDS, ENVIRONMENTS, PLATFORM_BACKUP, env_service
@@ -61,6 +62,37 @@ def run_script(client: Any, action: str, target: str, item: str | None = None, o
         return _exec(client, container, command, out)
     finally:
         _scale(client, stopped, replicas, out)
+
+
+def recovery_target(text: str, now: datetime | None = None) -> datetime:
+    """The moment `ops restore <env> --to` names: ISO 8601 with its UTC offset, in the past."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise OpsError(f"--to {text!r} is not a time; give it as e.g. \"2026-12-01 10:00:00+09\"") from error
+    if moment.tzinfo is None:
+        raise OpsError(f"--to {text!r} has no UTC offset, so it could be any of 27 moments; add one, e.g. \"{text}+09\"")
+    if moment >= (now or datetime.now(UTC)):
+        raise OpsError(f"--to {text!r} is not in the past; restore to a moment that has happened")
+    return moment
+
+
+def restore_to_time(client: Any, env: str, moment: datetime, out: TextIO = sys.stdout) -> int:
+    """Point-in-time restore (configs/backup/pitr-restore.sh): ship the newest WAL, stop PostgreSQL,
+    replace its data by the newest base backup before `moment`, start it to replay WAL up to `moment`."""
+    container = backup_container(client, env_service(env, "postgres-backup"))
+    utc = moment.astimezone(UTC)
+    stamp, target = utc.strftime("%Y-%m-%dT%H-%M-%SZ"), utc.strftime("%Y-%m-%d %H:%M:%S+00")
+    # Everything written until now goes to the archive first: the state replaced stays reachable.
+    if _exec(client, container, ["sh", f"{SCRIPTS}/wal-ship.sh", "--switch"], out):
+        raise OpsError(f"{env}: the newest WAL could not be archived and shipped; nothing was changed")
+    postgres = env_service(env, "postgres")
+    replicas = _scale(client, postgres, 0, out)
+    try:
+        code = _exec(client, container, ["sh", f"{SCRIPTS}/pitr-restore.sh", stamp, target], out)
+    finally:
+        _scale(client, postgres, replicas, out, timeout=600)
+    return code or _exec(client, container, ["sh", f"{SCRIPTS}/pitr-restore.sh", "--finish"], out)
 
 
 def _program_environment(client: Any, container: Any) -> dict[str, str]:

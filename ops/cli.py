@@ -20,6 +20,8 @@
                                             or platform (all three)
   python -m ops restore <what> [ARCHIVE]    restore the newest (or the given) dump or archive, or one copied
                                             bucket; Grafana and n8n are stopped meanwhile; asks first
+  python -m ops restore <env> --to TIME     an environment's database as it was at TIME ("2026-12-01 10:00:00+09"):
+                                            newest base backup before it, WAL replayed up to it
   python -m ops migrate --from dev          move the platform out of the stack that owned it (old layout)
   python -m ops adopt <stack> --data-directory DIR
                                             replace the compose stack (start.sh) by this program on the same
@@ -39,7 +41,7 @@ from typing import Any, TextIO
 
 from names import ENVIRONMENTS
 from ops.backend import Backend, OpsError
-from ops.backups import BACKUP_TARGETS, RESTORE_TARGETS, run_script
+from ops.backups import BACKUP_TARGETS, RESTORE_TARGETS, recovery_target, restore_to_time, run_script
 from ops.deploy import RUNNER, STACK_ORDER, drift, lifecycle_targets, plan, pulumi_cli, run, stop_or_start
 from ops.preflight import Check, check_docker, docker_client, run_checks
 from ops.prune import prune
@@ -173,6 +175,10 @@ def parser() -> argparse.ArgumentParser:
         "dump", nargs="?",
         help="e.g. app_x-2026-11-20T03-00-00Z.dump, grafana-2026-11-20T03-00-00Z.db.gz, or a bucket (default: newest, all buckets)",
     )
+    restore.add_argument(
+        "--to", metavar="TIME",
+        help='an environment as it was at TIME, e.g. "2026-12-01 10:00:00+09" (base backup + WAL; replaces its data)',
+    )
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     verify = sub.add_parser("verify-backup", help="restore drill: an environment's newest dump into a scratch database, checked, dropped")
     verify.add_argument("stack", choices=ENVIRONMENTS)
@@ -257,6 +263,12 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
             print(f"removed {len(done.containers)} containers, {done.images} images, {len(done.volumes)} cache volumes"
                   f"{' (' + ', '.join(done.volumes) + ')' if done.volumes else ''}; {size(done.reclaimed)} freed", file=out)
             return 0
+        if args.command == "restore" and args.to:
+            if args.stack not in ENVIRONMENTS or args.dump:
+                raise OpsError("--to restores an environment's database (dev, stg, prod) to a time; it takes no dump")
+            moment = recovery_target(args.to)
+            confirm(args, f"Replace {args.stack}'s database by its state at {moment.isoformat(sep=' ')}? Its PostgreSQL stops meanwhile.")
+            return restore_to_time(client, args.stack, moment, out)
         if args.command == "restore":
             what = f"{args.stack}'s database" if args.stack in ENVIRONMENTS else args.stack
             confirm(args, f"Restore {what} from {args.dump or 'the newest backup'}?")

@@ -21,11 +21,12 @@ DEBIAN_BIN = Path("/usr/lib/postgresql/15/bin")
 """Debian's PostgreSQL 15, built with OpenSSL (pgserver's build has no TLS, and Debian's no pgvector)."""
 RUN_AS = "pgserver"  # PostgreSQL refuses to run as root; pgserver's own unprivileged user.
 SECRETS = "/run/secrets/"
+WAL_VOLUME = "/var/lib/postgresql/wal"
 
 
 
 class Server:
-    def __init__(self, base: Path, run: ProgramRun, env: str, bin_dir: Path = BIN) -> None:
+    def __init__(self, base: Path, run: ProgramRun, env: str, bin_dir: Path = BIN, wal_dir: Path | None = None) -> None:
         needs_tool("PostgreSQL")
         postgres = run.service(f"{env}_postgres")
         self.bin = bin_dir
@@ -44,6 +45,13 @@ class Server:
                 (base / name).write_text(run.mounted_secret(postgres, name))
                 (base / name).chmod(0o600)
         conf = conf.replace("/etc/postgresql/pg_hba.conf", str(base / "pg_hba.conf")).replace(SECRETS, f"{base}/")
+        # The WAL volume (continuous archiving) at a local directory, or archiving off.
+        self.wal_dir = wal_dir
+        if wal_dir is None:
+            conf = conf.replace("archive_mode = on", "archive_mode = off")
+        else:
+            (wal_dir / "archive").mkdir(parents=True)
+            conf = conf.replace(WAL_VOLUME, str(wal_dir))
         (base / "postgresql.conf").write_text(conf)
         (base / "pwfile").write_text(self.password)
         self.kwargs: dict[str, object] = {}
@@ -59,6 +67,8 @@ class Server:
             shutil.chown(base, entry.pw_uid, entry.pw_gid)
             for child in base.iterdir():
                 shutil.chown(child, entry.pw_uid, entry.pw_gid)
+            for path in [wal_dir, *wal_dir.rglob("*")] if wal_dir else []:
+                shutil.chown(path, entry.pw_uid, entry.pw_gid)
             self.kwargs["user"] = RUN_AS
 
     def run(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -71,11 +81,15 @@ class Server:
         # What the image runs: initdb with a SCRAM superuser named by the secrets, then our config file.
         self.run("initdb", "-D", str(self.data), "-U", self.user, f"--pwfile={self.base / 'pwfile'}",
                  "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "--encoding=UTF8")
+        self.start_existing()
+        self.psql("postgres", f'CREATE DATABASE "{self.database}"')
+        self.psql(self.database, self.init_sql)
+
+    def start_existing(self) -> None:
+        """Start the server on the data directory as it is (e.g. after a restore replaced it)."""
         options = f"-c config_file={self.base / 'postgresql.conf'} -c port={self.port} -c unix_socket_directories={self.base}"
         started = self.run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.base / "log"), "-w", "start", check=False)
         assert started.returncode == 0, (self.base / "log").read_text() if (self.base / "log").exists() else started.stderr
-        self.psql("postgres", f'CREATE DATABASE "{self.database}"')
-        self.psql(self.database, self.init_sql)
 
     def stop(self) -> None:
         self.run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)

@@ -27,9 +27,10 @@ def backup_cron(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return binary
 
 
-def metrics_after_runs(binary: Path, command: list[str], port: int) -> str:
+def metrics_after_runs(binary: Path, command: list[str], port: int, textfiles: Path | None = None) -> str:
     """Runs every second (a robfig/cron descriptor; the settings only allow five fields) and scrapes after two."""
-    process = subprocess.Popen([str(binary), "@every 1s", *command], env={"METRICS_ADDR": f"127.0.0.1:{port}", "PATH": "/usr/bin:/bin"})
+    env = {"METRICS_ADDR": f"127.0.0.1:{port}", "PATH": "/usr/bin:/bin", **({"METRICS_TEXTFILE_DIR": str(textfiles)} if textfiles else {})}
+    process = subprocess.Popen([str(binary), "@every 1s", *command], env=env)
     try:
         time.sleep(2.5)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
@@ -59,3 +60,14 @@ def test_a_successful_backup_shows_its_time(backup_cron: Path) -> None:
     metrics = metrics_after_runs(backup_cron, ["/bin/true"], 19292)
     assert value(metrics, "nextcandle_backup_last_run_success") == 1
     assert value(metrics, "nextcandle_backup_last_success_timestamp_seconds") >= before
+
+
+def test_what_other_jobs_write_is_served_beside_the_scheduler_metrics(backup_cron: Path, tmp_path: Path) -> None:
+    """The WAL shipper writes wal.prom (configs/backup/wal-ship.sh); a half-written file is never served."""
+    (tmp_path / "wal.prom").write_text("# HELP nextcandle_wal_oldest_waiting_timestamp_seconds When.\n# TYPE nextcandle_wal_oldest_waiting_timestamp_seconds gauge\nnextcandle_wal_oldest_waiting_timestamp_seconds 0\n")
+    (tmp_path / ".wal.prom").write_text("half-written")
+    metrics = metrics_after_runs(backup_cron, ["/bin/true"], 19293, textfiles=tmp_path)
+    assert value(metrics, "nextcandle_wal_oldest_waiting_timestamp_seconds") == 0
+    assert "half-written" not in metrics
+    checked = subprocess.run([promtool(), "check", "metrics"], input=metrics, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

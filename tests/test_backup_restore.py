@@ -31,7 +31,8 @@ class Backups:
         for mount in container["secrets"]:
             (self.secrets / mount["fileName"]).write_text(run.mounted_secret(service, mount["fileName"]))
         scripts = [c["fileName"] for c in container["configs"] if c["fileName"].startswith("/etc/backup/")]
-        assert {Path(s).name for s in scripts} == {"env.sh", "crypt.sh", "backup.sh", "restore.sh", "verify.sh"}
+        assert {Path(s).name for s in scripts} == {
+            "env.sh", "crypt.sh", "backup.sh", "restore.sh", "verify.sh", "wal-ship.sh", "base-backup.sh", "pitr-restore.sh"}
         for script in scripts:
             (base / Path(script).name).write_text(run.mounted_config(service, script))
         self.base, self.s3_url = base, s3_url
@@ -190,6 +191,7 @@ def test_the_restore_drill_restores_the_newest_dump_into_a_scratch_database(setu
     assert backups.script("verify").returncode == 1
 
 
-def test_every_scheduled_backup_is_followed_by_its_drill(runs: ProgramRuns) -> None:
+def test_every_scheduled_backup_is_followed_by_a_base_backup_and_its_drill(runs: ProgramRuns) -> None:
     container = runs("dev").service(BACKUP).inputs["taskSpec"]["containerSpec"]
-    assert "/etc/backup/backup.sh && /bin/sh /etc/backup/verify.sh" in container["commands"][-1]
+    assert "/etc/backup/backup.sh && /bin/sh /etc/backup/base-backup.sh && /bin/sh /etc/backup/verify.sh" in container["commands"][-1]
+    assert container["commands"][-1].startswith("/bin/sh /etc/backup/wal-ship.sh --every 10 & exec backup-cron")

@@ -30,7 +30,7 @@ def test_ports_resources_config_and_restarts_per_environment(env_run: ProgramRun
     resources = postgres.inputs["taskSpec"]["resources"]
     assert (resources["reservation"]["nanoCpus"] / 1e9, resources["limits"]["nanoCpus"] / 1e9) == cpus
     assert (resources["reservation"]["memoryBytes"] / 2**20, resources["limits"]["memoryBytes"] / 2**20) == memory
-    expected_conf = render_postgres_conf(conf, "/etc/postgresql/pg_hba.conf")
+    expected_conf = render_postgres_conf(conf, "/etc/postgresql/pg_hba.conf", archive_dir="/var/lib/postgresql/wal/archive")
     assert env_run.mounted_config(postgres, "/etc/postgresql/postgresql.conf") == expected_conf
     for service in env_run.services:
         if service.swarm_name.startswith(f"{env}_"):
@@ -119,3 +119,16 @@ def test_stateful_services_follow_the_configured_placement() -> None:
     run = run_program("prod", {"statefulPlacement": "node.labels.nextcandle.data==true"})
     for name in ("prod_postgres", "prod_redis"):
         assert run.service(name).inputs["taskSpec"]["placement"]["constraints"] == ["node.labels.nextcandle.data==true"]
+
+
+def test_wal_archiving_comes_only_with_backups(runs: ProgramRuns) -> None:
+    """Nothing would ship and remove archived WAL without the backup service: it would fill the disk.
+    The WAL volume stays either way, so turning backups off deletes no protected volume."""
+    for config, archived in (({}, True), ({"backupEnabled": "false"}, False)):
+        run = runs("prod", config)
+        postgres = run.service("prod_postgres")
+        conf = run.mounted_config(postgres, "/etc/postgresql/postgresql.conf")
+        targets = [m["target"] for m in postgres.inputs["taskSpec"]["containerSpec"]["mounts"]]
+        assert ("archive_mode = on" in conf) is archived
+        assert "/var/lib/postgresql/wal" in targets
+        assert any(v.inputs.get("name") == "prod_postgres_wal" for v in run.of_type("docker:index/volume:Volume"))

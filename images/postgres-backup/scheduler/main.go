@@ -5,6 +5,8 @@
 // With METRICS_ADDR (e.g. ":9199") it serves Prometheus metrics at /metrics: when it started, when
 // the last run ended and whether it succeeded, when the last success was, run counts, and whether
 // its backups leave the swarm (BACKUP_OFF_SITE=true, set by the program with an off-site target).
+// With METRICS_TEXTFILE_DIR it appends every *.prom file there, which other jobs in the container
+// write (the WAL shipper), the way node-exporter's textfile collector reads them.
 package main
 
 import (
@@ -13,6 +15,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -74,6 +79,25 @@ func (r *runs) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	}
 	fmt.Fprintf(w, "# HELP nextcandle_backup_runs_total Scheduled runs since start, by result.\n# TYPE nextcandle_backup_runs_total counter\n")
 	fmt.Fprintf(w, "nextcandle_backup_runs_total{result=\"success\"} %d\nnextcandle_backup_runs_total{result=\"failure\"} %d\n", r.successes, r.failures)
+	writeTextfiles(w, os.Getenv("METRICS_TEXTFILE_DIR"))
+}
+
+// writeTextfiles appends dir's *.prom files in name order; their writers replace them by renaming,
+// so a file is never read half-written.
+func writeTextfiles(w http.ResponseWriter, dir string) {
+	if dir == "" {
+		return
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.prom"))
+	sort.Strings(files)
+	for _, file := range files {
+		if strings.HasPrefix(filepath.Base(file), ".") { // being written
+			continue
+		}
+		if content, err := os.ReadFile(file); err == nil {
+			w.Write(content)
+		}
+	}
 }
 
 func main() {
