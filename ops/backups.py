@@ -43,6 +43,8 @@ def _tasks(client: Any, service: str) -> list[dict[str, Any]]:
 def command_for(action: str, target: str, item: str | None) -> tuple[str, list[str]]:
     """The backup service and the script command line for `ops backup|restore <target> [item]`."""
     extra = [item] if item else []
+    if target in ENVIRONMENTS and action == "backup":  # a dump, and a base backup point-in-time restores start from
+        return env_service(target, "postgres-backup"), ["sh", "-c", f"sh {SCRIPTS}/backup.sh && sh {SCRIPTS}/base-backup.sh"]
     if target in ENVIRONMENTS:
         return env_service(target, "postgres-backup"), ["sh", f"{SCRIPTS}/{action}.sh", *extra]
     kinds = list(BACKUP_KINDS) if target == "platform" else [target]

@@ -16,7 +16,7 @@
                                             and back; volumes, secrets and passwords stay
   python -m ops status [<stack>|all] [-v]   replicas and health of every service, by stack; exit 1 if any is not ok;
                                             -v adds networks, volumes with their size and disk use
-  python -m ops backup <what>               back up now: dev|stg|prod (the database), grafana|n8n|objects,
+  python -m ops backup <what>               back up now: dev|stg|prod (a dump and a base backup), grafana|n8n|objects,
                                             or platform (all three)
   python -m ops restore <what> [ARCHIVE]    restore the newest (or the given) dump or archive, or one copied
                                             bucket; Grafana and n8n are stopped meanwhile; asks first

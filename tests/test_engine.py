@@ -192,6 +192,23 @@ def test_a_backup_brings_dev_rows_back_and_they_last_through_stop_and_start(depl
     assert _psql(swarm, "SELECT embedding FROM marker WHERE id = 1") == "[1,2,3]"
 
 
+def test_a_point_in_time_restore_brings_dev_back_to_a_noted_moment(deployed: Operator, swarm: Any) -> None:
+    """PostgreSQL archives its WAL into the WAL volume, the backup service ships it through the real
+    object store, and `ops restore dev --to` replays it onto the base backup `ops backup dev` took."""
+    assert not wait_until_healthy(swarm, timeout=300)
+    _psql(swarm, "CREATE TABLE moments (note text); INSERT INTO moments VALUES ('in-base')")
+    assert "base-backup: s3://" in deployed.ops("backup", "dev").stdout
+    time.sleep(1.5)  # base backups are named by the second they finished
+    _psql(swarm, "INSERT INTO moments VALUES ('before')")
+    noted = _psql(swarm, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00:00'")
+    time.sleep(1.5)
+    _psql(swarm, "INSERT INTO moments VALUES ('after'); DELETE FROM moments WHERE note = 'in-base'")
+    restored = deployed.ops("restore", "dev", "--to", noted, "--yes").stdout
+    assert "recovery finished" in restored, restored
+    assert _psql(swarm, "SELECT string_agg(note, ',' ORDER BY note) FROM moments") == "before,in-base"
+    assert not wait_until_healthy(swarm, timeout=300, names=("dev_postgres", "dev_postgres-backup"))
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_a_second_preview_changes_nothing(deployed: Operator, stack: str) -> None:
     deployed.ops("preview", stack, "--expect-no-changes")
