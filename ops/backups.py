@@ -15,9 +15,12 @@ from names import BACKED_UP_SERVICES, BACKUP_KINDS, ENVIRONMENTS, PLATFORM_BACKU
 from ops.backend import OpsError
 
 SCRIPTS = "/etc/backup"
-BACKUP_TARGETS = (*ENVIRONMENTS, *BACKUP_KINDS, "platform")
-"""What `ops backup` takes: an environment, one kind of platform data, or all of the platform's."""
-RESTORE_TARGETS = (*ENVIRONMENTS, *BACKUP_KINDS)
+LIVE_TASK_STATES = frozenset({"new", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"})
+"""Swarm task states before its container has exited (the others: complete, shutdown, failed, rejected...)."""
+BACKUP_TARGETS = (*ENVIRONMENTS, *BACKUP_KINDS, "platform", "state")
+"""What `ops backup` takes: an environment, one kind of platform data, all of the platform's, or the
+local Pulumi state (ops/state_backup.py)."""
+RESTORE_TARGETS = (*ENVIRONMENTS, *BACKUP_KINDS, "state")
 
 
 def backup_container(client: Any, service: str) -> Any:
@@ -58,10 +61,10 @@ def run_script(client: Any, action: str, target: str, item: str | None = None, o
     container = backup_container(client, service)
     stopped = BACKED_UP_SERVICES.get(target) if action == "restore" else None
     if stopped is None:
-        return _exec(client, container, command, out)
+        return exec_script(client, container, command, out)
     replicas = _scale(client, stopped, 0, out)
     try:
-        return _exec(client, container, command, out)
+        return exec_script(client, container, command, out)
     finally:
         _scale(client, stopped, replicas, out)
 
@@ -86,15 +89,15 @@ def restore_to_time(client: Any, env: str, moment: datetime, out: TextIO = sys.s
     utc = moment.astimezone(UTC)
     stamp, target = utc.strftime("%Y-%m-%dT%H-%M-%SZ"), utc.strftime("%Y-%m-%d %H:%M:%S+00")
     # Everything written until now goes to the archive first: the state replaced stays reachable.
-    if _exec(client, container, ["sh", f"{SCRIPTS}/wal-ship.sh", "--switch"], out):
+    if exec_script(client, container, ["sh", f"{SCRIPTS}/wal-ship.sh", "--switch"], out):
         raise OpsError(f"{env}: the newest WAL could not be archived and shipped; nothing was changed")
     postgres = env_service(env, "postgres")
     replicas = _scale(client, postgres, 0, out)
     try:
-        code = _exec(client, container, ["sh", f"{SCRIPTS}/pitr-restore.sh", stamp, target], out)
+        code = exec_script(client, container, ["sh", f"{SCRIPTS}/pitr-restore.sh", stamp, target], out)
     finally:
         _scale(client, postgres, replicas, out, timeout=600)
-    return code or _exec(client, container, ["sh", f"{SCRIPTS}/pitr-restore.sh", "--finish"], out)
+    return code or exec_script(client, container, ["sh", f"{SCRIPTS}/pitr-restore.sh", "--finish"], out)
 
 
 def _program_environment(client: Any, container: Any) -> dict[str, str]:
@@ -105,8 +108,10 @@ def _program_environment(client: Any, container: Any) -> dict[str, str]:
     return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
 
 
-def _exec(client: Any, container: Any, command: list[str], out: TextIO) -> int:
-    exec_id = client.api.exec_create(container.id, command, environment=_program_environment(client, container))["Id"]
+def exec_script(client: Any, container: Any, command: list[str], out: TextIO, environment: dict[str, str] | None = None) -> int:
+    """Run `command` in the container with its program's environment (plus `environment`), streaming its output."""
+    env = {**_program_environment(client, container), **(environment or {})}
+    exec_id = client.api.exec_create(container.id, command, environment=env)["Id"]
     for chunk in client.api.exec_start(exec_id, stream=True):
         out.write(chunk.decode(errors="replace"))
     out.flush()
@@ -126,8 +131,11 @@ def _scale(client: Any, name: str, replicas: int, out: TextIO, timeout: float = 
         service.scale(replicas)
     deadline = time.monotonic() + timeout
     while True:
-        running = [t for t in client.services.get(name).tasks() if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
-        if (replicas == 0 and not running) or (replicas > 0 and running):
+        tasks = client.services.get(name).tasks()
+        # Stopped means every container has exited: a task told to shut down still runs until it has.
+        done = not any(t["Status"]["State"] in LIVE_TASK_STATES for t in tasks) if replicas == 0 else any(
+            t["Status"]["State"] == "running" and t["DesiredState"] == "running" for t in tasks)
+        if done:
             return before
         if time.monotonic() > deadline:
             raise OpsError(f"{name} did not reach {replicas} running task(s) in {timeout:.0f} s (python -m ops status platform)")

@@ -20,6 +20,10 @@
                                             or platform (all three)
   python -m ops restore <what> [ARCHIVE]    restore the newest (or the given) dump or archive, or one copied
                                             bucket; Grafana and n8n are stopped meanwhile; asks first
+  python -m ops backup state                the local Pulumi state, sealed with the passphrase, to the platform's backups
+                                            (also after every `up`)
+  python -m ops restore state [ARCHIVE] [--file PATH]
+                                            put a state backup back (the replaced state is kept beside it)
   python -m ops restore <env> --to TIME     an environment's database as it was at TIME ("2026-12-01 10:00:00+09"):
                                             newest base backup before it, WAL replayed up to it
   python -m ops migrate --from dev          move the platform out of the stack that owned it (old layout)
@@ -37,6 +41,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from names import ENVIRONMENTS
@@ -179,6 +184,7 @@ def parser() -> argparse.ArgumentParser:
         "--to", metavar="TIME",
         help='an environment as it was at TIME, e.g. "2026-12-01 10:00:00+09" (base backup + WAL; replaces its data)',
     )
+    restore.add_argument("--file", help="restore state: a sealed state backup on this machine (e.g. fetched from the off-site store)")
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     verify = sub.add_parser("verify-backup", help="restore drill: an environment's newest dump into a scratch database, checked, dropped")
     verify.add_argument("stack", choices=ENVIRONMENTS)
@@ -237,6 +243,30 @@ def one_line(error: BaseException) -> str:
     return (specific or reported or lines[-1:])[0]
 
 
+def _state(args: argparse.Namespace, client: Any, backend: Backend, out: TextIO) -> int:
+    from ops.state_backup import backup_state, fetch_state, restore_state
+
+    if args.command == "backup":
+        backup_state(client, backend, out)
+        return 0
+    confirm(args, "Replace the local Pulumi state by its backup? The current one is kept beside it.")
+    sealed = Path(args.file).read_bytes() if args.file else fetch_state(client, args.dump, out)
+    restore_state(sealed, backend, out)
+    return 0
+
+
+def _back_up_state_after_up(backend: Backend, connect: Any, out: TextIO) -> None:
+    """Every deployment changes the state: back it up with the platform's data, when there is a place for it."""
+    from ops.state_backup import SKIP_ENVIRONMENT, backup_state
+
+    if not backend.is_local or os.environ.get(SKIP_ENVIRONMENT) == "off":
+        return
+    try:
+        backup_state(connect(), backend, out)
+    except OpsError as error:
+        print(f"warning: the state was not backed up ({error}); python -m ops backup state tries again", file=out)
+
+
 def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
     backend = Backend.resolve(args.backend)
     if args.command == "pulumi":
@@ -263,6 +293,8 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
             print(f"removed {len(done.containers)} containers, {done.images} images, {len(done.volumes)} cache volumes"
                   f"{' (' + ', '.join(done.volumes) + ')' if done.volumes else ''}; {size(done.reclaimed)} freed", file=out)
             return 0
+        if args.stack == "state":
+            return _state(args, client, backend, out)
         if args.command == "restore" and args.to:
             if args.stack not in ENVIRONMENTS or args.dump:
                 raise OpsError("--to restores an environment's database (dev, stg, prod) to a time; it takes no dump")
@@ -309,4 +341,6 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
     for stack in stacks:
         run(args.command, stack, backend, policy=getattr(args, "policy", False), refresh=getattr(args, "refresh", False),
             expect_no_changes=getattr(args, "expect_no_changes", False), out=out)
+    if args.command == "up":
+        _back_up_state_after_up(backend, connect, out)
     return 0

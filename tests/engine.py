@@ -54,9 +54,9 @@ class Operator:
     program: Path = ROOT
     """The checkout whose `python -m ops` runs (the migration test runs an older one)."""
 
-    def ops(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "ops", *args], cwd=self.program, env=self.env, capture_output=True,
-                                text=True, timeout=900)
+    def ops(self, *args: str, ok: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "ops", *args], cwd=self.program, env={**self.env, **(env or {})},
+                                capture_output=True, text=True, timeout=900)
         if ok:
             assert result.returncode == 0, f"ops {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
         return result
@@ -133,6 +133,8 @@ def make_operator(engine_bin: Path, docker_host: str, base: Path, source: Path =
         "PULUMI_BACKEND_URL": f"file://{base / 'state'}",
         "PULUMI_HOME": str(base / "pulumi-home"),
         "PULUMI_CONFIG_PASSPHRASE": "engine-tests",
+        # No state backup after every `ops up` (test_engine.py backs the state up and restores it once).
+        "NEXTCANDLE_STATE_BACKUP": "off",
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "DOCKER_HOST": docker_host,
         "NO_COLOR": "1",

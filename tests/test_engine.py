@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -207,6 +209,17 @@ def test_a_point_in_time_restore_brings_dev_back_to_a_noted_moment(deployed: Ope
     assert "recovery finished" in restored, restored
     assert _psql(swarm, "SELECT string_agg(note, ',' ORDER BY note) FROM moments") == "before,in-base"
     assert not wait_until_healthy(swarm, timeout=300, names=("dev_postgres", "dev_postgres-backup"))
+
+
+def test_the_state_is_backed_up_with_the_platform_and_restores_only_with_its_passphrase(deployed: Operator) -> None:
+    state = Path(deployed.env["PULUMI_BACKEND_URL"].removeprefix("file://"))
+    deployed.ops("backup", "state")
+    refused = deployed.ops("restore", "state", "--yes", ok=False, env={"PULUMI_CONFIG_PASSPHRASE": "not-the-passphrase"})
+    assert refused.returncode == 2 and "does not open with this PULUMI_CONFIG_PASSPHRASE" in refused.stderr
+    shutil.rmtree(state)  # lost
+    restored = deployed.ops("restore", "state", "--yes").stdout
+    assert f"state restored into {state}" in restored and "replaced state" not in restored
+    deployed.ops("preview", "dev", "--expect-no-changes")
 
 
 @pytest.mark.parametrize("stack", STACKS)

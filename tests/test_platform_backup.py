@@ -229,3 +229,18 @@ def test_without_an_off_site_target_buckets_are_not_copied_onto_themselves(local
     refused = local.script("restore", "objects")
     assert refused.returncode == 1 and "no off-site copy" in refused.stderr
     assert local.script("restore", "grafana").returncode == 1, "nothing to restore yet"
+
+
+def test_a_sealed_state_is_stored_as_it_is_kept_for_its_days_and_fetched_back(local: PlatformBackups, tmp_path: Path) -> None:
+    """`ops backup state` seals the Pulumi state itself (ops/state_backup.py); the script only stores and fetches."""
+    now = int(time.time())
+    keep = int(local.env["BACKUP_KEEP_DAYS"])
+    for age_days, content in ((keep + 2, b"expired"), (0, b"sealed-state")):
+        (tmp_path / "state.sealed").write_bytes(content)
+        assert local.script("backup", "state", str(tmp_path / "state.sealed"), now=now - age_days * 86400).returncode == 0
+    (newest,) = local.archives("state")
+    assert newest.startswith("state-") and newest.endswith(".tar.gz.sealed")
+    fetched = subprocess.run(["sh", str(local.base / "platform-restore.sh"), "state"], env=dict(local.env, STATE_FILE=str(tmp_path / "out")),
+                             capture_output=True, text=True, timeout=120)
+    assert fetched.returncode == 0, fetched.stderr
+    assert (tmp_path / "out").read_bytes() == b"sealed-state"

@@ -4,6 +4,7 @@ pitr-restore.sh) ship, back up and restore through an S3 server (moto) with the 
 
 from __future__ import annotations
 
+import io
 import os
 import pwd
 import subprocess
@@ -133,3 +134,32 @@ def test_a_recovery_target_needs_an_offset_and_the_past(text: str, problem: str)
     with pytest.raises(OpsError, match=problem):
         recovery_target(text, now=datetime(2026, 12, 2, tzinfo=UTC))
     assert recovery_target("2026-12-01 10:00:00+09", now=datetime(2026, 12, 2, tzinfo=UTC)) == datetime(2026, 12, 1, 1, tzinfo=UTC)
+
+
+class _Service:
+    """A service whose one task keeps running for two polls after it was told to shut down."""
+
+    def __init__(self) -> None:
+        self.attrs = {"Spec": {"Mode": {"Replicated": {"Replicas": 1}}}}
+        self.polls = 0
+
+    def scale(self, replicas: int) -> None:
+        self.attrs["Spec"]["Mode"]["Replicated"]["Replicas"] = replicas
+
+    def tasks(self) -> list[dict]:
+        self.polls += 1
+        state = "running" if self.polls <= 2 else "shutdown"
+        return [{"Status": {"State": state}, "DesiredState": "shutdown"}]
+
+
+def test_a_stop_waits_until_the_container_has_exited(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restore must not touch the data directory while PostgreSQL still shuts down."""
+    from types import SimpleNamespace
+
+    from ops import backups
+
+    service = _Service()
+    client = SimpleNamespace(services=SimpleNamespace(get=lambda name: service))
+    monkeypatch.setattr(backups.time, "sleep", lambda seconds: None)
+    assert backups._scale(client, "dev_postgres", 0, io.StringIO()) == 1
+    assert service.polls == 3

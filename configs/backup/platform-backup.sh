@@ -4,6 +4,7 @@
 #   grafana  s3://$S3_BUCKET/$S3_PREFIX/grafana/grafana-<UTC stamp>.db.gz.gpg
 #   n8n      s3://$S3_BUCKET/$S3_PREFIX/n8n/n8n-<UTC stamp>.tar.gz.gpg (database.sqlite and encryption_key)
 #   (archives are encrypted with the stack's backup key, crypt.sh; copied buckets are not)
+#   state    s3://$S3_BUCKET/$S3_PREFIX/state/state-<UTC stamp>.tar.gz.sealed: `platform-backup.sh state FILE`
 #   objects  every bucket of the object store into s3://$S3_BUCKET/$S3_PREFIX/objects/<bucket>/, when
 #            the target is off-site; objects deleted at the source stay there (it is a backup, not a mirror)
 # Archives older than BACKUP_KEEP_DAYS are deleted, never the newest.
@@ -19,10 +20,14 @@ stamp="$(date -u -d "@$now" +%Y-%m-%dT%H-%M-%SZ)"
 cutoff="$(date -u -d "@$((now - BACKUP_KEEP_DAYS * 86400))" +%Y-%m-%dT%H-%M-%SZ)"
 
 upload() {  # upload FILE KIND NAME: encrypted, as NAME.gpg
-  target s3api head-bucket --bucket "$S3_BUCKET" >/dev/null 2>&1 || target s3 mb "s3://$S3_BUCKET" >/dev/null
   encrypt "$1" "$1.gpg"
-  target s3 cp --only-show-errors "$1.gpg" "s3://$S3_BUCKET/$S3_PREFIX/$2/$3.gpg"
-  echo "backup: s3://$S3_BUCKET/$S3_PREFIX/$2/$3.gpg ($(wc -c < "$1.gpg") bytes, encrypted)"
+  store "$1.gpg" "$2" "$3.gpg"
+}
+
+store() {  # store FILE KIND NAME: as it is, then delete KIND's archives older than BACKUP_KEEP_DAYS
+  target s3api head-bucket --bucket "$S3_BUCKET" >/dev/null 2>&1 || target s3 mb "s3://$S3_BUCKET" >/dev/null
+  target s3 cp --only-show-errors "$1" "s3://$S3_BUCKET/$S3_PREFIX/$2/$3"
+  echo "backup: s3://$S3_BUCKET/$S3_PREFIX/$2/$3 ($(wc -c < "$1") bytes, encrypted)"
   archives "$2" | sed '$d' |
     awk -v prefix="$2-" -v cutoff="$cutoff" '{ stamp = substr($0, length(prefix) + 1); sub(/\..*$/, "", stamp); if (stamp < cutoff) print }' |
     while read -r old; do
@@ -61,6 +66,13 @@ backup_objects() {
     echo "backup: bucket $bucket copied to s3://$S3_BUCKET/$S3_PREFIX/objects/$bucket/"
   done
 }
+
+# state FILE: the Pulumi state, sealed with the passphrase by `python -m ops backup state` (not
+# encrypted again here: this stack's key is in that state, so it could not open its own backup).
+if [ "${1:-}" = state ]; then
+  store "${2:?usage: platform-backup.sh state FILE}" state "state-$stamp.tar.gz.sealed"
+  exit 0
+fi
 
 for kind in ${*:-grafana n8n objects}; do
   case "$kind" in

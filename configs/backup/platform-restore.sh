@@ -2,6 +2,7 @@
 # Restore the platform's data from the backup target. Stop the service first (python -m ops restore does).
 #   platform-restore.sh grafana [ARCHIVE]   the newest (or the given) grafana-*.db.gz[.gpg] into Grafana's database
 #   platform-restore.sh n8n [ARCHIVE]       the newest (or the given) n8n-*.tar.gz[.gpg] into n8n's database
+#   platform-restore.sh state [ARCHIVE]     the newest (or the given) state backup, as it is, to $STATE_FILE
 #   platform-restore.sh objects [BUCKET]    every copied bucket (or one) back into the object store; objects
 #                                           the store has and the copy lacks are left alone
 # A database is written through SQLite's backup API in one transaction: on any error it is unchanged.
@@ -45,6 +46,11 @@ case "$kind" in
     sqlite_copy "$work/n8n/database.sqlite" "$N8N_DB"
     echo "restore: $item restored into n8n's database"
     ;;
+  state)  # fetched only: `python -m ops restore state` opens it with the passphrase and replaces the state
+    fetch state
+    mv "$work/archive" "${STATE_FILE:?}"
+    echo "restore: $item fetched"
+    ;;
   objects)
     if [ -z "${STORAGE_ENDPOINT:-}" ]; then
       echo "restore: objects: no off-site copy (backupS3Endpoint is not set)" >&2
@@ -62,7 +68,7 @@ case "$kind" in
     done
     ;;
   *)
-    echo "usage: platform-restore.sh grafana|n8n [ARCHIVE] | objects [BUCKET]" >&2
+    echo "usage: platform-restore.sh grafana|n8n|state [ARCHIVE] | objects [BUCKET]" >&2
     exit 2
     ;;
 esac
