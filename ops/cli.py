@@ -263,8 +263,8 @@ def _back_up_state_after_up(backend: Backend, connect: Any, out: TextIO) -> None
         return
     try:
         backup_state(connect(), backend, out)
-    except OpsError as error:
-        print(f"warning: the state was not backed up ({error}); python -m ops backup state tries again", file=out)
+    except Exception as error:  # the deployment stands; say what is missing
+        print(f"warning: the state was not backed up ({one_line(error)}); python -m ops backup state tries again", file=out)
 
 
 def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
