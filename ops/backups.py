@@ -82,12 +82,18 @@ def recovery_target(text: str, now: datetime | None = None) -> datetime:
     return moment
 
 
+def pitr_arguments(moment: datetime) -> tuple[str, str]:
+    """pitr-restore.sh's: the base backups' UTC stamp to stay before, and PostgreSQL's recovery_target_time,
+    to the microsecond (a commit later in the same second is not part of the moment)."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H-%M-%SZ"), utc.strftime("%Y-%m-%d %H:%M:%S.%f+00")
+
+
 def restore_to_time(client: Any, env: str, moment: datetime, out: TextIO = sys.stdout) -> int:
     """Point-in-time restore (configs/backup/pitr-restore.sh): ship the newest WAL, stop PostgreSQL,
     replace its data by the newest base backup before `moment`, start it to replay WAL up to `moment`."""
     container = backup_container(client, env_service(env, "postgres-backup"))
-    utc = moment.astimezone(UTC)
-    stamp, target = utc.strftime("%Y-%m-%dT%H-%M-%SZ"), utc.strftime("%Y-%m-%d %H:%M:%S+00")
+    stamp, target = pitr_arguments(moment)
     # Everything written until now goes to the archive first: the state replaced stays reachable.
     if exec_script(client, container, ["sh", f"{SCRIPTS}/wal-ship.sh", "--switch"], out):
         raise OpsError(f"{env}: the newest WAL could not be archived and shipped; nothing was changed")

@@ -60,6 +60,10 @@ class Backups:
         listing = self.aws("s3", "ls", f"s3://{self.bucket}/{self.prefix}/")
         return sorted(line.split()[-1] for line in listing.splitlines())
 
+    def dumps(self) -> list[str]:
+        """The dumps, without the row counts recorded beside each."""
+        return [o for o in self.objects() if ".dump" in o]
+
 
 @pytest.fixture
 def setup(s3: str, runs: ProgramRuns, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Backups]]:
@@ -101,7 +105,7 @@ def test_backup_then_restore_brings_the_data_back(setup: tuple[Server, Backups])
             "INSERT INTO items VALUES (1, '[1,2,3]'), (2, '[4,5,6]')")
     made = backups.script("backup")
     assert made.returncode == 0, made.stderr
-    (dump,) = backups.objects()
+    (dump,) = backups.dumps()
     assert dump.startswith(f"{pg.database}-") and dump.endswith(".dump.gpg")
     backups.aws("s3", "cp", f"s3://{backups.bucket}/{backups.prefix}/{dump}", str(backups.base / "stored"))
     stored = (backups.base / "stored").read_bytes()
@@ -121,7 +125,7 @@ def test_restore_of_a_chosen_dump_and_into_an_emptied_database(setup: tuple[Serv
     assert backups.script("backup", now=now - 3600).returncode == 0
     pg.psql(pg.database, "INSERT INTO notes VALUES ('second')")
     assert backups.script("backup", now=now).returncode == 0
-    older, newer = backups.objects()[-2:]
+    older, newer = backups.dumps()[-2:]
     pg.psql(pg.database, "DROP TABLE notes")
     assert backups.script("restore", older).returncode == 0
     assert pg.value("SELECT string_agg(body, ',') FROM notes") == "first"
@@ -135,13 +139,14 @@ def test_retention_deletes_old_dumps_but_keeps_recent_ones(setup: tuple[Server, 
     now = int(time.time())
     keep_days = int(backups.env["BACKUP_KEEP_DAYS"])
     assert backups.script("backup", now=now - (keep_days + 5) * 86400).returncode == 0
-    (expired,) = backups.objects()
+    (expired,) = backups.dumps()
     yesterday = backups.script("backup", now=now - 86400)
     assert yesterday.returncode == 0, yesterday.stderr
     assert f"deleted {expired}" in yesterday.stdout
-    (recent,) = backups.objects()
+    (recent,) = backups.dumps()
     assert backups.script("backup", now=now).returncode == 0
-    assert len(backups.objects()) == 2 and recent in backups.objects(), "dumps within retention stay"
+    assert len(backups.dumps()) == 2 and recent in backups.dumps(), "dumps within retention stay"
+    assert len(backups.objects()) == 4, "each with its row counts, and the expired one's counts went with it"
 
 
 def test_restore_without_any_dump_fails_clearly(setup: tuple[Server, Backups]) -> None:
@@ -185,10 +190,28 @@ def test_the_restore_drill_restores_the_newest_dump_into_a_scratch_database(setu
     assert backups.script("backup").returncode == 0
     drill = backups.script("verify")
     assert drill.returncode == 0, drill.stderr
-    assert "verify: public.items 2 rows" in drill.stdout and "1 tables, vector present" in drill.stdout
+    assert "verify: public.items 2 rows (as dumped)" in drill.stdout and "1 tables, vector present" in drill.stdout
     assert pg.value("SELECT count(*) FROM pg_database WHERE datname LIKE 'verify_%'") == "0", "the scratch database is dropped"
     (backups.secrets / "backup_encryption_key").write_text("not this stack's key")
     assert backups.script("verify").returncode == 1
+
+
+def test_the_drill_fails_a_dump_that_lacks_rows_the_database_had_when_it_was_dumped(setup: tuple[Server, Backups]) -> None:
+    """The counts come from the dump's own snapshot; here the recorded count is made to disagree."""
+    pg, backups = setup
+    pg.psql(pg.database, "CREATE TABLE items (id int); INSERT INTO items SELECT generate_series(1, 5)")
+    done = backups.script("backup")
+    assert done.returncode == 0 and "1 tables counted" in done.stdout, done.stderr
+    (dump,) = backups.dumps()
+    counts = dump.removesuffix(".dump.gpg") + ".counts.gpg"
+    assert counts in backups.objects()
+    key = (backups.secrets / "backup_encryption_key").read_text()
+    (backups.base / "counts").write_text("public.items 6\n")
+    subprocess.run(["gpg", "--batch", "--yes", "--quiet", "--homedir", str(backups.base), "--pinentry-mode", "loopback", "--passphrase", key,
+                    "--symmetric", "--cipher-algo", "AES256", "--output", str(backups.base / "counts.gpg"), str(backups.base / "counts")], check=True)
+    backups.aws("s3", "cp", str(backups.base / "counts.gpg"), f"s3://{backups.bucket}/{backups.prefix}/{counts}")
+    drill = backups.script("verify")
+    assert drill.returncode == 1 and "with 5 rows, but it had 6 when it was dumped" in drill.stderr
 
 
 def test_every_scheduled_backup_is_followed_by_a_base_backup_and_its_drill(runs: ProgramRuns) -> None:

@@ -11,13 +11,13 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from ops.backend import OpsError
-from ops.backups import recovery_target
+from ops.backups import pitr_arguments, recovery_target
 from tests.conftest import ProgramRuns
 from tests.postgres import RUN_AS, Server
 from tests.test_backup_restore import Backups
@@ -69,7 +69,7 @@ def test_a_restore_to_a_noted_time_brings_back_only_what_was_written_before_it(a
     assert any(w.endswith(".gpg") and w.startswith("00000001") for w in listed(backups, "wal"))
 
     pg.stop()
-    stamp, target = noted.strftime("%Y-%m-%dT%H-%M-%SZ"), noted.strftime("%Y-%m-%d %H:%M:%S.%f+00")
+    stamp, target = pitr_arguments(noted)
     restored = backups.script("pitr-restore", stamp, target)
     assert restored.returncode == 0, restored.stderr
     pg.start_existing()
@@ -163,3 +163,9 @@ def test_a_stop_waits_until_the_container_has_exited(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(backups.time, "sleep", lambda seconds: None)
     assert backups._scale(client, "dev_postgres", 0, io.StringIO()) == 1
     assert service.polls == 3
+
+
+def test_the_recovery_target_keeps_its_microseconds() -> None:
+    """Truncated to the second, a restore to a moment would lose what was committed earlier in that second."""
+    moment = datetime(2026, 12, 1, 10, 0, 5, 383307, tzinfo=timezone(timedelta(hours=9)))
+    assert pitr_arguments(moment) == ("2026-12-01T01-00-05Z", "2026-12-01 01:00:05.383307+00")

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Restore drill: the newest (or a given) dump restored into a scratch database on the same server,
-# then checked: every table the dump holds is there and readable, with its row count reported, and
-# the vector extension is installed. The scratch database is dropped whatever happens.
+# then checked: every table the dump holds is there with the rows it had when it was dumped (counted
+# in the dump's own snapshot, backup.sh), and the vector extension is installed. The scratch
+# database is dropped whatever happens.
 #   verify.sh [<object>]      run by `python -m ops verify-backup <env>`, and after each scheduled backup
 set -eu
 
@@ -17,6 +18,11 @@ trap cleanup EXIT
 
 s3 s3 cp --only-show-errors "s3://$S3_BUCKET/$S3_PREFIX/$object" "$work/object"
 fetched "$work/object" "$work/db.dump" "$object"
+# The row counts taken in the dump's snapshot (dumps from before they were recorded have none).
+: > "$work/counts"
+if s3 s3 cp --only-show-errors "s3://$S3_BUCKET/$S3_PREFIX/${object%.dump*}.counts.gpg" "$work/counts.gpg" 2>/dev/null; then
+  decrypt "$work/counts.gpg" "$work/counts" "${object%.dump*}.counts.gpg"
+fi
 at createdb -T template0 "$scratch"
 at pg_restore --no-owner --exit-on-error -d "$scratch" "$work/db.dump"
 
@@ -26,7 +32,12 @@ tables=0
 while read -r table; do
   schema="${table%%.*}" name="${table#*.}"
   rows="$(at psql -d "$scratch" -Atc "SELECT count(*) FROM \"$schema\".\"$name\"")"
-  echo "verify: $table $rows rows"
+  recorded="$(awk -v table="$table" '$1 == table { print $2 }' "$work/counts")"
+  if [ -n "$recorded" ] && [ "$recorded" != "$rows" ]; then
+    echo "verify: $object restores $table with $rows rows, but it had $recorded when it was dumped" >&2
+    exit 1
+  fi
+  echo "verify: $table $rows rows${recorded:+ (as dumped)}"
   tables=$((tables + 1))
 done < "$work/tables"
 if [ "$(at psql -d "$scratch" -Atc "SELECT count(*) FROM pg_extension WHERE extname = 'vector'")" != 1 ]; then
