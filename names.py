@@ -7,10 +7,19 @@ Prometheus, the object store's address for backups) is a name here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 PROJECT = "nextcandle"
+
+
+def project_dir() -> Path:
+    """Where Pulumi.yaml and the stack files are read (and a new stack's encryption salt written):
+    this checkout, or NEXTCANDLE_PROJECT_DIR (python -m ops runs with it; the tests use a copy)."""
+    return Path(os.environ.get("NEXTCANDLE_PROJECT_DIR") or Path(__file__).resolve().parent)
+
 
 # Pulumi stacks: the shared platform, then one per environment, which references the platform.
 PLATFORM = "platform"

@@ -12,7 +12,7 @@ import pulumi_random as random
 
 from components.settings import CONFIGS, BackupSettings
 from components.swarm import Mounted, StackScope, http_check
-from names import BACKUP_METRICS_PORT
+from names import BACKUP_METRICS_PORT, POSTGRES_PORT
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +47,31 @@ def backup_target(settings: BackupSettings | None, platform_storage: ObjectStora
 
 
 BACKUP_SCRIPTS_DIR = "/etc/backup"
+PGDATA = "/var/lib/postgresql/data"
+WAL_DIR = "/var/lib/postgresql/wal"
+"""The WAL volume, at the same path in PostgreSQL and its backup service: archive/ is what PostgreSQL
+archived and the backup ships, restore/ what a point-in-time restore fetched for it to replay."""
+WAL_SHIP_SECONDS = 10
+METRICS_TEXTFILE_DIR = "/tmp/backup-metrics"
+
+
+def database_backup_env(target: BackupTarget, env: str, postgres_host: str, postgres_uid: int) -> dict[str, pulumi.Input[str]]:
+    """An environment's backup service's settings, which configs/backup/env.sh and the scripts read."""
+    return {
+        "SCHEDULE": target.settings.schedule,
+        "BACKUP_KEEP_DAYS": str(target.settings.retention_days),
+        "S3_BUCKET": target.settings.bucket,
+        "S3_PREFIX": env,
+        "POSTGRES_HOST": postgres_host,
+        "POSTGRES_PORT": str(POSTGRES_PORT),
+        "S3_ENDPOINT": target.storage.endpoint,
+        # Point-in-time recovery: the WAL volume, and PostgreSQL's data directory, which a restore replaces.
+        "PGDATA": PGDATA,
+        "WAL_DIR": WAL_DIR,
+        "POSTGRES_UID": str(postgres_uid),
+        "METRICS_TEXTFILE_DIR": METRICS_TEXTFILE_DIR,
+        **backup_metrics_env(target),
+    }
 def backup_metrics_env(target: BackupTarget) -> dict[str, str]:
     """backup-cron serves its runs' metrics there; Prometheus alerts on a failed, missing or only local backup."""
     return {"METRICS_ADDR": f":{BACKUP_METRICS_PORT}", "BACKUP_OFF_SITE": "true" if target.settings.endpoint else "false"}

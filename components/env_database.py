@@ -23,7 +23,17 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components import images
-from components.backup_jobs import BACKUP_HEALTHCHECK, BackupTarget, backup_metrics_env, backup_scripts, encryption_key, scheduled
+from components.backup_jobs import (
+    BACKUP_HEALTHCHECK,
+    PGDATA,
+    WAL_DIR,
+    WAL_SHIP_SECONDS,
+    BackupTarget,
+    backup_scripts,
+    database_backup_env,
+    encryption_key,
+    scheduled,
+)
 from components.certificates import private_key_pem, self_signed_certificate_pem
 from components.settings import CONFIGS, DatabaseSettings, Resources
 from components.swarm import (
@@ -49,12 +59,6 @@ EXPORTER_RESOURCES = Resources(0.02, 0.10, 32, 64)
 BACKUP_RESOURCES = Resources(0.05, 0.50, 64, 256)
 PG_CONF_DIR = "/etc/postgresql"
 RUN_SECRETS = "/run/secrets"
-PGDATA = "/var/lib/postgresql/data"
-WAL_DIR = "/var/lib/postgresql/wal"
-"""The WAL volume, at the same path in PostgreSQL and its backup service: archive/ is what PostgreSQL
-archived and the backup ships, restore/ what a point-in-time restore fetched for it to replay."""
-WAL_SHIP_SECONDS = 10
-METRICS_TEXTFILE_DIR = "/tmp/backup-metrics"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -356,28 +360,14 @@ class EnvDatabaseStack(pulumi.ComponentResource):
     def _backup(self, target: BackupTarget, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
         """Scheduled pg_dump to object storage with retention; configs/backup/restore.sh restores."""
         name, env, child = self._name, self._env, self._child
-        backup, storage = target.settings, target.storage
+        storage = target.storage
         access_key = self._scope.secret(f"{name}-backup-s3-access-key", storage.access_key, child)
         secret_key = self._scope.secret(f"{name}-backup-s3-secret-key", storage.secret_key, child)
         scripts = backup_scripts(
             self._scope, f"{name}-backup", f"{env}-backup",
             ("env", "crypt", "backup", "restore", "verify", "wal-ship", "base-backup", "pitr-restore"), child,
         )
-        env_vars: dict[str, pulumi.Input[str]] = {
-            "SCHEDULE": backup.schedule,
-            "BACKUP_KEEP_DAYS": str(backup.retention_days),
-            "S3_BUCKET": backup.bucket,
-            "S3_PREFIX": env,
-            "POSTGRES_HOST": self.postgres_host,
-            "POSTGRES_PORT": str(POSTGRES_PORT),
-            "S3_ENDPOINT": storage.endpoint,
-            # Point-in-time recovery: the WAL volume, and PostgreSQL's data directory, which a restore replaces.
-            "PGDATA": PGDATA,
-            "WAL_DIR": WAL_DIR,
-            "POSTGRES_UID": str(images.CONTRACTS[images.POSTGRES].uid),
-            "METRICS_TEXTFILE_DIR": METRICS_TEXTFILE_DIR,
-            **backup_metrics_env(target),
-        }
+        env_vars = database_backup_env(target, env, self.postgres_host, images.CONTRACTS[images.POSTGRES].uid)
         return self._scope.service(
             f"{name}-postgres-backup",
             ServiceSpec(

@@ -45,10 +45,9 @@ from components.swarm import (
     StackScope,
     bind_mount,
     http_check,
-    traefik_router_labels,
     volume_mount,
 )
-from components.swarm_values import dump_yaml
+from components.swarm_values import dump_yaml, traefik_router_labels
 from names import (
     ALERTMANAGER,
     ALERTMANAGER_PORT,

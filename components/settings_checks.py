@@ -8,14 +8,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
 import urllib.parse
-from pathlib import Path
 
 import yaml
 
-from names import ENVIRONMENTS, OBJECT_STORAGE, OBJECT_STORAGE_HOST, PROJECT
+from names import ENVIRONMENTS, OBJECT_STORAGE, OBJECT_STORAGE_HOST, PROJECT, project_dir
 
 Problem = tuple[str, str] | None
 
@@ -113,14 +111,9 @@ def listing_problem(key: str, raw: str, example: str) -> Problem:
     return None
 
 
-def _project_dir() -> Path:
-    """Where the stack files are: this checkout, or NEXTCANDLE_PROJECT_DIR (python -m ops and the tests)."""
-    return Path(os.environ.get("NEXTCANDLE_PROJECT_DIR") or Path(__file__).resolve().parent.parent)
-
-
 def published_ports(stack: str, declared: dict[str, dict[str, object]]) -> dict[int, str]:
     """The host ports another environment's stack file publishes (its setting or the default)."""
-    path = _project_dir() / f"Pulumi.{stack}.yaml"
+    path = project_dir() / f"Pulumi.{stack}.yaml"
     values = (yaml.safe_load(path.read_text()) or {}).get("config") or {} if path.is_file() else {}
     ports = {}
     for key in ("postgresPort", "redisPort"):

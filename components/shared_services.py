@@ -29,9 +29,9 @@ from components.swarm import (
     SharedPlatform,
     StackScope,
     http_check,
-    traefik_router_labels,
     volume_mount,
 )
+from components.swarm_values import traefik_router_labels
 from names import (
     N8N,
     N8N_PORT,

@@ -395,22 +395,3 @@ def volume_mount(source: pulumi.Input[str], target: str, read_only: bool = False
 
 def bind_mount(source: str, target: str, read_only: bool = True) -> docker.ServiceTaskSpecContainerSpecMountArgs:
     return docker.ServiceTaskSpecContainerSpecMountArgs(type="bind", source=source, target=target, read_only=read_only)
-
-
-def traefik_router_labels(
-    name: str, hosts: Sequence[str], port: int, network: str, middlewares: Sequence[str] = (), rule_suffix: str = ""
-) -> dict[str, str]:
-    """Labels that route `hosts` to the service's `port` through Traefik's Swarm provider, from the
-    published entry point (web) and the tunnel's (tunnel)."""
-    hosts_rule = " || ".join(f"Host(`{host}`)" for host in hosts)
-    labels = {
-        "traefik.enable": "true",
-        f"traefik.http.routers.{name}.rule": f"({hosts_rule}){rule_suffix}" if rule_suffix else hosts_rule,
-        f"traefik.http.routers.{name}.entrypoints": "web,tunnel",
-        f"traefik.http.services.{name}.loadbalancer.server.port": str(port),
-        # Services on several networks: tell Traefik which one reaches them (traefik.docker.* is deprecated).
-        "traefik.swarm.network": network,
-    }
-    if middlewares:
-        labels[f"traefik.http.routers.{name}.middlewares"] = ",".join(middlewares)
-    return labels

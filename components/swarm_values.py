@@ -1,12 +1,13 @@
 """Values as Swarm and the Docker provider write them: CPUs, bytes, Go durations (read back the
-provider's way, so previews stay clean), base64 secret data, content hashes, YAML, pinned images."""
+provider's way, so previews stay clean), base64 secret data, content hashes, YAML, pinned images,
+and the labels Traefik's Swarm provider routes by."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -81,3 +82,22 @@ def dump_yaml(data: Mapping[str, Any]) -> str:
 
 def content_hash(content: str) -> str:
     return hashlib.sha256(content.encode()).hexdigest()[:12]
+
+
+def traefik_router_labels(
+    name: str, hosts: Sequence[str], port: int, network: str, middlewares: Sequence[str] = (), rule_suffix: str = ""
+) -> dict[str, str]:
+    """Labels that route `hosts` to the service's `port` through Traefik's Swarm provider, from the
+    published entry point (web) and the tunnel's (tunnel)."""
+    hosts_rule = " || ".join(f"Host(`{host}`)" for host in hosts)
+    labels = {
+        "traefik.enable": "true",
+        f"traefik.http.routers.{name}.rule": f"({hosts_rule}){rule_suffix}" if rule_suffix else hosts_rule,
+        f"traefik.http.routers.{name}.entrypoints": "web,tunnel",
+        f"traefik.http.services.{name}.loadbalancer.server.port": str(port),
+        # Services on several networks: tell Traefik which one reaches them (traefik.docker.* is deprecated).
+        "traefik.swarm.network": network,
+    }
+    if middlewares:
+        labels[f"traefik.http.routers.{name}.middlewares"] = ",".join(middlewares)
+    return labels

@@ -8,10 +8,9 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
-from names import ENVIRONMENTS, PLATFORM, PROJECT, STACKS
+from names import ENVIRONMENTS, PLATFORM, PROJECT, STACKS, project_dir
 from ops.backend import ROOT, Backend, OpsError
 from ops.engine import Engine
 
@@ -114,12 +113,6 @@ def run_program() -> None:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
-
-
-def project_dir() -> Path:
-    """Where Pulumi.yaml and the stack files are read (and a new stack's encryption salt written):
-    this checkout, or NEXTCANDLE_PROJECT_DIR (the tests use a copy)."""
-    return Path(os.environ.get("NEXTCANDLE_PROJECT_DIR") or ROOT)
 
 
 def select_stack(name: str, backend: Backend) -> Any:
