@@ -12,9 +12,9 @@ from typing import Any, TextIO
 
 from components.settings import declared_config
 from components.settings_table import PLATFORM_ONLY_KEYS
-from names import ENVIRONMENTS, PLATFORM, PROJECT
+from names import ENVIRONMENTS, PLATFORM, PROJECT, project_dir
 from ops.backend import Backend, OpsError
-from ops.deploy import deployed, project_dir, select_stack, workspace_options
+from ops.deploy import deployed, select_stack, workspace_options
 
 PLATFORM_COMPONENTS = (
     "nextcandle:core:CoreStack",
