@@ -30,6 +30,8 @@ def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
         public_network_id=core.public_network_id,
         monitoring_network_id=core.monitoring_network_id,
         storage_network_id=core.storage_network_id,
+        n8n_network_id=core.n8n_network_id,
+        tunnel_metrics_network_id=core.tunnel_metrics_network_id,
     )
     observability = SharedObservability(
         "shared",

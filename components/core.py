@@ -1,7 +1,8 @@
 """CoreStack: the shared overlay networks, Traefik and the Cloudflare Tunnel connector.
 
 Creates:
-- overlay networks `traefik-public` (routing) and `monitoring` (metrics scraping), attachable;
+- overlay networks `traefik-public` (routing) and `monitoring` (metrics scraping), attachable; and, not
+  attachable, `core_n8n` (Traefik, Prometheus, n8n) and `core_tunnel_metrics` (cloudflared, Prometheus);
 - Traefik v3.6 on a manager: Swarm provider, dashboard on :8080 behind basic auth (bcrypt hash of a
   random password, as a Docker secret), security headers and rate limit on every router, Prometheus
   metrics on :8082, JSON access logs;
@@ -34,6 +35,7 @@ from names import (
     CORE,
     DOCKER_SOCKET,
     MONITORING_NETWORK,
+    N8N_NETWORK,
     PUBLIC_NETWORK,
     STORAGE_NETWORK,
     TRAEFIK,
@@ -41,6 +43,7 @@ from names import (
     TRAEFIK_METRICS_PORT,
     TRAEFIK_TUNNEL_PORT,
     TRAEFIK_WEB_PORT,
+    TUNNEL_METRICS_NETWORK,
     TUNNEL_NETWORK,
     TUNNEL_SUBNET,
 )
@@ -155,6 +158,8 @@ class CoreStack(pulumi.ComponentResource):
     public_network_id: pulumi.Output[str]
     monitoring_network_id: pulumi.Output[str]
     storage_network_id: pulumi.Output[str]
+    n8n_network_id: pulumi.Output[str]
+    tunnel_metrics_network_id: pulumi.Output[str]
     dashboard_password: pulumi.Output[str]
     tunnel_id: pulumi.Output[str] | None
 
@@ -167,20 +172,27 @@ class CoreStack(pulumi.ComponentResource):
         monitoring = self._scope.network(f"{name}-monitoring", MONITORING_NETWORK, self._child)
         tunnel = self._scope.network(f"{name}-tunnel", TUNNEL_NETWORK, self._child, subnet=TUNNEL_SUBNET)
         storage = self._scope.network(f"{name}-storage", STORAGE_NETWORK, self._child)
+        # Not attachable: only the platform's own services join them, named by the program.
+        n8n = self._scope.network(f"{name}-n8n", N8N_NETWORK, self._child, attachable=False)
+        tunnel_metrics = self._scope.network(f"{name}-tunnel-metrics", TUNNEL_METRICS_NETWORK, self._child, attachable=False)
         self.public_network_id = public
         self.monitoring_network_id = monitoring.id
         self.storage_network_id = storage.id
+        self.n8n_network_id = n8n.id
+        self.tunnel_metrics_network_id = tunnel_metrics.id
 
-        self.traefik = self._traefik([public, monitoring.id, tunnel.id, storage.id])
+        self.traefik = self._traefik([public, monitoring.id, tunnel.id, storage.id, n8n.id])
         self.tunnel_id = None
         tunnel_token = self._tunnel_token(name, args, self._child)
-        self.cloudflared = self._cloudflared(tunnel_token, [tunnel.id, monitoring.id]) if tunnel_token is not None else None
+        self.cloudflared = self._cloudflared(tunnel_token, [tunnel.id, tunnel_metrics.id]) if tunnel_token is not None else None
 
         self.register_outputs(
             {
                 "public_network_id": self.public_network_id,
                 "monitoring_network_id": self.monitoring_network_id,
                 "storage_network_id": self.storage_network_id,
+                "n8n_network_id": self.n8n_network_id,
+                "tunnel_metrics_network_id": self.tunnel_metrics_network_id,
                 "dashboard_password": self.dashboard_password,
             }
         )

@@ -105,7 +105,9 @@ class SharedObservability(pulumi.ComponentResource):
         password = random.RandomPassword(f"{name}-prometheus-password", length=32, special=False, opts=self._child)
         self.prometheus_password = pulumi.Output.secret(password.result)
         password_file = self._scope.secret(f"{name}-prometheus-password", password.result, self._child)
-        self.prometheus = self._prometheus(password, password_file, [monitoring, internal.id, storage])
+        # Also the private networks of what it scrapes there alone: n8n, and cloudflared's metrics.
+        scraped_privately = [platform.n8n_network_id, platform.tunnel_metrics_network_id]
+        self.prometheus = self._prometheus(password, password_file, [monitoring, internal.id, storage, *scraped_privately])
         self.alertmanager = self._alertmanager(args.alert_webhook_url, [internal.id])
         self.loki = self._loki([internal.id])
         self.alloy = self._alloy([internal.id])

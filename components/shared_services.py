@@ -34,6 +34,7 @@ from components.swarm import (
 from components.swarm_values import traefik_router_labels
 from names import (
     N8N,
+    N8N_NETWORK,
     N8N_PORT,
     OBJECT_STORAGE,
     OBJECT_STORAGE_FILER_PORT,
@@ -41,7 +42,6 @@ from names import (
     OBJECT_STORAGE_MASTER_PORT,
     OBJECT_STORAGE_METRICS_PORT,
     OBJECT_STORAGE_S3_PORT,
-    PUBLIC_NETWORK,
     SHARED,
     STORAGE_NETWORK,
 )
@@ -96,8 +96,9 @@ class SharedServices(pulumi.ComponentResource):
         # Only on `storage` (Traefik, Prometheus, backups): applications reach the object store through
         # Traefik's route to its authenticated S3 API, never its filer, master or volume ports.
         self.object_storage = self._object_storage([platform.storage_network_id])
-        # n8n runs users' workflows: it stays off the platform's internal network.
-        self.n8n = self._n8n(args.timezone, args.n8n_owner_set_up, [platform.public_network_id, platform.monitoring_network_id])
+        # n8n runs users' workflows: it stays off the platform's internal network, and on a network of its
+        # own with Traefik and Prometheus, so no application reaches its port around Traefik's basic auth.
+        self.n8n = self._n8n(args.timezone, args.n8n_owner_set_up, [platform.n8n_network_id])
 
         self.register_outputs({"s3_access_key": self.s3_access_key, "s3_secret_key": self.s3_secret_key})
 
@@ -192,9 +193,9 @@ class SharedServices(pulumi.ComponentResource):
                 secrets=[Mounted(key_secret, "n8n_encryption_key", **images.owner(images.N8N), mode=0o400)],
                 mounts=[volume_mount(volume.name, "/home/node/.n8n")],
                 # The first visitor of a new n8n creates its owner account: basic auth until that is
-                # done (n8nOwnerSetUp). /metrics is for Prometheus on `monitoring`, never routed.
+                # done (n8nOwnerSetUp). /metrics is for Prometheus (on core_n8n too), never routed.
                 labels=traefik_router_labels(
-                    "n8n", self._platform.hostnames.routed(host), N8N_PORT, PUBLIC_NETWORK,
+                    "n8n", self._platform.hostnames.routed(host), N8N_PORT, N8N_NETWORK,
                     middlewares=[] if owner_set_up else [DASHBOARD_AUTH_MIDDLEWARE],
                     rule_suffix=" && !PathPrefix(`/metrics`)",
                 ),

@@ -129,8 +129,10 @@ class StackScope:
     def config(self, resource_name: str, swarm_name: str, content: str, opts: pulumi.ResourceOptions) -> docker.ServiceConfig:
         return swarm_config(resource_name, swarm_name, content, self.stack, opts)
 
-    def network(self, resource_name: str, name: str, opts: pulumi.ResourceOptions, subnet: str | None = None) -> docker.Network:
-        return overlay_network(resource_name, name, self.stack, opts, subnet)
+    def network(
+        self, resource_name: str, name: str, opts: pulumi.ResourceOptions, subnet: str | None = None, attachable: bool = True
+    ) -> docker.Network:
+        return overlay_network(resource_name, name, self.stack, opts, subnet, attachable)
 
     def volume(self, resource_name: str, name: str, opts: pulumi.ResourceOptions, adopt: str = "") -> docker.Volume:
         """A data volume; `adopt` names the subdirectory of the seeds' data directory it binds to, if one is set."""
@@ -148,6 +150,8 @@ class SharedPlatform:
     public_network_id: pulumi.Input[str]
     monitoring_network_id: pulumi.Input[str]
     storage_network_id: pulumi.Input[str]
+    n8n_network_id: pulumi.Input[str]
+    tunnel_metrics_network_id: pulumi.Input[str]
 
 
 def named(opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
@@ -338,9 +342,9 @@ def swarm_config(
 
 
 def overlay_network(
-    resource_name: str, name: str, stack: str, opts: pulumi.ResourceOptions, subnet: str | None = None
+    resource_name: str, name: str, stack: str, opts: pulumi.ResourceOptions, subnet: str | None = None, attachable: bool = True
 ) -> docker.Network:
-    """An attachable overlay network, so services of other stacks (and `docker run`) can join it.
+    """An overlay network; attachable ones can be joined by services of other stacks (and `docker run`).
     A fixed `subnet` gets its gateway written out: the provider reads the gateway back, and the
     IPAM block forces replacement on any difference."""
     ipam = None
@@ -351,7 +355,7 @@ def overlay_network(
         resource_name,
         name=name,
         driver="overlay",
-        attachable=True,
+        attachable=attachable,
         ipam_configs=ipam,
         labels=[docker.NetworkLabelArgs(label=STACK_LABEL, value=stack)],
         opts=named(opts),

@@ -88,7 +88,7 @@ def test_traefik_labels_only_on_routed_services_and_complete(any_run: ProgramRun
             port = traefik.get(f"traefik.http.services.{router}.loadbalancer.server.port")
             assert port and port.isdigit(), f"{router}: Swarm services need an explicit port"
         network = traefik["traefik.swarm.network"]
-        assert network in ("traefik-public", "storage")
+        assert network in any_run.network_names(any_run.service("core_traefik")), f"{service.swarm_name}: Traefik is not on {network}"
         assert network in any_run.network_names(service), f"{service.swarm_name} is routed through {network} but not on it"
 
 
@@ -259,6 +259,18 @@ def test_nothing_without_a_login_shares_a_network_with_applications(any_run: Pro
     for service in any_run.services:
         if service.swarm_name in NO_LOGIN:
             assert not any_run.network_names(service) & APPLICATION_NETWORKS, service.swarm_name
+
+
+def test_n8n_and_cloudflareds_metrics_share_a_network_only_with_traefik_and_prometheus(runs: ProgramRuns) -> None:
+    """n8n's basic auth is at Traefik, and cloudflared's metrics port also serves its configuration and
+    pprof: nothing but Traefik and Prometheus may reach either around that."""
+    run = runs.full
+    for name, allowed in (("shared_n8n", {"core_traefik", "shared_prometheus"}), ("core_cloudflared", {"core_traefik", "shared_prometheus"})):
+        networks = run.network_names(run.service(name))
+        neighbours = {s.swarm_name for s in run.services if s.swarm_name != name and run.network_names(s) & networks}
+        assert neighbours == allowed, name
+    private = [n for n in run.of_type("docker:index/network:Network") if n.inputs["name"] in ("core_n8n", "core_tunnel_metrics")]
+    assert len(private) == 2 and not any(n.inputs["attachable"] for n in private), "no `docker run` or other stack joins them"
 
 
 def test_only_the_object_store_and_its_clients_are_on_the_storage_network(runs: ProgramRuns) -> None:

@@ -222,6 +222,31 @@ def test_the_state_is_backed_up_with_the_platform_and_restores_only_with_its_pas
     deployed.ops("preview", "dev", "--expect-no-changes")
 
 
+def test_an_application_container_reaches_n8n_only_through_traefik(deployed: Operator, swarm: Any) -> None:
+    """A container on the networks applications join (traefik-public, monitoring), as `docker run
+    --network` would attach it: n8n's port and cloudflared's metrics do not answer it; n8n's route
+    through Traefik does, behind basic auth."""
+    from components import images
+
+    assert not wait_until_healthy(swarm, timeout=300, names=("shared_n8n", "core_cloudflared", "core_traefik"))
+    rule = swarm.services.get("shared_n8n").attrs["Spec"]["Labels"]["traefik.http.routers.n8n.rule"]
+    host = rule.split("`")[1]
+    probe = swarm.containers.run(images.POSTGRES_EXPORTER, entrypoint=["sleep", "300"], network="traefik-public", detach=True)
+    try:
+        swarm.networks.get("monitoring").connect(probe)
+
+        def fetch(url: str, *options: str) -> str:
+            result = probe.exec_run(["sh", "-c", f"wget -q -T 5 -O /dev/null {' '.join(options)} {url} 2>&1 && echo answered"])
+            return str(result.output.decode(errors="replace"))
+
+        assert "answered" in fetch("http://core_traefik:8080/ping"), "the probe's networks work"
+        assert "answered" not in fetch("http://shared_n8n:5678/healthz")
+        assert "answered" not in fetch("http://core_cloudflared:20241/metrics")
+        assert "401" in fetch("http://core_traefik/", f"--header 'Host: {host}'"), "routed, behind the dashboard's basic auth"
+    finally:
+        probe.remove(force=True)
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_a_second_preview_changes_nothing(deployed: Operator, stack: str) -> None:
     deployed.ops("preview", stack, "--expect-no-changes")
