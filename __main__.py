@@ -82,7 +82,8 @@ def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
         {"grafana": hostnames.grafana, "n8n": hostnames.n8n, "s3": hostnames.s3},
     )
     # For operators.
-    pulumi.export("traefik_dashboard_url", f"http://traefik.localhost:{TRAEFIK_DASHBOARD_PORT}/dashboard/")
+    pulumi.export("traefik_dashboard_url", f"http://localhost:{TRAEFIK_DASHBOARD_PORT}/dashboard/"
+                  + ("" if platform.core.publish_dashboard else " (not published: set traefikDashboardPublished)"))
     pulumi.export("traefik_dashboard_user", platform.core.dashboard_user)
     pulumi.export("traefik_dashboard_password", core.dashboard_password)
     if core.tunnel_id is not None:

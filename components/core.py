@@ -229,7 +229,11 @@ class CoreStack(pulumi.ComponentResource):
                 # The Swarm provider reads the manager's API: manager placement, socket read-only.
                 mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET)],
                 placement=["node.role==manager"],
-                ports=[(TRAEFIK_WEB_PORT, TRAEFIK_WEB_PORT), (TRAEFIK_DASHBOARD_PORT, TRAEFIK_DASHBOARD_PORT)] if args.settings.publish_ports else [],
+                ports=[
+                    *([(TRAEFIK_WEB_PORT, TRAEFIK_WEB_PORT)] if args.settings.publish_ports else []),
+                    # Plain HTTP with basic auth on every node: only when asked for (traefikDashboardPublished).
+                    *([(TRAEFIK_DASHBOARD_PORT, TRAEFIK_DASHBOARD_PORT)] if args.settings.publish_dashboard else []),
+                ],
             ),
             child,
         )

@@ -160,6 +160,7 @@ def _platform_settings(read: _Reader) -> PlatformSettings:
     )
     core = CoreSettings(
         publish_ports=read.boolean("traefikPublishPorts"),
+        publish_dashboard=read.boolean("traefikDashboardPublished"),
         dashboard_user=read.matching("traefikDashboardUser", _NAME, "admin"),
         rate_limit_average=read.integer("rateLimitAverage", 1, 100_000),
         rate_limit_burst=read.integer("rateLimitBurst", 1, 100_000),

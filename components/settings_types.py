@@ -64,6 +64,7 @@ class TunnelSettings:
 @dataclass(frozen=True)
 class CoreSettings:
     publish_ports: bool
+    publish_dashboard: bool
     dashboard_user: str
     rate_limit_average: int
     rate_limit_burst: int

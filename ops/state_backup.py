@@ -96,8 +96,9 @@ def fetch_state(client: Any, item: str | None, out: TextIO = sys.stdout) -> byte
     if exec_script(client, container, ["sh", "-c", script], out, environment={"STATE_FILE": CONTAINER_FILE}):
         raise OpsError("no state backup could be fetched (the output above says why); nothing was restored")
     stream, _ = container.get_archive(CONTAINER_FILE)
+    packed = b"".join(stream)  # all of it before the file goes
     exec_script(client, container, ["rm", "-f", CONTAINER_FILE], out)
-    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+    with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
         member = tar.extractfile(Path(CONTAINER_FILE).name)
         assert member is not None
         return member.read()

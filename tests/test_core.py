@@ -62,7 +62,9 @@ def test_traefik_runs_on_a_manager_with_the_swarm_provider(platform_run: Program
     for entry in ("web",):
         assert static["entryPoints"][entry]["http"]["middlewares"] == ["security-headers@file", "rate-limit@file"]
     ports = {(p["publishedPort"], p["targetPort"]) for p in traefik.inputs["endpointSpec"]["ports"]}
-    assert ports == {(80, 80), (8080, 8080)}, "no 443: TLS ends at Cloudflare"
+    assert ports == {(80, 80)}, "no 443: TLS ends at Cloudflare; the dashboard's plain HTTP only when asked for"
+    published = run_program("platform", {"traefikDashboardPublished": "true"}).service("core_traefik")
+    assert {(p["publishedPort"], p["targetPort"]) for p in published.inputs["endpointSpec"]["ports"]} == {(80, 80), (8080, 8080)}
 
 
 def test_traefik_ports_can_stay_closed_for_a_tunnel_only_setup() -> None:
