@@ -101,7 +101,7 @@ def test_the_engine_creates_what_the_program_declares(deployed: Operator, swarm:
         assert monitoring.id in {n["Target"] for n in deployed_specs[name]["TaskTemplate"]["Networks"]}
 
     published = {p["PublishedPort"]: p["PublishMode"] for spec in deployed_specs.values() for p in spec.get("EndpointSpec", {}).get("Ports", [])}
-    assert published == {80: "ingress", 8080: "ingress", 5432: "host", 5433: "host", 6379: "host"}, "prod publishes none"
+    assert published == {80: "ingress", 5432: "host", 5433: "host", 6379: "host"}, "prod publishes none; nor the dashboard, by default"
     storage = swarm.networks.list(names=["storage"])[0]
     for name in ("prod_postgres-backup", "shared_seaweedfs", "core_traefik"):
         assert storage.id in {n["Target"] for n in deployed_specs[name]["TaskTemplate"]["Networks"]}
