@@ -10,6 +10,7 @@
 
 import pulumi
 
+from components.app_secrets import AppSecrets, AppSecretsArgs
 from components.backup import PlatformBackup, PlatformBackupArgs
 from components.backup_jobs import ObjectStorage, backup_target
 from components.core import CoreStack, CoreStackArgs
@@ -118,6 +119,12 @@ def deploy_environment(scope: StackScope, environment: EnvironmentSettings) -> N
             backup=backup_target(environment.database.backup, storage),
         ),
     )
+    if environment.app_secrets is not None:
+        app = AppSecrets(
+            f"{environment.name}-app-secrets",
+            AppSecretsArgs(scope=scope, names=environment.app_secret_names, values=environment.app_secrets),
+        )
+        pulumi.export("app_secrets", app.swarm_names)
     database = environment.database
     pulumi.export("network", db.network_name)
     pulumi.export("postgres_host", db.postgres_host)

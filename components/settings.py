@@ -12,13 +12,14 @@ import ipaddress
 import posixpath
 import re
 import urllib.parse
-import zoneinfo
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import pulumi
 
 from components.settings_checks import (
+    app_secret_lines,
+    app_secrets_problem,
     bucket_problem,
     off_site_problem,
     platform_stack_problem,
@@ -192,7 +193,7 @@ def _platform_settings(read: _Reader) -> PlatformSettings:
     return PlatformSettings(
         domain=domain,
         hostnames=hostnames,
-        timezone=_timezone(read),
+        timezone=read.timezone("timezone", "Asia/Seoul"),
         n8n_owner_set_up=read.boolean("n8nOwnerSetUp"),
         backup=_backup_settings(read, own_hosts=(hostnames.s3,)),
         core=core,
@@ -227,13 +228,6 @@ def _postgres_config_file(read: _Reader) -> str:
         read.problem("postgresConfigFile", f"{value!r} is not the name of a server configuration under configs/postgres/", fix)
     elif not (CONFIGS / "postgres" / value).is_file():
         read.problem("postgresConfigFile", f"configs/postgres/{value} does not exist", fix)
-    return value
-
-
-def _timezone(read: _Reader) -> str:
-    value = read.matching("timezone", re.compile(r"^[A-Za-z0-9_+/-]+$", re.ASCII), "Asia/Seoul")
-    if value and value not in zoneinfo.available_timezones():
-        read.problem("timezone", f"{value!r} is not a time zone of the tz database", f"pulumi config set {PROJECT}:timezone Asia/Seoul")
     return value
 
 
@@ -287,6 +281,8 @@ def _environment_settings(read: _Reader, stack: str) -> EnvironmentSettings:
         database=database,
         client_networks=_client_networks(read),
         runner_access=read.boolean("runnerDatabaseAccess"),
+        app_secrets=read.secret("appSecrets", check=app_secrets_problem),
+        app_secret_names=read.secret_names("appSecrets", app_secret_lines),
     )
 
 

@@ -39,6 +39,30 @@ def bucket_problem(key: str, name: str) -> Problem:
     return None
 
 
+_APP_SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def app_secret_lines(text: str) -> list[tuple[str, str]]:
+    """appSecrets as (name, value) pairs: NAME=value lines, blank ones and # comments skipped."""
+    lines = [line.strip() for line in text.splitlines()]
+    return [(line.partition("=")[0].strip(), line.partition("=")[2].strip()) for line in lines if line and not line.startswith("#")]
+
+
+def app_secrets_problem(key: str, text: str) -> Problem:
+    """Every line a NAME=value with a shell-style name, each name once; the message never quotes a value."""
+    fix = f'pulumi config set --secret {PROJECT}:{key} "$(cat app-secrets.env)" with one NAME=value per line'
+    names = [name for name, _ in app_secret_lines(text)]
+    if not names:
+        return "has no NAME=value line", fix
+    for number, (name, value) in enumerate(app_secret_lines(text), 1):
+        if not _APP_SECRET_NAME.match(name) or not value:  # not quoted: it may be a pasted value
+            return f"entry {number} is not NAME=value with a name of letters, digits and _ and a value", fix
+    doubled = sorted({name for name in names if names.count(name) > 1})
+    if doubled:
+        return f"names {', '.join(doubled)} more than once", fix
+    return None
+
+
 def webhook_problem(key: str, url: str) -> Problem:
     """Alertmanager's webhook: an https URL (its path carries the hook's token), no password in it."""
     fix = f"pulumi config set --secret {PROJECT}:{key} https://hooks.slack.com/services/<...>"

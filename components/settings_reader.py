@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
@@ -180,6 +181,17 @@ class _Reader:
         elif check is not None:
             self.report(key, check(key, value))
         return self._config.require_secret(key)
+
+    def timezone(self, key: str, example: str) -> str:
+        """A name of the tz database (what TZ and Grafana's timezone accept)."""
+        value = self.matching(key, re.compile(r"^[A-Za-z0-9_+/-]+$", re.ASCII), example)
+        if value and value not in zoneinfo.available_timezones():
+            self.problem(key, f"{value!r} is not a time zone of the tz database", f"pulumi config set {PROJECT}:{key} {example}")
+        return value
+
+    def secret_names(self, key: str, lines: Callable[[str], list[tuple[str, str]]]) -> tuple[str, ...]:
+        """The names a NAME=value secret holds (known before any resource; the values stay secret)."""
+        return tuple(name for name, _ in lines(self._config.get(key) or ""))
 
     def check_keys(self, stack: str, configured: set[str], secret: set[str]) -> None:
         """Every key of the project's namespace is one we read, and secrets are stored as secrets."""

@@ -157,6 +157,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Access key of the off-site S3 service (only with backupS3Endpoint).", secret=True),
     Setting("backupS3SecretKey", BOTH, "string", None,
             "Secret key of the off-site S3 service (only with backupS3Endpoint).", secret=True),
+    Setting("appSecrets", ENVIRONMENT_SCOPE, "string", None,
+            "The environment's application secrets (the seeds' .env: Supabase keys, tokens), one NAME=value per line; each becomes a "
+            "Docker secret applications mount (the app_secrets output names them). "
+            "pulumi config set --secret nextcandle:appSecrets \"$(cat app-secrets.env)\"", secret=True),
     Setting("adoptedPostgresLogin", ENVIRONMENT_SCOPE, "string", None,
             "Set and removed by python -m ops adopt (the compose stack's login, until handed over); never by hand.", secret=True),
 )

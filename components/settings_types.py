@@ -180,6 +180,9 @@ class EnvironmentSettings:
     """Networks admitted to a published PostgreSQL port (over TLS)."""
     runner_access: bool
     """The databases join the platform's runner network (CI jobs reach them by name)."""
+    app_secret_names: tuple[str, ...] = ()
+    app_secrets: pulumi.Output[str] | None = None
+    """appSecrets: NAME=value lines, one Docker secret per name."""
 
 
 @dataclass(frozen=True)

@@ -129,9 +129,7 @@ class StackScope:
     def config(self, resource_name: str, swarm_name: str, content: str, opts: pulumi.ResourceOptions) -> docker.ServiceConfig:
         return swarm_config(resource_name, swarm_name, content, self.stack, opts)
 
-    def network(
-        self, resource_name: str, name: str, opts: pulumi.ResourceOptions, subnet: str | None = None, attachable: bool = True
-    ) -> docker.Network:
+    def network(self, resource_name: str, name: str, opts: pulumi.ResourceOptions, subnet: str | None = None, attachable: bool = True) -> docker.Network:
         return overlay_network(resource_name, name, self.stack, opts, subnet, attachable)
 
     def volume(self, resource_name: str, name: str, opts: pulumi.ResourceOptions, adopt: str = "") -> docker.Volume:

@@ -234,7 +234,7 @@ def _component_modules() -> dict[str, ast.Module]:
 def test_components_are_siblings() -> None:
     """No component imports another: what they share is a name in names.py or a helper in swarm.py."""
     components = _component_modules()
-    assert set(components) == {"backup", "core", "env_database", "observability", "runner", "shared_services"}
+    assert set(components) == {"app_secrets", "backup", "core", "env_database", "observability", "runner", "shared_services"}
     for module, tree in components.items():
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert not {f"components.{other}" for other in components} & imported, module

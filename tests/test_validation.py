@@ -151,6 +151,12 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
     ("dev", {"platformStack": "not a stack name"}, {}, ["nextcandle:platformStack", "pulumi config set nextcandle:platformStack platform"]),
     # A platform secret in an environment does nothing there: refused like any platform setting.
     ("prod", {}, {"runnerAccessToken": "ghp_misplaced0123456789"}, ["nextcandle:runnerAccessToken: applies to the platform stack", "pulumi config rm nextcandle:runnerAccessToken -s prod"]),
+    # appSecrets: NAME=value lines; a line that is not one is refused without quoting it (it may be a value).
+    ("dev", {}, {"appSecrets": "hf_pastedwithoutaname"}, ["nextcandle:appSecrets: entry 1 is not NAME=value", "one NAME=value per line"]),
+    ("stg", {}, {"appSecrets": "A=1\nB=2\nA=3"}, ["nextcandle:appSecrets: names A more than once"]),
+    ("prod", {}, {"appSecrets": "# only a comment\n"}, ["nextcandle:appSecrets: has no NAME=value line"]),
+    ("prod", {}, {"appSecrets": "2FA_KEY=x"}, ["nextcandle:appSecrets: entry 1 is not NAME=value"]),
+    ("platform", {}, {"appSecrets": "A=1"}, ["nextcandle:appSecrets: applies to the environment stacks", "pulumi config rm nextcandle:appSecrets -s platform"]),
     # Values the consuming program refuses: S3's bucket rules, Alertmanager's webhook, Prometheus's DNS names.
     ("prod", {"backupBucket": "a..b"}, {}, ["nextcandle:backupBucket", "no two dots in a row"]),
     ("prod", {"backupBucket": "192.168.1.1"}, {}, ["nextcandle:backupBucket", "not an IP address"]),
