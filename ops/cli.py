@@ -9,6 +9,8 @@
                                             goes last, and not while an environment references it
   python -m ops prune [--all-images] [--yes] stopped containers, dangling images, unused caches (never data)
   python -m ops verify-backup <env> [DUMP]  restore drill into a scratch database (also after every scheduled backup)
+  python -m ops rotate <stack> <secret>     a generated password replaced and rolled out (PostgreSQL's role follows);
+                                            data-encryption keys only with --i-know
   python -m ops drift                       refreshing preview of every deployed stack; exit 2 on drift
   python -m ops pulumi <arguments>          the pinned pulumi CLI on this project and backend, e.g.
                                             pulumi stack output -s dev --show-secrets
@@ -50,6 +52,7 @@ from ops.backups import BACKUP_TARGETS, RESTORE_TARGETS, recovery_target, restor
 from ops.deploy import RUNNER, STACK_ORDER, drift, lifecycle_targets, plan, pulumi_cli, run, stop_or_start
 from ops.preflight import Check, check_docker, docker_client, run_checks
 from ops.prune import prune
+from ops.rotate import ROTATABLE
 from ops.status import Detail, ServiceStatus, State, collect, collect_detail, only_local_backups
 
 TARGETS = (*STACK_ORDER, "all")
@@ -166,6 +169,11 @@ def parser() -> argparse.ArgumentParser:
     pruning = sub.add_parser("prune", help="remove stopped containers, dangling images and unused caches on this node (never data)")
     pruning.add_argument("--all-images", action="store_true", help="every unused image, not only dangling ones (stopped stacks pull again)")
     pruning.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rotating = sub.add_parser("rotate", help="replace a generated password by a new one and roll it out")
+    rotating.add_argument("stack", choices=STACK_ORDER)
+    rotating.add_argument("secret", choices=sorted(ROTATABLE))
+    rotating.add_argument("--i-know", action="store_true", help="also a data-encryption key (old backups need the old one)")
+    rotating.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sub.add_parser("drift", help="refreshing preview of every deployed stack: exit 2 if anything changed outside Pulumi")
     cli = sub.add_parser("pulumi", help="the pinned pulumi CLI on this project and backend (config set --secret, stack output --show-secrets)")
     cli.add_argument("arguments", nargs=argparse.REMAINDER, help="what `pulumi` would take, e.g. stack output -s dev --show-secrets")
@@ -317,6 +325,12 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
 
     if args.command == "drift":
         return drift(backend, out)
+    if args.command == "rotate":
+        from ops.rotate import rotate
+
+        confirm(args, f"Replace {args.stack}'s {args.secret} and restart every service that uses it?")
+        rotate(connect(), args.stack, args.secret, backend, i_know=args.i_know, out=out)
+        return 0
     if args.command in ("stop", "start"):
         for target in lifecycle_targets(args.command, args.stack, backend):
             stop_or_start(args.command, target, backend, out=out)

@@ -194,13 +194,14 @@ def run(
     expect_no_changes: bool = False,
     select: Callable[[str, Backend], Any] = select_stack,
     out: TextIO = sys.stdout,
+    replace: list[str] | None = None,
 ) -> Any:
     stack = select(stack_name, backend)
     progress = Progress(out)
     print(f"{command} {stack_name} ({backend.url})", file=out, flush=True)
     packs = [POLICY_PACK] if policy else None
     if command == "up":
-        return stack.up(on_event=progress, policy_packs=packs, color="never", refresh=refresh)
+        return stack.up(on_event=progress, policy_packs=packs, color="never", refresh=refresh, replace=replace)
     if command == "preview":
         return stack.preview(on_event=progress, policy_packs=packs, color="never", diff=True, refresh=refresh,
                              expect_no_changes=expect_no_changes)

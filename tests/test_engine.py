@@ -172,10 +172,10 @@ def test_updates_restart_only_the_tasks_they_must(deployed: Operator, swarm: Any
     deployed.ops("preview", "platform", "--refresh", "--expect-no-changes")
 
 
-def _psql(swarm: Any, sql: str) -> str:
+def _psql(swarm: Any, sql: str, env: str = "dev") -> str:
     login = 'PGPASSWORD="$(cat /run/secrets/postgres_password)" psql -v ON_ERROR_STOP=1 -tA -h 127.0.0.1 ' \
             '-U "$(cat /run/secrets/postgres_user)" -d "$(cat /run/secrets/postgres_db)"'
-    return exec_in(swarm, "dev_postgres", f"{login} -c \"{sql}\"").strip()
+    return exec_in(swarm, f"{env}_postgres", f"{login} -c \"{sql}\"").strip()
 
 
 def test_a_backup_brings_dev_rows_back_and_they_last_through_stop_and_start(deployed: Operator, swarm: Any) -> None:
@@ -209,6 +209,21 @@ def test_a_point_in_time_restore_brings_dev_back_to_a_noted_moment(deployed: Ope
     assert "recovery finished" in restored, restored
     assert _psql(swarm, "SELECT string_agg(note, ',' ORDER BY note) FROM moments") == "before,in-base"
     assert not wait_until_healthy(swarm, timeout=300, names=("dev_postgres", "dev_postgres-backup"))
+
+
+def test_rotated_passwords_reach_every_service_that_uses_them(deployed: Operator, swarm: Any) -> None:
+    """stg's PostgreSQL password (protected, and kept in PostgreSQL's data), dev's Redis password."""
+    assert not wait_until_healthy(swarm, timeout=300)
+    old = exec_in(swarm, "stg_postgres", "cat /run/secrets/postgres_password")
+    _psql(swarm, "CREATE TABLE kept (x int); INSERT INTO kept VALUES (7)", env="stg")
+    rotated = deployed.ops("rotate", "stg", "postgres-password", "--yes").stdout
+    assert "the role has the new password" in rotated, rotated
+    assert exec_in(swarm, "stg_postgres", "cat /run/secrets/postgres_password") != old
+    assert _psql(swarm, "SELECT x FROM kept", env="stg") == "7", "the new password logs in, the data stayed"
+    deployed.ops("rotate", "dev", "redis-password", "--yes")
+    assert not wait_until_healthy(swarm, timeout=300, names=("stg_postgres-exporter", "stg_postgres-backup", "dev_redis-exporter", "dev_redis"))
+    assert deployed.ops("status").returncode == 0
+    deployed.ops("preview", "stg", "--expect-no-changes")
 
 
 def test_the_state_is_backed_up_with_the_platform_and_restores_only_with_its_passphrase(deployed: Operator) -> None:
