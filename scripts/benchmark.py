@@ -3,6 +3,7 @@
     python scripts/benchmark.py                 # prints a Markdown report
     python scripts/benchmark.py --engine        # adds the real engine: up, no-op previews, warm engine
     python scripts/benchmark.py --cold-build    # adds a Go-module build of the engine from empty caches
+    python scripts/benchmark.py --backups 1024  # adds a 1 GB dump and restore, and the WAL archive's lag
 
 Measures: the import cost of each SDK and of the program, the time to evaluate the program for each
 stack under Pulumi mocks, and how many resources an update touches for typical changes. With
@@ -119,10 +120,86 @@ def cold_build() -> None:
     print(f"| `scripts/engine.sh --build`, empty Go caches | {seconds:.0f} |")
 
 
+def backup_figures(size_mb: int) -> None:
+    """A database of `size_mb` on the tests' real PostgreSQL: dump to S3 (moto) and restore with the
+    backup service's scripts; then the WAL archive's lag under a steady write load: from a commit
+    until its segment is in the object store."""
+    import re
+    import threading
+    import uuid
+
+    from tests.conftest import _moto_server
+    from tests.postgres import RUN_AS, Server
+    from tests.test_backup_restore import Backups
+
+    s3 = _moto_server()
+    url = next(s3)
+    base = Path(tempfile.mkdtemp(prefix="nextcandle-bench-"))
+    run = run_program("dev")
+    (base / "pg").mkdir()
+    pg = Server(base / "pg", run, "dev", wal_dir=base / "wal")
+    pg.start()
+    (base / "scripts").mkdir()
+    backups = Backups(run, pg, url, base / "scripts")
+    backups.prefix = backups.env["S3_PREFIX"] = f"bench-{uuid.uuid4().hex[:8]}"
+    import pwd
+    owner = str(pwd.getpwnam(RUN_AS).pw_uid) if os.geteuid() == 0 else str(os.geteuid())
+    backups.env.update(PGDATA=str(pg.data), WAL_DIR=str(base / "wal"), POSTGRES_UID=owner)
+    try:
+        rows = size_mb * 1024 * 1024 // 300
+        pg.psql(pg.database, f"CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 8) AS payload FROM generate_series(1, {rows}) g")
+        size = pg.value("SELECT pg_size_pretty(pg_database_size(current_database()))")
+        dumped = timed(lambda: subprocess.run(["sh", str(backups.base / "backup.sh")], env=backups.env, check=True, capture_output=True))
+        pg.psql(pg.database, "DROP TABLE big")
+        restored = timed(lambda: subprocess.run(["sh", str(backups.base / "restore.sh")], env=backups.env, check=True, capture_output=True))
+        assert pg.value("SELECT count(*) FROM big") == str(rows)
+        print(f"\n| backups, a {size} database (tests' PostgreSQL, moto S3) | seconds |\n|---|---|")
+        print(f"| `backup.sh`: dump, encrypt, upload | {dumped:.0f} |")
+        print(f"| `restore.sh`: download, decrypt, `pg_restore` | {restored:.0f} |")
+
+        stop = threading.Event()
+
+        def write() -> None:  # a steady load: a small transaction every 50 ms
+            while not stop.is_set():
+                pg.psql(pg.database, "INSERT INTO steady SELECT now(), repeat('x', 2000) FROM generate_series(1, 20)")
+                time.sleep(0.05)
+
+        def shipped() -> str:
+            try:
+                return backups.aws("s3", "ls", f"s3://{backups.bucket}/{backups.prefix}/wal/")
+            except subprocess.CalledProcessError:  # nothing shipped yet
+                return ""
+
+        pg.psql(pg.database, "CREATE TABLE steady (at timestamptz, payload text)")
+        shipper = subprocess.Popen(["sh", str(backups.base / "wal-ship.sh"), "--every", "10"], env=backups.env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        writer = threading.Thread(target=write)
+        writer.start()
+        lags = []
+        try:
+            for _ in range(4):
+                started = time.monotonic()
+                segment = pg.value("SELECT pg_walfile_name(pg_current_wal_insert_lsn())")
+                while segment not in shipped():
+                    time.sleep(1)
+                lags.append(time.monotonic() - started)
+        finally:
+            stop.set()
+            writer.join()
+            shipper.terminate()
+        timeout = re.search(r"archive_timeout = (\d+)", (pg.base / "postgresql.conf").read_text())
+        print(f"| WAL archive lag under a steady load (commit to object store; archive_timeout {timeout.group(1) if timeout else '?'} s, "
+              f"shipped every 10 s), median / max of {len(lags)} | {statistics.median(lags):.0f} / {max(lags):.0f} |")
+    finally:
+        pg.stop()
+        s3.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", action="store_true", help="also measure the real engine on a local dockerd")
     parser.add_argument("--cold-build", action="store_true", help="also build the engine from empty Go caches")
+    parser.add_argument("--backups", type=int, metavar="MB", help="also a dump and restore of a database of MB (1024 for 1 GB) and the WAL lag")
     options = parser.parse_args()
     print("## Benchmark\n")
     print(f"Python {sys.version.split()[0]}; medians of 5 runs.\n")
@@ -174,6 +251,8 @@ def main() -> None:
         engine_figures()
     if options.cold_build:
         cold_build()
+    if options.backups:
+        backup_figures(options.backups)
 
 
 if __name__ == "__main__":
