@@ -13,6 +13,8 @@ from typing import Any, TextIO
 from names import ENVIRONMENTS, PLATFORM, PROJECT, STACKS, project_dir
 from ops.backend import ROOT, Backend, OpsError
 from ops.engine import Engine
+from ops.policy_check import SKIP as POLICY_SKIP
+from ops.policy_check import PolicyCheck
 
 # Environments read the platform through a StackReference: it goes up first and down last.
 STACK_ORDER = STACKS
@@ -200,11 +202,23 @@ def run(
     progress = Progress(out)
     print(f"{command} {stack_name} ({backend.url})", file=out, flush=True)
     packs = [POLICY_PACK] if policy else None
+    check = PolicyCheck() if os.environ.get(POLICY_SKIP) != "off" else None
     if command == "up":
+        if check is not None:  # every rule, on what this up would deploy, before it changes anything
+            stack.preview(on_event=check, color="never", refresh=refresh, replace=replace)
+            check.enforce(stack_name)
         return stack.up(on_event=progress, policy_packs=packs, color="never", refresh=refresh, replace=replace)
     if command == "preview":
-        return stack.preview(on_event=progress, policy_packs=packs, color="never", diff=True, refresh=refresh,
-                             expect_no_changes=expect_no_changes)
+        def listen(event: Any) -> None:
+            progress(event)
+            if check is not None:
+                check(event)
+
+        result = stack.preview(on_event=listen, policy_packs=packs, color="never", diff=True, refresh=refresh,
+                               expect_no_changes=expect_no_changes)
+        if check is not None:
+            check.enforce(stack_name)
+        return result
     if command == "destroy":
         refuse_protected(stack_name, stack)
         return stack.destroy(on_event=progress, color="never")

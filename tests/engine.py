@@ -135,6 +135,8 @@ def make_operator(engine_bin: Path, docker_host: str, base: Path, source: Path =
         "PULUMI_CONFIG_PASSPHRASE": "engine-tests",
         # No state backup after every `ops up` (test_engine.py backs the state up and restores it once).
         "NEXTCANDLE_STATE_BACKUP": "off",
+        # Nor the policy preview before every `ops up` (test_engine.py runs one with it).
+        "NEXTCANDLE_POLICY": "off",
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "DOCKER_HOST": docker_host,
         "NO_COLOR": "1",

@@ -226,6 +226,12 @@ def test_rotated_passwords_reach_every_service_that_uses_them(deployed: Operator
     deployed.ops("preview", "stg", "--expect-no-changes")
 
 
+def test_ops_checks_the_policy_pack_on_what_the_engine_plans(deployed: Operator) -> None:
+    """The rules see the engine's own inputs of every resource (ops/policy_check.py), and pass them."""
+    deployed.ops("up", "dev", env={"NEXTCANDLE_POLICY": "on"})
+    deployed.ops("preview", "platform", env={"NEXTCANDLE_POLICY": "on"})
+
+
 def test_the_state_is_backed_up_with_the_platform_and_restores_only_with_its_passphrase(deployed: Operator) -> None:
     state = Path(deployed.env["PULUMI_BACKEND_URL"].removeprefix("file://"))
     deployed.ops("backup", "state")
