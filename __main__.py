@@ -54,8 +54,8 @@ def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
             platform=shared,
             scope=scope,
             target=backup,
-            # Buckets are copied only to an off-site target, never onto the object store itself.
-            object_storage=object_storage if backup is not None and backup.settings.endpoint else None,
+            # Buckets are copied to an off-site target, else into a second volume (never onto the store itself).
+            object_storage=object_storage,
             grafana_volume=observability.grafana_volume_name,
             n8n_volume=services.n8n_volume_name,
             n8n_encryption_key=services.n8n_encryption_key,

@@ -39,6 +39,8 @@ from names import PLATFORM, PLATFORM_BACKUP, SHARED
 BACKUP_RESOURCES = Resources(0.05, 0.50, 64, 512)
 GRAFANA_DATA = "/data/grafana"
 N8N_DATA = "/data/n8n"
+OBJECT_COPIES = "/data/object-copies"
+"""Without an off-site target, the second copy of every bucket: a volume of its own."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,7 +50,7 @@ class PlatformBackupArgs:
     target: BackupTarget | None
     """None: backups are off (the key stays, for the archives made before)."""
     object_storage: ObjectStorage | None
-    """The object store whose buckets are copied to the target; None when the target is that store."""
+    """The object store whose buckets are copied: to an off-site target, else into a volume of their own."""
     grafana_volume: pulumi.Input[str]
     n8n_volume: pulumi.Input[str]
     n8n_encryption_key: pulumi.Input[str]
@@ -63,10 +65,14 @@ class PlatformBackup(pulumi.ComponentResource):
         scope = args.scope.of(SHARED)
         # Kept whether or not backups run now: the archives already made need it.
         key, self.encryption_key = encryption_key(scope, f"{name}-encryption-key", scope.data_options(self))
-        self.service = self._service(name, args, args.target, key, scope) if args.target is not None else None
+        # Kept too: switching to an off-site target must not delete the copies made before.
+        copies = scope.volume(f"{name}-object-copies", f"{SHARED}_object_copies", scope.data_options(self))
+        self.service = self._service(name, args, args.target, key, copies, scope) if args.target is not None else None
         self.register_outputs({"service": self.service.name if self.service is not None else None})
 
-    def _service(self, name: str, args: PlatformBackupArgs, target: BackupTarget, key: Mounted, scope: StackScope) -> docker.Service:
+    def _service(
+        self, name: str, args: PlatformBackupArgs, target: BackupTarget, key: Mounted, copies: docker.Volume, scope: StackScope
+    ) -> docker.Service:
         child = pulumi.ResourceOptions(parent=self)
         platform = args.platform
         secrets = [
@@ -87,6 +93,7 @@ class PlatformBackup(pulumi.ComponentResource):
         }
         if args.object_storage is not None:
             env["STORAGE_ENDPOINT"] = args.object_storage.endpoint
+            env["OBJECT_COPIES"] = OBJECT_COPIES
             secrets += [
                 Mounted(scope.secret(f"{name}-storage-access-key", args.object_storage.access_key, child), "storage_s3_access_key"),
                 Mounted(scope.secret(f"{name}-storage-secret-key", args.object_storage.secret_key, child), "storage_s3_secret_key"),
@@ -109,6 +116,7 @@ class PlatformBackup(pulumi.ComponentResource):
                 mounts=[
                     volume_mount(args.grafana_volume, GRAFANA_DATA),
                     volume_mount(args.n8n_volume, N8N_DATA),
+                    volume_mount(copies.name, OBJECT_COPIES),
                 ],
             ),
             child,

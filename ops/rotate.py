@@ -19,6 +19,7 @@ from ops.backend import Backend, OpsError
 from ops.deploy import pulumi_cli, run, select_stack
 
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+DOCKER_SECRET = "docker:index/secret:Secret"
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,14 @@ def rotate(client: Any, stack_name: str, secret: str, backend: Backend, i_know: 
         raise OpsError(f"{secret} encrypts data: a new one cannot read what the old one encrypted (backups, n8n's credentials); "
                        "keep the old value (python -m ops pulumi stack output ... --show-secrets), then pass --i-know")
     stack = select_stack(stack_name, backend)
-    urn, protected = password_urn(stack.export_stack().deployment.get("resources", []), what.resource.format(stack=stack_name))
+    resources = stack.export_stack().deployment.get("resources", [])
+    urn, protected = password_urn(resources, what.resource.format(stack=stack_name))
     old_login = _postgres_login(client, stack_name) if secret == "postgres-password" else None
-    if protected and pulumi_cli(["state", "unprotect", urn, "-s", stack_name, "--yes"], backend):
-        raise OpsError(f"could not unprotect {urn}; nothing was rotated")
+    # The password and the Docker secrets made from it are protected with the data: unprotected for
+    # this update, whose program protects the new ones again.
+    for unprotect in [urn] * protected + [r["urn"] for r in resources if r.get("type") == DOCKER_SECRET and r.get("protect")]:
+        if pulumi_cli(["state", "unprotect", unprotect, "-s", stack_name, "--yes"], backend):
+            raise OpsError(f"could not unprotect {unprotect}; nothing was rotated (python -m ops up {stack_name} protects all again)")
     print(f"rotate {stack_name} {secret}: a new value, and every service that mounts it restarted", file=out, flush=True)
     run("up", stack_name, backend, out=out, replace=[urn])
     if old_login is not None:

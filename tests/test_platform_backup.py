@@ -53,6 +53,8 @@ class PlatformBackups:
         if storage_url:
             assert environment(spec)["STORAGE_ENDPOINT"] == "http://object-storage:8333"
             self.env["STORAGE_ENDPOINT"] = storage_url
+        self.copies = base / "object-copies"
+        self.env["OBJECT_COPIES"] = str(self.copies)
         self.bucket, self.prefix = self.env["S3_BUCKET"], self.env["S3_PREFIX"]
 
     def script(self, name: str, *args: str, now: int | None = None) -> subprocess.CompletedProcess[str]:
@@ -78,8 +80,8 @@ def sqlite(path: Path, sql: str) -> list[tuple]:
 
 @pytest.fixture
 def local(runs: ProgramRuns, s3: str, tmp_path: Path) -> PlatformBackups:
-    """Backups to the platform's own object store (no off-site target)."""
-    return PlatformBackups(runs("platform"), tmp_path, s3, None)
+    """Backups to the platform's own object store (no off-site target): buckets get a second copy in a volume."""
+    return PlatformBackups(runs("platform"), tmp_path, s3, s3)
 
 
 @pytest.fixture
@@ -92,13 +94,13 @@ def test_the_backup_service_mounts_what_it_backs_up_and_runs_where_it_is(runs: P
     backup, grafana, n8n = run.service(PLATFORM_BACKUP), run.service(GRAFANA), run.service(N8N)
     spec = container(run)
     volumes = {m["target"]: m["source"] for m in spec["mounts"]}
-    assert volumes == {"/data/grafana": "shared_grafana_data", "/data/n8n": "shared_n8n_data"}
+    assert volumes == {"/data/grafana": "shared_grafana_data", "/data/n8n": "shared_n8n_data", "/data/object-copies": "shared_object_copies"}
     assert {m["source"] for m in grafana.inputs["taskSpec"]["containerSpec"]["mounts"]} >= {"shared_grafana_data"}
     assert {m["source"] for m in n8n.inputs["taskSpec"]["containerSpec"]["mounts"]} >= {"shared_n8n_data"}
     placed = runs("platform", {"statefulPlacement": "node.labels.nextcandle.data==true"})
     placements = [placed.service(name).inputs["taskSpec"]["placement"]["constraints"] for name in (PLATFORM_BACKUP, GRAFANA, N8N)]
     assert placements[0] == placements[1] == placements[2] == ["node.labels.nextcandle.data==true"], "local volumes: one node"
-    assert environment(spec)["S3_ENDPOINT"] == "http://object-storage:8333" and "STORAGE_ENDPOINT" not in environment(spec)
+    assert environment(spec)["S3_ENDPOINT"] == environment(spec)["STORAGE_ENDPOINT"] == "http://object-storage:8333"
     identities = run.mounted_secret(run.service("shared_seaweedfs"), "s3_identities.json")
     assert run.mounted_secret(backup, "backup_s3_secret_key") in identities, "the object store's own keys"
     assert run.mounted_secret(backup, "n8n_encryption_key") == run.mounted_secret(n8n, "n8n_encryption_key")
@@ -223,11 +225,18 @@ def test_buckets_are_copied_off_site_and_restored(off_site: PlatformBackups) -> 
     assert back == "alpha", "an object deleted at the source stays off-site and comes back"
 
 
-def test_without_an_off_site_target_buckets_are_not_copied_onto_themselves(local: PlatformBackups) -> None:
+def test_without_an_off_site_target_buckets_get_a_second_copy_in_their_own_volume(local: PlatformBackups) -> None:
+    bucket = f"uploads-{uuid.uuid4().hex[:6]}"
+    local.aws(local.target_url, "s3", "mb", f"s3://{bucket}", keys="storage")
+    (local.base / "a.txt").write_text("alpha")
+    local.aws(local.target_url, "s3", "cp", str(local.base / "a.txt"), f"s3://{bucket}/docs/a.txt", keys="storage")
     made = local.script("backup", "objects")
-    assert made.returncode == 0 and "set backupS3Endpoint" in made.stdout
-    refused = local.script("restore", "objects")
-    assert refused.returncode == 1 and "no off-site copy" in refused.stderr
+    assert made.returncode == 0 and f"bucket {bucket} copied to {local.copies}/{bucket}" in made.stdout, made.stderr
+    assert (local.copies / bucket / "docs" / "a.txt").read_text() == "alpha"
+    local.aws(local.target_url, "s3", "rm", f"s3://{bucket}/docs/a.txt", keys="storage")
+    restored = local.script("restore", "objects", bucket)
+    assert restored.returncode == 0, restored.stderr
+    assert local.aws(local.target_url, "s3", "cp", f"s3://{bucket}/docs/a.txt", "-", keys="storage") == "alpha"
     assert local.script("restore", "grafana").returncode == 1, "nothing to restore yet"
 
 

@@ -5,8 +5,9 @@
 #   n8n      s3://$S3_BUCKET/$S3_PREFIX/n8n/n8n-<UTC stamp>.tar.gz.gpg (database.sqlite and encryption_key)
 #   (archives are encrypted with the stack's backup key, crypt.sh; copied buckets are not)
 #   state    s3://$S3_BUCKET/$S3_PREFIX/state/state-<UTC stamp>.tar.gz.sealed: `platform-backup.sh state FILE`
-#   objects  every bucket of the object store into s3://$S3_BUCKET/$S3_PREFIX/objects/<bucket>/, when
-#            the target is off-site; objects deleted at the source stay there (it is a backup, not a mirror)
+#   objects  every bucket of the object store into s3://$S3_BUCKET/$S3_PREFIX/objects/<bucket>/ when the
+#            target is off-site, else into $OBJECT_COPIES/<bucket> (a volume of its own); objects deleted
+#            at the source stay there (it is a backup, not a mirror)
 # Archives older than BACKUP_KEEP_DAYS are deleted, never the newest.
 set -eu
 
@@ -53,11 +54,20 @@ backup_n8n() {
 
 backup_objects() {
   if [ -z "${STORAGE_ENDPOINT:-}" ]; then
-    echo "backup: objects: the object store is itself the backup target; set backupS3Endpoint to copy its buckets off-site"
+    echo "backup: objects: no object store to copy"
     return
   fi
-  target s3api head-bucket --bucket "$S3_BUCKET" >/dev/null 2>&1 || target s3 mb "s3://$S3_BUCKET" >/dev/null
+  if [ "${BACKUP_OFF_SITE:-false}" = true ]; then
+    target s3api head-bucket --bucket "$S3_BUCKET" >/dev/null 2>&1 || target s3 mb "s3://$S3_BUCKET" >/dev/null
+  fi
   for bucket in $(storage s3api list-buckets --query 'Buckets[].Name' --output text); do
+    if [ "${BACKUP_OFF_SITE:-false}" != true ]; then
+      # No off-site target: a second copy in a volume of its own (copying the store onto itself
+      # protects nothing). The environments' dumps in the backups bucket get their second copy here too.
+      storage s3 sync --only-show-errors "s3://$bucket" "${OBJECT_COPIES:?}/$bucket"
+      echo "backup: bucket $bucket copied to $OBJECT_COPIES/$bucket (set backupS3Endpoint for a copy off this swarm)"
+      continue
+    fi
     # Through this container's disk, one bucket at a time (S3 has no copy between services); the
     # download keeps each object's time, so only new and changed objects are uploaded.
     storage s3 sync --only-show-errors "s3://$bucket" "$work/objects/$bucket"

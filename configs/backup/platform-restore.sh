@@ -3,7 +3,8 @@
 #   platform-restore.sh grafana [ARCHIVE]   the newest (or the given) grafana-*.db.gz[.gpg] into Grafana's database
 #   platform-restore.sh n8n [ARCHIVE]       the newest (or the given) n8n-*.tar.gz[.gpg] into n8n's database
 #   platform-restore.sh state [ARCHIVE]     the newest (or the given) state backup, as it is, to $STATE_FILE
-#   platform-restore.sh objects [BUCKET]    every copied bucket (or one) back into the object store; objects
+#   platform-restore.sh objects [BUCKET]    every copied bucket (or one) back into the object store, from
+#                                           off-site or from the second copy's volume; objects
 #                                           the store has and the copy lacks are left alone
 # A database is written through SQLite's backup API in one transaction: on any error it is unchanged.
 set -eu
@@ -53,8 +54,16 @@ case "$kind" in
     ;;
   objects)
     if [ -z "${STORAGE_ENDPOINT:-}" ]; then
-      echo "restore: objects: no off-site copy (backupS3Endpoint is not set)" >&2
+      echo "restore: objects: no object store to restore into" >&2
       exit 1
+    fi
+    if [ "${BACKUP_OFF_SITE:-false}" != true ]; then  # the second copy in its own volume
+      for bucket in ${item:-$(ls "${OBJECT_COPIES:?}")}; do
+        storage s3api head-bucket --bucket "$bucket" >/dev/null 2>&1 || storage s3 mb "s3://$bucket" >/dev/null
+        storage s3 sync --only-show-errors "$OBJECT_COPIES/$bucket" "s3://$bucket"
+        echo "restore: bucket $bucket restored from $OBJECT_COPIES"
+      done
+      exit 0
     fi
     buckets="$item"
     if [ -z "$buckets" ]; then
