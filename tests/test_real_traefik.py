@@ -80,10 +80,12 @@ def proxy(swarm: Any, runs: ProgramRuns, tmp_path_factory: pytest.TempPathFactor
     static["api"]["dashboard"] = False
     (base / "traefik.yml").write_text(yaml.safe_dump(static))
 
-    networks = [swarm.networks.create(name, driver="overlay", attachable=True) for name in ("traefik-public", "storage")]
+    # The networks the routed services join (Traefik reaches each on the network its labels name).
+    network_names = sorted(set().union(*(run.network_names(run.service(name)) for name in ROUTED)))
+    networks = [swarm.networks.create(name, driver="overlay", attachable=True) for name in network_names]
     services = [
         swarm.services.create(LOCAL_IMAGE, ["sleep", "3600"], name=name, labels=run.service(name).labels,
-                              networks=sorted(run.network_names(run.service(name)) & {"traefik-public", "storage"}))
+                              networks=sorted(run.network_names(run.service(name))))
         for name in ROUTED
     ]
     log = (base / "traefik.log").open("w")
