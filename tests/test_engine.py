@@ -232,6 +232,17 @@ def test_ops_checks_the_policy_pack_on_what_the_engine_plans(deployed: Operator)
     deployed.ops("preview", "platform", env={"NEXTCANDLE_POLICY": "on"})
 
 
+def test_the_buckets_get_a_second_copy_in_a_volume_of_their_own(deployed: Operator, swarm: Any) -> None:
+    """No off-site target here: `ops backup objects` copies every bucket of the running SeaweedFS
+    (the environments' dumps among them) into shared_object_copies."""
+    assert not wait_until_healthy(swarm, timeout=300, names=("shared_seaweedfs", "shared_backup"))
+    deployed.ops("backup", "dev")
+    copied = deployed.ops("backup", "objects").stdout
+    assert "copied to /data/object-copies/" in copied, copied
+    listed = exec_in(swarm, "shared_backup", "find /data/object-copies -type f")
+    assert "/dev/" in listed and ".gpg" in listed, listed
+
+
 def test_the_state_is_backed_up_with_the_platform_and_restores_only_with_its_passphrase(deployed: Operator) -> None:
     state = Path(deployed.env["PULUMI_BACKEND_URL"].removeprefix("file://"))
     deployed.ops("backup", "state")

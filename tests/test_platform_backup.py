@@ -210,19 +210,28 @@ def test_buckets_are_copied_off_site_and_restored(off_site: PlatformBackups) -> 
     sqlite(off_site.grafana_db, "CREATE TABLE t (v TEXT)")
     sqlite(off_site.n8n_db, "CREATE TABLE t (v TEXT)")
 
-    made = off_site.script("backup")  # all three kinds, as backup-cron runs it
+    now = int(time.time())
+    made = off_site.script("backup", now=now)  # all three kinds, as backup-cron runs it
     assert made.returncode == 0, made.stderr
-    assert f"bucket {bucket} copied" in made.stdout
-    copied = off_site.aws(off_site.target_url, "s3", "ls", "--recursive", f"s3://{off_site.bucket}/{off_site.prefix}/objects/{bucket}/")
-    assert sorted(line.split()[-1].rsplit("/", 1)[-1] for line in copied.splitlines()) == ["a.txt", "b.txt"]
+    assert bucket in made.stdout and "copied off-site" in made.stdout
+    [archive] = off_site.archives("objects")
+    assert archive.startswith("objects-") and archive.endswith(".tar.gz.gpg"), archive
+    stored = off_site.base / "stored"
+    off_site.aws(off_site.target_url, "s3", "cp", f"s3://{off_site.bucket}/{off_site.prefix}/objects/{archive}", str(stored))
+    assert not stored.read_bytes().startswith(b"\x1f\x8b"), "encrypted, not a plain gzip"
     assert off_site.archives("grafana") and off_site.archives("n8n"), "Grafana and n8n go off-site too"
 
     off_site.aws(off_site.storage_url or "", "s3", "rm", f"s3://{bucket}/docs/a.txt", keys="storage")
-    assert off_site.script("backup", "objects").returncode == 0
-    restored = off_site.script("restore", "objects", bucket)
+    off_site.aws(off_site.storage_url or "", "s3", "rm", f"s3://{bucket}/docs/b.txt", keys="storage")
+    assert off_site.script("backup", "objects", now=now + 60).returncode == 0
+    restored = off_site.script("restore", "objects", archive)
     assert restored.returncode == 0, restored.stderr
     back = off_site.aws(off_site.storage_url or "", "s3", "cp", f"s3://{bucket}/docs/a.txt", "-", keys="storage")
-    assert back == "alpha", "an object deleted at the source stays off-site and comes back"
+    assert back == "alpha", "an object deleted at the source comes back from the archive made before"
+
+    (off_site.secrets / "backup_encryption_key").write_text("not-the-key")
+    refused = off_site.script("restore", "objects", bucket)
+    assert refused.returncode == 1 and "cannot decrypt" in refused.stderr, "a wrong key is refused, clearly"
 
 
 def test_without_an_off_site_target_buckets_get_a_second_copy_in_their_own_volume(local: PlatformBackups) -> None:

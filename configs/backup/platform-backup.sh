@@ -3,11 +3,12 @@
 # Run by backup-cron in shared_backup, and by `python -m ops backup <kind>`.
 #   grafana  s3://$S3_BUCKET/$S3_PREFIX/grafana/grafana-<UTC stamp>.db.gz.gpg
 #   n8n      s3://$S3_BUCKET/$S3_PREFIX/n8n/n8n-<UTC stamp>.tar.gz.gpg (database.sqlite and encryption_key)
-#   (archives are encrypted with the stack's backup key, crypt.sh; copied buckets are not)
+#   objects  every bucket of the object store: off-site, one archive of them all,
+#            s3://$S3_BUCKET/$S3_PREFIX/objects/objects-<UTC stamp>.tar.gz.gpg; without an off-site target,
+#            synced into $OBJECT_COPIES/<bucket> (a volume of its own on this swarm, plain like the store
+#            itself), where objects deleted at the source stay (it is a backup, not a mirror)
+#   (everything that leaves for the target is encrypted with the stack's backup key, crypt.sh)
 #   state    s3://$S3_BUCKET/$S3_PREFIX/state/state-<UTC stamp>.tar.gz.sealed: `platform-backup.sh state FILE`
-#   objects  every bucket of the object store into s3://$S3_BUCKET/$S3_PREFIX/objects/<bucket>/ when the
-#            target is off-site, else into $OBJECT_COPIES/<bucket> (a volume of its own); objects deleted
-#            at the source stay there (it is a backup, not a mirror)
 # Archives older than BACKUP_KEEP_DAYS are deleted, never the newest.
 set -eu
 
@@ -57,24 +58,26 @@ backup_objects() {
     echo "backup: objects: no object store to copy"
     return
   fi
-  if [ "${BACKUP_OFF_SITE:-false}" = true ]; then
-    target s3api head-bucket --bucket "$S3_BUCKET" >/dev/null 2>&1 || target s3 mb "s3://$S3_BUCKET" >/dev/null
-  fi
-  for bucket in $(storage s3api list-buckets --query 'Buckets[].Name' --output text); do
-    if [ "${BACKUP_OFF_SITE:-false}" != true ]; then
-      # No off-site target: a second copy in a volume of its own (copying the store onto itself
-      # protects nothing). The environments' dumps in the backups bucket get their second copy here too.
+  buckets="$(storage s3api list-buckets --query 'Buckets[].Name' --output text)"
+  if [ "${BACKUP_OFF_SITE:-false}" != true ]; then
+    # No off-site target: a second copy in a volume of its own (copying the store onto itself
+    # protects nothing). The environments' dumps in the backups bucket get their second copy here too.
+    for bucket in $buckets; do
       storage s3 sync --only-show-errors "s3://$bucket" "${OBJECT_COPIES:?}/$bucket"
       echo "backup: bucket $bucket copied to $OBJECT_COPIES/$bucket (set backupS3Endpoint for a copy off this swarm)"
-      continue
-    fi
-    # Through this container's disk, one bucket at a time (S3 has no copy between services); the
-    # download keeps each object's time, so only new and changed objects are uploaded.
+    done
+    return
+  fi
+  # Off-site: through this container's disk (S3 has no copy between services), every bucket in one
+  # archive, encrypted like every other kind and kept for BACKUP_KEEP_DAYS.
+  mkdir "$work/objects"
+  for bucket in $buckets; do
     storage s3 sync --only-show-errors "s3://$bucket" "$work/objects/$bucket"
-    target s3 sync --only-show-errors "$work/objects/$bucket" "s3://$S3_BUCKET/$S3_PREFIX/objects/$bucket/"
-    rm -rf "$work/objects/$bucket"
-    echo "backup: bucket $bucket copied to s3://$S3_BUCKET/$S3_PREFIX/objects/$bucket/"
   done
+  tar -czf "$work/objects.tar.gz" -C "$work/objects" .
+  rm -rf "$work/objects"
+  upload "$work/objects.tar.gz" objects "objects-$stamp.tar.gz"
+  echo "backup: buckets $(echo $buckets) copied off-site"
 }
 
 # state FILE: the Pulumi state, sealed with the passphrase by `python -m ops backup state` (not

@@ -3,8 +3,9 @@
 #   platform-restore.sh grafana [ARCHIVE]   the newest (or the given) grafana-*.db.gz[.gpg] into Grafana's database
 #   platform-restore.sh n8n [ARCHIVE]       the newest (or the given) n8n-*.tar.gz[.gpg] into n8n's database
 #   platform-restore.sh state [ARCHIVE]     the newest (or the given) state backup, as it is, to $STATE_FILE
-#   platform-restore.sh objects [BUCKET]    every copied bucket (or one) back into the object store, from
-#                                           off-site or from the second copy's volume; objects
+#   platform-restore.sh objects [BUCKET|ARCHIVE]  every copied bucket (or one) back into the object
+#                                           store, from the newest off-site archive (or the one named)
+#                                           or from the second copy's volume; objects
 #                                           the store has and the copy lacks are left alone
 # A database is written through SQLite's backup API in one transaction: on any error it is unchanged.
 set -eu
@@ -65,15 +66,23 @@ case "$kind" in
       done
       exit 0
     fi
-    buckets="$item"
-    if [ -z "$buckets" ]; then
-      buckets="$(target s3 ls "s3://$S3_BUCKET/$S3_PREFIX/objects/" | awk '$1 == "PRE" { sub(/\/$/, "", $2); print $2 }')"
-    fi
-    for bucket in $buckets; do
-      target s3 sync --only-show-errors "s3://$S3_BUCKET/$S3_PREFIX/objects/$bucket/" "$work/$bucket"
+    # Off-site: an archive of all buckets (the newest, or the one named), decrypted here.
+    only=""
+    case "$item" in
+      objects-*) ;;
+      *) only="$item" item="" ;;
+    esac
+    fetch objects
+    mkdir "$work/objects"
+    tar -xzf "$work/archive" -C "$work/objects"
+    for bucket in ${only:-$(ls "$work/objects")}; do
+      if [ ! -d "$work/objects/$bucket" ]; then
+        echo "restore: $item holds no bucket $bucket" >&2
+        exit 1
+      fi
       storage s3api head-bucket --bucket "$bucket" >/dev/null 2>&1 || storage s3 mb "s3://$bucket" >/dev/null
-      storage s3 sync --only-show-errors "$work/$bucket" "s3://$bucket"
-      echo "restore: bucket $bucket restored"
+      storage s3 sync --only-show-errors "$work/objects/$bucket" "s3://$bucket"
+      echo "restore: bucket $bucket restored from $item"
     done
     ;;
   *)
