@@ -122,6 +122,15 @@ def env_service(environment: str, service: str) -> str:
     return f"{environment}_{service}"
 
 
+FIRST_POSTGRES_MAJOR = 17
+"""The major the environments started on; its data volume keeps the name it had before upgrades existed."""
+
+
+def postgres_data_volume(environment: str, major: int) -> str:
+    """A major's PostgreSQL data volume: <env>_postgres_data for the first, <env>_postgres<major>_data after."""
+    return f"{environment}_postgres_data" if major == FIRST_POSTGRES_MAJOR else f"{environment}_postgres{major}_data"
+
+
 def env_network(environment: str) -> str:
     """The overlay network an environment's databases and applications share."""
     return f"{environment}_internal"

@@ -48,14 +48,22 @@ def backup_target(settings: BackupSettings | None, platform_storage: ObjectStora
 
 BACKUP_SCRIPTS_DIR = "/etc/backup"
 PGDATA = "/var/lib/postgresql/data"
-WAL_DIR = "/var/lib/postgresql/wal"
-"""The WAL volume, at the same path in PostgreSQL and its backup service: archive/ is what PostgreSQL
-archived and the backup ships, restore/ what a point-in-time restore fetched for it to replay."""
+WAL_MOUNT = "/var/lib/postgresql/wal"
+"""The WAL volume, at the same path in PostgreSQL and its backup service."""
+
+
+def wal_dir(major: int) -> str:
+    """One major's directory in the WAL volume (a new major's cluster starts its WAL names again):
+    archive/ is what PostgreSQL archived and the backup ships, restore/ what a point-in-time restore
+    fetched for it to replay."""
+    return f"{WAL_MOUNT}/{major}"
+
+
 WAL_SHIP_SECONDS = 10
 METRICS_TEXTFILE_DIR = "/tmp/backup-metrics"
 
 
-def database_backup_env(target: BackupTarget, env: str, postgres_host: str, postgres_uid: int) -> dict[str, pulumi.Input[str]]:
+def database_backup_env(target: BackupTarget, env: str, postgres_host: str, postgres_uid: int, major: int) -> dict[str, pulumi.Input[str]]:
     """An environment's backup service's settings, which configs/backup/env.sh and the scripts read."""
     return {
         "SCHEDULE": target.settings.schedule,
@@ -67,7 +75,8 @@ def database_backup_env(target: BackupTarget, env: str, postgres_host: str, post
         "S3_ENDPOINT": target.storage.endpoint,
         # Point-in-time recovery: the WAL volume, and PostgreSQL's data directory, which a restore replaces.
         "PGDATA": PGDATA,
-        "WAL_DIR": WAL_DIR,
+        "PG_MAJOR": str(major),
+        "WAL_DIR": wal_dir(major),
         "POSTGRES_UID": str(postgres_uid),
         "METRICS_TEXTFILE_DIR": METRICS_TEXTFILE_DIR,
         **backup_metrics_env(target),

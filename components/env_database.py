@@ -1,4 +1,4 @@
-"""EnvDatabaseStack: one environment's PostgreSQL 17 + pgvector and Redis 7.4, with their exporters.
+"""EnvDatabaseStack: one environment's PostgreSQL (17, or 18 after an upgrade) + pgvector and Redis 7.4, with their exporters.
 
 Creates, for environment <env>:
 - overlay network `<env>_internal` (attachable: the environment's applications join it);
@@ -26,13 +26,14 @@ from components import images
 from components.backup_jobs import (
     BACKUP_HEALTHCHECK,
     PGDATA,
-    WAL_DIR,
+    WAL_MOUNT,
     WAL_SHIP_SECONDS,
     BackupTarget,
     backup_scripts,
     database_backup_env,
     encryption_key,
     scheduled,
+    wal_dir,
 )
 from components.certificates import private_key_pem, self_signed_certificate_pem
 from components.settings import CONFIGS, DatabaseSettings, Resources
@@ -47,12 +48,14 @@ from components.swarm import (
 from components.swarm_values import mebibytes
 from names import (
     DATABASE_CLIENTS_LABEL,
+    FIRST_POSTGRES_MAJOR,
     POSTGRES_EXPORTER_PORT,
     POSTGRES_PORT,
     REDIS_EXPORTER_PORT,
     REDIS_PORT,
     env_network,
     env_service,
+    postgres_data_volume,
 )
 
 EXPORTER_RESOURCES = Resources(0.02, 0.10, 32, 64)
@@ -164,6 +167,11 @@ class EnvDatabaseStack(pulumi.ComponentResource):
             databases.append(args.runner_network_id)
         # Kept whether or not backups run, like the data: turning them off must not delete a protected volume.
         self._wal = self._scope.volume(f"{name}-postgres-wal", f"{self._env}_postgres_wal", self._data)
+        self._release = images.POSTGRES_RELEASES[args.settings.postgres_major]
+        self._data_volume = self._postgres_data_volume(args.settings.postgres_major)
+        if args.settings.postgres_previous_major is not None:
+            # Kept, unmounted, until the upgrade is confirmed (python -m ops upgrade-postgres --confirm).
+            self._postgres_data_volume(args.settings.postgres_previous_major)
         self.postgres = self._postgres(secrets, databases)
         self.redis = self._redis(secrets, databases)
         with_monitoring = [internal.id, args.monitoring_network_id]
@@ -212,10 +220,16 @@ class EnvDatabaseStack(pulumi.ComponentResource):
             redis_auth=self._scope.secret(f"{name}-redis-auth", redis_password.result.apply(redis_auth_conf), opts),
         )
 
+    def _postgres_data_volume(self, major: int) -> docker.Volume:
+        first = major == FIRST_POSTGRES_MAJOR  # its resource and volume names are older than upgrades
+        resource = f"{self._name}-postgres-data" if first else f"{self._name}-postgres{major}-data"
+        return self._scope.volume(resource, postgres_data_volume(self._env, major), self._data, adopt="postgres" if first else "")
+
     def _postgres(self, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
         name, env, settings, child = self._name, self._env, self._args.settings, self._child
         # Continuous archiving needs the backup service, which ships and removes what PostgreSQL archives.
-        archive = None if self._args.backup is None else f"{WAL_DIR}/archive"
+        wal = wal_dir(self._release.major)
+        archive = None if self._args.backup is None else f"{wal}/archive"
         conf = render_postgres_conf(settings.postgres_config_file, hba_file=f"{PG_CONF_DIR}/pg_hba.conf", archive_dir=archive)
         pg_conf = self._scope.config(f"{name}-postgresql-conf", f"{env}-postgresql-conf", conf, child)
         clients = self._args.client_networks if settings.postgres_port else ()
@@ -223,16 +237,15 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         tls = self._tls_secrets()
         init_sql = (CONFIGS / "postgres" / "init" / "10-extensions.sql").read_text()
         init = self._scope.config(f"{name}-postgres-init", f"{env}-postgres-init", init_sql, child)
-        self._data_volume = self._scope.volume(f"{name}-postgres-data", f"{env}_postgres_data", self._data, adopt="postgres")
         return self._scope.service(
             f"{name}-postgres",
             ServiceSpec(
                 name=self.postgres_host,
-                image=images.POSTGRES,
+                image=self._release.image,
                 # The image's entrypoint chowns only PGDATA; the WAL volume is made postgres's before it runs.
                 commands=[
                     "/bin/sh", "-c",
-                    f'mkdir -p {WAL_DIR}/archive {WAL_DIR}/restore && chown -R postgres:postgres {WAL_DIR} && exec docker-entrypoint.sh "$@"',
+                    f'mkdir -p {wal}/archive {wal}/restore && chown -R postgres:postgres {WAL_MOUNT} && exec docker-entrypoint.sh "$@"',
                     "sh",
                 ],
                 args=["postgres", "-c", f"config_file={PG_CONF_DIR}/postgresql.conf"],
@@ -241,6 +254,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                     "POSTGRES_USER_FILE": f"{RUN_SECRETS}/postgres_user",
                     "POSTGRES_PASSWORD_FILE": f"{RUN_SECRETS}/postgres_password",
                     "POSTGRES_INITDB_ARGS": "--auth-host=scram-sha-256 --auth-local=scram-sha-256",
+                    **dict(self._release.env),
                 },
                 healthcheck=Healthcheck(
                     [
@@ -260,7 +274,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 ],
                 mounts=[
                     volume_mount(self._data_volume.name, PGDATA),
-                    volume_mount(self._wal.name, WAL_DIR),
+                    volume_mount(self._wal.name, WAL_MOUNT),
                     # Swarm has no shm_size; parallel workers need more than Docker's 64 MB /dev/shm.
                     # Mode 0o777, not 0o1777: the provider reads the mode back without the sticky
                     # bit (Perm()), which would show as a change in every preview; only the
@@ -292,8 +306,8 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         host = self.postgres_host
         cert = self._scope.secret(f"{name}-postgres-tls-cert", seed.base64.apply(lambda s: self_signed_certificate_pem(s, host)), opts)
         return [
-            Mounted(key, "postgres_tls_key", **images.owner(images.POSTGRES), mode=0o400),
-            Mounted(cert, "postgres_tls_cert", **images.owner(images.POSTGRES), mode=0o444),
+            Mounted(key, "postgres_tls_key", **images.owner(self._release.image), mode=0o400),
+            Mounted(cert, "postgres_tls_cert", **images.owner(self._release.image), mode=0o444),
         ]
 
     def _redis(self, secrets: _DatabaseSecrets, networks: list[pulumi.Input[str]]) -> docker.Service:
@@ -367,13 +381,14 @@ class EnvDatabaseStack(pulumi.ComponentResource):
             self._scope, f"{name}-backup", f"{env}-backup",
             ("env", "crypt", "backup", "restore", "verify", "wal-ship", "base-backup", "pitr-restore"), child,
         )
-        env_vars = database_backup_env(target, env, self.postgres_host, images.CONTRACTS[images.POSTGRES].uid)
+        release = self._release
+        env_vars = database_backup_env(target, env, self.postgres_host, images.CONTRACTS[release.image].uid, release.major)
         return self._scope.service(
             f"{name}-postgres-backup",
             ServiceSpec(
                 name=env_service(env, "postgres-backup"),
-                image=images.POSTGRES_BACKUP,
-                # Our image (images/postgres-backup): PostgreSQL 17's client tools, the aws CLI, gpg and
+                image=release.backup_image,
+                # Our image (images/postgres-backup): the major's PostgreSQL client tools, the aws CLI, gpg and
                 # backup-cron; the scripts are configs. Every dump is followed by a base backup and the
                 # dump's restore drill (verify.sh); the WAL shipper runs beside the scheduler.
                 commands=scheduled("backup", then=("base-backup", "verify"), beside=f"wal-ship.sh --every {WAL_SHIP_SECONDS}"),
@@ -384,7 +399,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 secrets=[*secrets.postgres_login(), Mounted(access_key, "backup_s3_access_key"), Mounted(secret_key, "backup_s3_secret_key"), self._backup_key],
                 configs=scripts,
                 # On PostgreSQL's node: it shares the WAL volume, and a restore writes the data volume.
-                mounts=[volume_mount(self._data_volume.name, PGDATA), volume_mount(self._wal.name, WAL_DIR)],
+                mounts=[volume_mount(self._data_volume.name, PGDATA), volume_mount(self._wal.name, WAL_MOUNT)],
                 placement=self._scope.stateful_placement,
                 stateful=True,
             ),

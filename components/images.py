@@ -51,6 +51,13 @@ CLOUDFLARED = "cloudflare/cloudflared:2026.8.2"
 # pgvector 0.8.6 (2026-07-29) on postgres:17-bookworm, whose 17/bookworm Dockerfile is at 17.11 since
 # docker-library/postgres@2603e26e (2026-08-13): past the pg_dump fix of CVE-2026-6477 (17.10).
 POSTGRES = "pgvector/pgvector:0.8.6-pg17-bookworm"
+# The next major, for `python -m ops upgrade-postgres <env> --to 18`: pgvector 0.8.6 on postgres:18-bookworm
+# (pgvector README lists 0.8.6-pg18-bookworm). The 18 images moved PGDATA to /var/lib/postgresql/18/docker
+# and the VOLUME to /var/lib/postgresql (docker-library/postgres 18/bookworm/Dockerfile); the entrypoint's
+# check for data at the old path runs only with that default PGDATA (docker-entrypoint.sh, 5ec89312), so
+# we set PGDATA to the path every major uses here (POSTGRES_RELEASES) and keep one layout. initdb turns
+# data checksums on by default from 18 (release-18.sgml); a dump and restore does not mind.
+POSTGRES_18 = "pgvector/pgvector:0.8.6-pg18-bookworm"
 # 7.4.11 (2026-08-18). The bookworm variant: every 7.4 Alpine tag is on Alpine 3.21, end of life since
 # 2026-11-01, and no 7.4 tag exists on a newer Alpine; Debian 12 has LTS security support to 2028-06.
 REDIS = "redis:7.4.11-bookworm"
@@ -89,7 +96,27 @@ GITHUB_RUNNER = "myoung34/github-runner:2.336.0-ubuntu-noble"
 # client tools (past the pg_dump fix of CVE-2026-6477 in 17.10), Alpine's aws-cli and our scheduler. No
 # third-party backup image is rebuilt on PostgreSQL releases (README, images). The tag is the PostgreSQL
 # version and a digest of the directory: `python3 scripts/backup_image.py check`.
-POSTGRES_BACKUP = "ghcr.io/nextcandle/postgres-backup:17.11-49ca93a7c16e"
+POSTGRES_BACKUP = "ghcr.io/nextcandle/postgres-backup:17.11-c9dc91bd1413"
+# The same directory built on postgres:18.5-alpine3.24 (18.5: the 18 release of 17.11's day; unconfirmed here,
+# the snapshot read ends at 18.3): a major's dumps and base backups need its own client tools.
+POSTGRES_BACKUP_18 = "ghcr.io/nextcandle/postgres-backup:18.5-c9dc91bd1413"
+
+
+@dataclass(frozen=True)
+class PostgresRelease:
+    """One PostgreSQL major the environments can run: its server image and its backup image."""
+
+    major: int
+    image: str
+    backup_image: str
+    env: tuple[tuple[str, str], ...] = ()
+    """What the image needs in its environment to keep the data layout every major shares here."""
+
+
+POSTGRES_RELEASES = {
+    17: PostgresRelease(17, POSTGRES, POSTGRES_BACKUP),
+    18: PostgresRelease(18, POSTGRES_18, POSTGRES_BACKUP_18, env=(("PGDATA", "/var/lib/postgresql/data"),)),
+}
 
 
 CONTRACTS: dict[str, Contract] = {
@@ -112,6 +139,17 @@ CONTRACTS: dict[str, Contract] = {
               "INITDB_ARGS}_FILE are read as postgres; /docker-entrypoint-initdb.d runs only on an empty PGDATA.",
         source="docker-library/postgres@2603e26e 17/bookworm/Dockerfile; docker-entrypoint.sh@6edb0a8c; "
                "pgvector/pgvector@8ee86c96 Dockerfile (FROM postgres:17-bookworm, adds the extension only)",
+    ),
+    POSTGRES_18: Contract(
+        uid=999, gid=999, starts_as_root=True, entrypoint=("docker-entrypoint.sh",), command=("postgres",),
+        tools=DEBIAN | {"postgres", "psql", "pg_isready", "pg_dump", "gosu"},
+        writable=("/var/lib/postgresql", "/var/run/postgresql"), ports=(5432,),
+        notes="As root with `postgres` first: chowns PGDATA and re-runs itself as postgres (gosu). POSTGRES_{USER,PASSWORD,DB,"
+              "INITDB_ARGS}_FILE are read as postgres; /docker-entrypoint-initdb.d runs only on an empty PGDATA. "
+              "PGDATA defaults to /var/lib/postgresql/18/docker and VOLUME is /var/lib/postgresql (an anonymous volume "
+              "where nothing is mounted there); the old-layout check runs only at that default PGDATA.",
+        source="docker-library/postgres@6edb0a8c 18/bookworm/{Dockerfile,docker-entrypoint.sh}; "
+               "pgvector/pgvector@8ee86c96 Dockerfile and README (0.8.6-pg18-bookworm: FROM postgres:18-bookworm)",
     ),
     REDIS: Contract(
         uid=999, gid=999, starts_as_root=True, entrypoint=("docker-entrypoint.sh",), command=("redis-server",),
@@ -195,6 +233,14 @@ CONTRACTS: dict[str, Contract] = {
               "the postgres image, which backup-cron handles like SIGTERM.",
         source="images/postgres-backup/Dockerfile; docker-library/postgres@6edb0a8c4d 17/alpine3.23/Dockerfile "
                "(17.9: no USER, STOPSIGNAL SIGINT, uid 70 for postgres; the 17.11/alpine3.24 file was not in the snapshot read)",
+    ),
+    POSTGRES_BACKUP_18: Contract(
+        uid=0, gid=0, entrypoint=("backup-cron",),
+        tools=BUSYBOX | {"pg_dump", "pg_restore", "pg_basebackup", "psql", "aws", "backup-cron", "python3", "gzip", "tar", "gpg", "find", "stat", "chown"}, ports=(BACKUP_METRICS_PORT,),
+        notes="Ours. Alpine's busybox, PostgreSQL 18's client tools, aws-cli (Python 3); STOPSIGNAL SIGINT from "
+              "the postgres image, which backup-cron handles like SIGTERM.",
+        source="images/postgres-backup/Dockerfile; docker-library/postgres@6edb0a8c4d 18/alpine3.23/Dockerfile "
+               "(18.3: no USER, STOPSIGNAL SIGINT, uid 70 for postgres; the 18.5/alpine3.24 file was not in the snapshot read)",
     ),
 }
 

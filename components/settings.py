@@ -17,6 +17,7 @@ from typing import Any, Literal, cast
 
 import pulumi
 
+from components.images import POSTGRES_RELEASES
 from components.settings_checks import (
     app_secret_lines,
     app_secrets_problem,
@@ -246,10 +247,26 @@ def _url(read: _Reader, key: str, example: str) -> str:
     return value
 
 
+def _postgres_majors(read: _Reader) -> tuple[int, int | None]:
+    """postgresMajorVersion and postgresPreviousMajorVersion: majors the images pin, not the same."""
+    majors = tuple(POSTGRES_RELEASES)
+    major = read.integer("postgresMajorVersion", min(majors), max(majors))
+    if min(majors) <= major <= max(majors) and major not in majors:
+        read.problem("postgresMajorVersion", f"no image is pinned for PostgreSQL {major}", f"pulumi config set {PROJECT}:postgresMajorVersion {max(majors)}")
+    previous = read.integer("postgresPreviousMajorVersion", 0, max(majors))
+    if previous and (previous not in majors or previous == major):
+        read.problem("postgresPreviousMajorVersion", f"{previous} is not another pinned major than postgresMajorVersion {major}",
+                     f"python -m ops upgrade-postgres <env> --confirm (or pulumi config rm {PROJECT}:postgresPreviousMajorVersion)")
+    return major, previous or None
+
+
 def _environment_settings(read: _Reader, stack: str) -> EnvironmentSettings:
     _wrong_stack_keys(read, PLATFORM_ONLY_KEYS, f"platform stack ({PLATFORM})", stack)
     postgres_config_file = _postgres_config_file(read)
+    major, previous = _postgres_majors(read)
     database = DatabaseSettings(
+        postgres_major=major,
+        postgres_previous_major=previous,
         postgres_port=read.integer("postgresPort", 0, 65535),
         postgres_resources=read.resources("postgresCpus", "postgresMemory"),
         postgres_config_file=postgres_config_file,

@@ -87,6 +87,9 @@ class BackupSettings:
 
 @dataclass(frozen=True)
 class DatabaseSettings:
+    postgres_major: int
+    postgres_previous_major: int | None
+    """The major an unconfirmed upgrade came from: its data volume stays (unmounted)."""
     postgres_port: int
     postgres_resources: Resources
     postgres_config_file: str

@@ -35,6 +35,18 @@ def backup_container(client: Any, service: str) -> Any:
     raise OpsError(f"{service} is not running (python -m ops status)")
 
 
+def healthy_container(client: Any, service: str, image: str = "", timeout: float = 300) -> Any:
+    """A running, healthy container of `service` on this node (of `image`, if given), once there is one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for container in client.containers.list(filters={"label": f"com.docker.swarm.service.name={service}", "status": "running"}):
+            healthy = container.attrs.get("State", {}).get("Health", {}).get("Status") == "healthy"
+            if healthy and container.attrs.get("Config", {}).get("Image", "").startswith(image):
+                return container
+        time.sleep(2)
+    raise OpsError(f"{service} is not running healthy on this node (python -m ops status)")
+
+
 def _tasks(client: Any, service: str) -> list[dict[str, Any]]:
     try:
         tasks: list[dict[str, Any]] = client.services.get(service).tasks()

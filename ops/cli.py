@@ -28,6 +28,9 @@
                                             put a state backup back (the replaced state is kept beside it)
   python -m ops restore <env> --to TIME     an environment's database as it was at TIME ("2026-12-01 10:00:00+09"):
                                             newest base backup before it, WAL replayed up to it
+  python -m ops upgrade-postgres <env> --to 18
+                                            a new PostgreSQL major by dump and restore onto a volume of its own;
+                                            then --confirm deletes the old volume, --undo goes back to it
   python -m ops migrate --from dev          move the platform out of the stack that owned it (old layout)
   python -m ops adopt <stack> --data-directory DIR
                                             replace the compose stack (start.sh) by this program on the same
@@ -46,6 +49,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from components.images import POSTGRES_RELEASES
 from names import ENVIRONMENTS
 from ops.backend import Backend, OpsError
 from ops.backups import BACKUP_TARGETS, RESTORE_TARGETS, recovery_target, restore_to_time, run_script
@@ -174,6 +178,13 @@ def parser() -> argparse.ArgumentParser:
     rotating.add_argument("secret", choices=sorted(ROTATABLE))
     rotating.add_argument("--i-know", action="store_true", help="also a data-encryption key (old backups need the old one)")
     rotating.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    upgrading = sub.add_parser("upgrade-postgres", help="move an environment to a new PostgreSQL major (dump, new volume, restore)")
+    upgrading.add_argument("stack", choices=ENVIRONMENTS)
+    step = upgrading.add_mutually_exclusive_group(required=True)
+    step.add_argument("--to", type=int, metavar="MAJOR", help=f"the new major ({', '.join(map(str, POSTGRES_RELEASES))} are pinned)")
+    step.add_argument("--confirm", action="store_true", help="delete the previous major's volume")
+    step.add_argument("--undo", action="store_true", help="back to the previous major's volume, as it was before the upgrade")
+    upgrading.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sub.add_parser("drift", help="refreshing preview of every deployed stack: exit 2 if anything changed outside Pulumi")
     cli = sub.add_parser("pulumi", help="the pinned pulumi CLI on this project and backend (config set --secret, stack output --show-secrets)")
     cli.add_argument("arguments", nargs=argparse.REMAINDER, help="what `pulumi` would take, e.g. stack output -s dev --show-secrets")
@@ -330,6 +341,20 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
 
         confirm(args, f"Replace {args.stack}'s {args.secret} and restart every service that uses it?")
         rotate(connect(), args.stack, args.secret, backend, i_know=args.i_know, out=out)
+        return 0
+    if args.command == "upgrade-postgres":
+        from ops import upgrade
+
+        if args.to is not None:
+            confirm(args, f"Move {args.stack} to PostgreSQL {args.to}? Its database is unavailable "
+                          "while it is dumped, moved and restored; what is written meanwhile is lost.")
+            upgrade.upgrade(connect(), args.stack, args.to, backend, out=out)
+        elif args.undo:
+            confirm(args, f"Go back to {args.stack}'s previous PostgreSQL volume? What was written since the upgrade is not on it.")
+            upgrade.undo(args.stack, backend, out=out)
+        else:
+            confirm(args, f"Delete {args.stack}'s previous PostgreSQL volume for good?")
+            upgrade.confirm(connect(), args.stack, backend, out=out)
         return 0
     if args.command in ("stop", "start"):
         for target in lifecycle_targets(args.command, args.stack, backend):

@@ -10,12 +10,12 @@ readable only with the old one (keep it), a new n8n key leaves every stored cred
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from names import ENVIRONMENTS, PLATFORM, env_service
 from ops.backend import Backend, OpsError
+from ops.backups import healthy_container
 from ops.deploy import pulumi_cli, run, select_stack
 
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
@@ -71,20 +71,9 @@ def rotate(client: Any, stack_name: str, secret: str, backend: Backend, i_know: 
         _alter_postgres_role(client, stack_name, old_login, out)
 
 
-def _postgres_container(client: Any, env: str, timeout: float = 300) -> Any:
-    service = env_service(env, "postgres")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for container in client.containers.list(filters={"label": f"com.docker.swarm.service.name={service}", "status": "running"}):
-            if container.attrs.get("State", {}).get("Health", {}).get("Status") == "healthy":
-                return container
-        time.sleep(2)
-    raise OpsError(f"{service} is not running healthy on this node (python -m ops status {env})")
-
-
 def _postgres_login(client: Any, env: str) -> str:
     """The password PostgreSQL has now, read from its running container before the rotation."""
-    code, output = _postgres_container(client, env).exec_run(["cat", "/run/secrets/postgres_password"])
+    code, output = healthy_container(client, env_service(env, "postgres")).exec_run(["cat", "/run/secrets/postgres_password"])
     if code:
         raise OpsError(f"could not read {env}'s current PostgreSQL password; nothing was rotated")
     return str(output.decode())
@@ -97,7 +86,7 @@ def _alter_postgres_role(client: Any, env: str, old_password: str, out: TextIO) 
         '-U "$(cat /run/secrets/postgres_user)" -d "$(cat /run/secrets/postgres_db)" '
         '-v role="$(cat /run/secrets/postgres_user)" -v password="$(cat /run/secrets/postgres_password)"'
     )
-    code, output = _postgres_container(client, env).exec_run(["sh", "-c", script], environment={"PGPASSWORD": old_password})
+    code, output = healthy_container(client, env_service(env, "postgres")).exec_run(["sh", "-c", script], environment={"PGPASSWORD": old_password})
     if code:
         raise OpsError(f"{env}'s PostgreSQL still has the old password: {output.decode().strip()}; run python -m ops rotate again")
     print(f"rotate {env} postgres-password: the role has the new password", file=out)

@@ -1,30 +1,24 @@
-"""The backup image's name: images/postgres-backup, tagged `<PostgreSQL version>-<digest of the directory>`.
+"""The backup image's names: images/postgres-backup built once per PostgreSQL major, tagged
+`<PostgreSQL version>-<digest of the directory>`.
 
-Any change under images/postgres-backup/ gives a new tag, so a pushed tag never changes and a pin in
+Any change under images/postgres-backup/ gives new tags, so a pushed tag never changes and a pin in
 components/images.py always names exactly one build.
 
-    python3 scripts/backup_image.py          prints the image name the directory builds
-    python3 scripts/backup_image.py check    the same, after checking components/images.py pins it
+    python3 scripts/backup_image.py          prints `<PostgreSQL version> <image>` for every major
+    python3 scripts/backup_image.py check    the same, after checking components/images.py pins them
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DIRECTORY = ROOT / "images" / "postgres-backup"
 REPOSITORY = "ghcr.io/nextcandle/postgres-backup"
-
-
-def postgres_version() -> str:
-    """The version of the official PostgreSQL image the Dockerfile builds on (`FROM postgres:17.11-...`)."""
-    found = re.search(r"^FROM postgres:(\d+\.\d+)-", (DIRECTORY / "Dockerfile").read_text(), re.MULTILINE)
-    if not found:
-        raise SystemExit("images/postgres-backup/Dockerfile: no `FROM postgres:<major>.<minor>-<variant>` line")
-    return found.group(1)
+POSTGRES_VERSIONS = {17: "17.11", 18: "18.5"}
+"""The official image's version each major's build starts from (`--build-arg POSTGRES_VERSION`)."""
 
 
 def directory_digest() -> str:
@@ -34,17 +28,18 @@ def directory_digest() -> str:
     return hashed.hexdigest()[:12]
 
 
-def image() -> str:
-    return f"{REPOSITORY}:{postgres_version()}-{directory_digest()}"
+def image(major: int) -> str:
+    return f"{REPOSITORY}:{POSTGRES_VERSIONS[major]}-{directory_digest()}"
 
 
 if __name__ == "__main__":
-    built = image()
     if sys.argv[1:] == ["check"]:
         sys.path.insert(0, str(ROOT))
-        from components import images
+        from components.images import POSTGRES_RELEASES
 
-        if built != images.POSTGRES_BACKUP:
-            raise SystemExit(f"components/images.py pins {images.POSTGRES_BACKUP}; images/postgres-backup builds {built}: "
-                             "set POSTGRES_BACKUP to it")
-    print(built)
+        for major, release in POSTGRES_RELEASES.items():
+            if major not in POSTGRES_VERSIONS or release.backup_image != image(major):
+                raise SystemExit(f"components/images.py pins {release.backup_image} for PostgreSQL {major}; "
+                                 f"images/postgres-backup builds {image(major) if major in POSTGRES_VERSIONS else 'nothing'}: pin that")
+    for major, version in POSTGRES_VERSIONS.items():
+        print(version, image(major))

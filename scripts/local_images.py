@@ -85,6 +85,12 @@ LOCAL: dict[str, Local] = {
         entrypoint_script=("/usr/local/bin/docker-entrypoint.sh", "postgres.sh"),
         env={"PATH": f"{PATH}:/usr/lib/postgresql/17/bin", "PGDATA": "/var/lib/postgresql/data", "LANG": "C.UTF-8"},
     ),
+    images.POSTGRES_18: Local(
+        "PostgreSQL 18 and pgvector 0.8.7 (Debian forky packages)", True, suite="forky",
+        packages=("postgresql-18", "postgresql-18-pgvector", "gosu"), user=("postgres", 999, 999),
+        entrypoint_script=("/usr/local/bin/docker-entrypoint.sh", "postgres.sh"),
+        env={"PATH": f"{PATH}:/usr/lib/postgresql/18/bin", "PGDATA": "/var/lib/postgresql/18/docker", "LANG": "C.UTF-8"},
+    ),
     images.REDIS: Local(
         "Redis 7.0 (Debian bookworm's redis-server; no 7.4 is packaged)", True, suite="bookworm",
         packages=("redis-server",), user=("redis", 999, 999),
@@ -150,6 +156,13 @@ LOCAL: dict[str, Local] = {
         binaries={"/usr/local/bin/backup-cron": "images/postgres-backup/scheduler"},
         env={"PATH": f"{PATH}:/usr/lib/postgresql/17/bin"},
     ),
+    images.POSTGRES_BACKUP_18: Local(
+        "our backup image's programs: backup-cron (images/postgres-backup/scheduler), PostgreSQL 18's client "
+        "tools, the aws CLI and gpg from Debian forky (the image has them from postgres:18.5-alpine3.24 and Alpine)", True, suite="forky",
+        packages=("postgresql-client-18", "awscli", "python3", "gpg", "gpg-agent"),
+        binaries={"/usr/local/bin/backup-cron": "images/postgres-backup/scheduler"},
+        env={"PATH": f"{PATH}:/usr/lib/postgresql/18/bin"},
+    ),
 }
 
 
@@ -207,8 +220,10 @@ def base(suite: str) -> Path:
         tar.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=tar.parent) as work:
             root = Path(work) / "root"
+            # A suite newer than this debootstrap (forky on bookworm's) bootstraps with the script of sid.
+            known = Path("/usr/share/debootstrap/scripts", suite).exists()
             run("debootstrap", "--variant=minbase", "--include=ca-certificates,busybox", suite, str(root), MIRROR,
-                stdout=subprocess.DEVNULL)
+                *([] if known else ["/usr/share/debootstrap/scripts/sid"]), stdout=subprocess.DEVNULL)
             run("tar", "-C", str(root), "--numeric-owner", "-cf", f"{tar}.tmp", ".")
         os.replace(f"{tar}.tmp", tar)
     return tar

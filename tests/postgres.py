@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -51,7 +52,7 @@ class Server:
             conf = conf.replace("archive_mode = on", "archive_mode = off")
         else:
             (wal_dir / "archive").mkdir(parents=True)
-            conf = conf.replace(WAL_VOLUME, str(wal_dir))
+            conf = re.sub(rf"{WAL_VOLUME}/[0-9]+", str(wal_dir), conf)  # the major's directory in the WAL volume
         (base / "postgresql.conf").write_text(conf)
         (base / "pwfile").write_text(self.password)
         self.kwargs: dict[str, object] = {}

@@ -211,6 +211,33 @@ def test_a_point_in_time_restore_brings_dev_back_to_a_noted_moment(deployed: Ope
     assert not wait_until_healthy(swarm, timeout=300, names=("dev_postgres", "dev_postgres-backup"))
 
 
+def test_a_postgres_major_upgrade_carries_dev_over_and_can_be_undone_and_confirmed(deployed: Operator, swarm: Any) -> None:
+    """17 to 18 on real binaries (the test swarm's images: Debian trixie's 17, forky's 18): a dump with
+    17's tools, restored by 18's; --undo finds the 17 volume as it was; --confirm deletes the 18 one."""
+    assert not wait_until_healthy(swarm, timeout=300)
+    _psql(swarm, "CREATE TABLE carried (id int PRIMARY KEY, embedding vector(3)); INSERT INTO carried VALUES (1, '[1,2,3]')")
+    done = deployed.ops("upgrade-postgres", "dev", "--to", "18", "--yes").stdout
+    assert "restored with PostgreSQL 18's pg_restore" in done and "--confirm" in done, done
+    assert not wait_until_healthy(swarm, timeout=300, names=("dev_postgres", "dev_postgres-backup"))
+    assert _psql(swarm, "SELECT current_setting('server_version_num')::int / 10000") == "18"
+    assert _psql(swarm, "SELECT embedding FROM carried WHERE id = 1") == "[1,2,3]"
+    assert _psql(swarm, "SELECT extversion IS NOT NULL FROM pg_extension WHERE extname = 'vector'") == "t"
+    _psql(swarm, "INSERT INTO carried VALUES (2, '[4,5,6]')")
+    assert {"dev_postgres_data", "dev_postgres18_data"} <= {v.name for v in swarm.volumes.list()}, "the 17 volume is kept"
+    deployed.ops("preview", "dev", "--expect-no-changes")
+    again = deployed.ops("upgrade-postgres", "dev", "--to", "18", "--yes", ok=False)
+    assert again.returncode == 2 and "not confirmed yet" in again.stderr, again.stderr
+
+    deployed.ops("upgrade-postgres", "dev", "--undo", "--yes")
+    assert not wait_until_healthy(swarm, timeout=300, names=("dev_postgres", "dev_postgres-backup"))
+    assert _psql(swarm, "SELECT current_setting('server_version_num')::int / 10000") == "17"
+    assert _psql(swarm, "SELECT count(*) FROM carried") == "1", "the 17 volume as it was before the upgrade"
+    deployed.ops("upgrade-postgres", "dev", "--confirm", "--yes")
+    assert "dev_postgres18_data" not in {v.name for v in swarm.volumes.list()}
+    assert not wait_until_healthy(swarm, timeout=300, names=("dev_postgres", "dev_postgres-backup"))
+    deployed.ops("preview", "dev", "--expect-no-changes")
+
+
 def test_rotated_passwords_reach_every_service_that_uses_them(deployed: Operator, swarm: Any) -> None:
     """stg's PostgreSQL password (protected, and kept in PostgreSQL's data), dev's Redis password."""
     assert not wait_until_healthy(swarm, timeout=300)

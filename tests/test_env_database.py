@@ -30,7 +30,7 @@ def test_ports_resources_config_and_restarts_per_environment(env_run: ProgramRun
     resources = postgres.inputs["taskSpec"]["resources"]
     assert (resources["reservation"]["nanoCpus"] / 1e9, resources["limits"]["nanoCpus"] / 1e9) == cpus
     assert (resources["reservation"]["memoryBytes"] / 2**20, resources["limits"]["memoryBytes"] / 2**20) == memory
-    expected_conf = render_postgres_conf(conf, "/etc/postgresql/pg_hba.conf", archive_dir="/var/lib/postgresql/wal/archive")
+    expected_conf = render_postgres_conf(conf, "/etc/postgresql/pg_hba.conf", archive_dir="/var/lib/postgresql/wal/17/archive")
     assert env_run.mounted_config(postgres, "/etc/postgresql/postgresql.conf") == expected_conf
     for service in env_run.services:
         if service.swarm_name.startswith(f"{env}_"):

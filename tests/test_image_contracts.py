@@ -151,9 +151,11 @@ def test_the_backup_image_pin_names_what_its_directory_builds() -> None:
     from components import images
     from scripts import backup_image
 
-    assert backup_image.image() == images.POSTGRES_BACKUP, "run `python3 scripts/backup_image.py` and pin what it prints"
+    for major, release in images.POSTGRES_RELEASES.items():
+        assert backup_image.image(major) == release.backup_image, "run `python3 scripts/backup_image.py` and pin what it prints"
     dockerfile = (backup_image.DIRECTORY / "Dockerfile").read_text()
     entrypoint = re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.MULTILINE)
+    assert re.search(r"^FROM postgres:\$\{POSTGRES_VERSION\}-", dockerfile, re.MULTILINE), "each major builds on its own PostgreSQL"
     assert entrypoint and tuple(json.loads(entrypoint.group(1))) == CONTRACTS[images.POSTGRES_BACKUP].entrypoint
     assert re.findall(r"^USER (\S+)$", dockerfile, re.MULTILINE)[-1:] == ["root"] and CONTRACTS[images.POSTGRES_BACKUP].uid == 0
 
@@ -164,9 +166,9 @@ def test_the_backup_image_pin_moves_with_any_change_to_its_directory(tmp_path: P
     copy = tmp_path / "postgres-backup"
     shutil.copytree(backup_image.DIRECTORY, copy)
     monkeypatch.setattr(backup_image, "DIRECTORY", copy)
-    before = backup_image.image()
+    before = backup_image.image(17)
     (copy / "scheduler" / "main.go").write_text((copy / "scheduler" / "main.go").read_text() + "\n")
-    assert backup_image.image() != before and backup_image.image().rsplit(":", 1)[1].startswith("17.11-")
+    assert backup_image.image(17) != before and backup_image.image(17).rsplit(":", 1)[1].startswith("17.11-")
 
 
 def test_a_local_image_keeps_its_cache_key_from_one_run_to_the_next() -> None:

@@ -43,7 +43,7 @@ def archived(s3: str, runs: ProgramRuns, tmp_path_factory: pytest.TempPathFactor
 def listed(backups: Backups, folder: str) -> list[str]:
     """The object names under the environment's prefix/<folder>/ (aws s3 ls fails on an empty one)."""
     try:
-        listing = backups.aws("s3", "ls", f"s3://{backups.bucket}/{backups.prefix}/{folder}/")
+        listing = backups.aws("s3", "ls", f"s3://{backups.bucket}/{backups.prefix}/pg{backups.env['PG_MAJOR']}/{folder}/")
     except subprocess.CalledProcessError:
         return []
     return [line.split()[-1] for line in listing.splitlines()]

@@ -9,10 +9,12 @@ user="$(cat "$secrets/postgres_user")"
 database="$(cat "$secrets/postgres_db")"
 s3() { aws ${S3_ENDPOINT:+--endpoint-url "$S3_ENDPOINT"} "$@"; }
 dumps() { s3 s3 ls "s3://$S3_BUCKET/$S3_PREFIX/" | awk '{print $4}' | grep -E "^$database-.*\.dump(\.gpg)?$" | sort; }
-# Point-in-time recovery's objects: base backups (<UTC end time>_<first WAL segment>.tar.gpg) and WAL
+# Point-in-time recovery's objects, under a prefix of the PostgreSQL major that wrote them (a new
+# major's cluster starts its WAL names again): base backups (<UTC end time>_<first WAL segment>.tar.gpg) and WAL
 # (segments, timeline histories and base backups' .backup labels, as PostgreSQL archived them).
-base_backups() { s3 s3 ls "s3://$S3_BUCKET/$S3_PREFIX/base/" | awk '{print $4}' | grep -E '^[0-9TZ-]{20}_[0-9A-F]{24}\.tar\.gpg$' | sort; }
-shipped_wal() { s3 s3 ls "s3://$S3_BUCKET/$S3_PREFIX/wal/" | awk '{print $4}' | grep -E '^[0-9A-F]{8}([0-9A-F]{16}(\.[0-9A-F]{8}\.backup)?|\.history)\.gpg$' | sort; }
+pitr="$S3_PREFIX/pg${PG_MAJOR:?}"
+base_backups() { s3 s3 ls "s3://$S3_BUCKET/$pitr/base/" | awk '{print $4}' | grep -E '^[0-9TZ-]{20}_[0-9A-F]{24}\.tar\.gpg$' | sort; }
+shipped_wal() { s3 s3 ls "s3://$S3_BUCKET/$pitr/wal/" | awk '{print $4}' | grep -E '^[0-9A-F]{8}([0-9A-F]{16}(\.[0-9A-F]{8}\.backup)?|\.history)\.gpg$' | sort; }
 # choose_dump [OBJECT] WHO: sets $object to the given dump, else the newest; with none, says so and exits.
 choose_dump() {
   object="${1:-$(dumps | tail -n 1 || true)}"

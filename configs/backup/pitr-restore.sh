@@ -37,7 +37,7 @@ if [ -f "$data/postmaster.pid" ]; then
 fi
 base="$(base_backups | awk -v stamp="$stamp" '{ if (substr($0, 1, 20) "" < stamp "") print }' | tail -n 1)"
 if [ -z "$base" ]; then
-  echo "pitr-restore: no base backup under s3://$S3_BUCKET/$S3_PREFIX/base/ finished before $target" \
+  echo "pitr-restore: no base backup under s3://$S3_BUCKET/$pitr/base/ finished before $target" \
     "(the oldest: $(base_backups | head -n 1 || true)); nothing was changed" >&2
   exit 1
 fi
@@ -46,7 +46,7 @@ first="${first%.tar.gpg}"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-s3 s3 cp --only-show-errors "s3://$S3_BUCKET/$S3_PREFIX/base/$base" "$work/base.tar.gpg"
+s3 s3 cp --only-show-errors "s3://$S3_BUCKET/$pitr/base/$base" "$work/base.tar.gpg"
 decrypt "$work/base.tar.gpg" "$work/base.tar" "$base"
 mkdir "$work/base"
 tar -xf "$work/base.tar" -C "$work/base"
@@ -54,7 +54,7 @@ rm -rf "$restore"
 mkdir -p "$restore"
 segments=0
 for object in $(shipped_wal | awk -v first="$first" '{ segment = $0; sub(/\.gpg$/, "", segment); if (segment ~ /\.history$/ || segment "" >= first "") print }'); do
-  s3 s3 cp --only-show-errors "s3://$S3_BUCKET/$S3_PREFIX/wal/$object" "$work/segment.gpg"
+  s3 s3 cp --only-show-errors "s3://$S3_BUCKET/$pitr/wal/$object" "$work/segment.gpg"
   decrypt "$work/segment.gpg" "$restore/${object%.gpg}" "$object"
   segments=$((segments + 1))
 done

@@ -5,7 +5,7 @@
 #   wal-ship.sh --every N    a pass every N seconds, for ever (the backup service starts it beside backup-cron)
 #   wal-ship.sh --switch     close the current segment (pg_switch_wal), wait until it is archived, then ship:
 #                            everything written so far is then in the object store
-# Objects: s3://$S3_BUCKET/$S3_PREFIX/wal/<segment>.gpg. For Prometheus, $METRICS_TEXTFILE_DIR/wal.prom
+# Objects: s3://$S3_BUCKET/$S3_PREFIX/pg$PG_MAJOR/wal/<segment>.gpg. For Prometheus, $METRICS_TEXTFILE_DIR/wal.prom
 # says when the last pass ended and when the oldest segment still waiting was archived (0: none waits).
 set -eu
 
@@ -18,7 +18,7 @@ ship() {  # one pass; any failure leaves the segment in place for the next one
   status=0
   for segment in $(ls "$archive" | grep -v '\.part$' | sort); do
     encrypt "$archive/$segment" "$work/$segment.gpg" &&
-      s3 s3 cp --only-show-errors "$work/$segment.gpg" "s3://$S3_BUCKET/$S3_PREFIX/wal/$segment.gpg" &&
+      s3 s3 cp --only-show-errors "$work/$segment.gpg" "s3://$S3_BUCKET/$pitr/wal/$segment.gpg" &&
       rm -f "$archive/$segment" || { status=1; break; }
     rm -f "$work/$segment.gpg"
   done
