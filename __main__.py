@@ -21,7 +21,7 @@ from components.runner import RunnerStack, RunnerStackArgs
 from components.settings import EnvironmentSettings, PlatformSettings, load_settings
 from components.shared_services import SharedServices, SharedServicesArgs
 from components.swarm import SharedPlatform, StackScope
-from names import POSTGRES_PORT, REDIS_PORT, TRAEFIK_DASHBOARD_PORT, PlatformOutputs
+from names import POSTGRES_PORT, REDIS_PORT, TRAEFIK_DASHBOARD_PORT, PlatformOutputs, env_backup_bucket
 
 
 def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
@@ -77,6 +77,9 @@ def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
     pulumi.export(PlatformOutputs.OBJECT_STORAGE_ENDPOINT, services.s3_internal_endpoint)
     pulumi.export(PlatformOutputs.S3_ACCESS_KEY, services.s3_access_key)
     pulumi.export(PlatformOutputs.S3_SECRET_KEY, services.s3_secret_key)
+    for env, (access_key, secret_key) in services.environment_keys.items():
+        pulumi.export(PlatformOutputs.env_s3_access_key(env), access_key)
+        pulumi.export(PlatformOutputs.env_s3_secret_key(env), secret_key)
     hostnames = platform.hostnames
     pulumi.export(
         PlatformOutputs.HOSTNAMES,
@@ -104,8 +107,8 @@ def deploy_environment(scope: StackScope, environment: EnvironmentSettings) -> N
     platform = pulumi.StackReference("platform", stack_name=environment.platform_stack)
     storage = ObjectStorage(
         endpoint=platform.require_output(PlatformOutputs.OBJECT_STORAGE_ENDPOINT),
-        access_key=platform.require_output(PlatformOutputs.S3_ACCESS_KEY),
-        secret_key=platform.require_output(PlatformOutputs.S3_SECRET_KEY),
+        access_key=platform.require_output(PlatformOutputs.env_s3_access_key(environment.name)),
+        secret_key=platform.require_output(PlatformOutputs.env_s3_secret_key(environment.name)),
     )
     db = EnvDatabaseStack(
         environment.name,
@@ -116,7 +119,7 @@ def deploy_environment(scope: StackScope, environment: EnvironmentSettings) -> N
             storage_network_id=platform.require_output(PlatformOutputs.STORAGE_NETWORK_ID),
             client_networks=environment.client_networks,
             runner_network_id=platform.require_output(PlatformOutputs.RUNNER_NETWORK_ID) if environment.runner_access else None,
-            backup=backup_target(environment.database.backup, storage),
+            backup=backup_target(environment.database.backup, storage, platform_bucket=env_backup_bucket(environment.name)),
         ),
     )
     if environment.app_secrets is not None:

@@ -148,7 +148,22 @@ class PlatformOutputs:
     """Only with runnerEnabled: environments with runnerDatabaseAccess put their databases on it."""
     S3_ACCESS_KEY = "s3_access_key"
     S3_SECRET_KEY = "s3_secret_key"
+    """The object store's administrator (the platform's own backups; operators)."""
     HOSTNAMES = "hostnames"
+
+    @staticmethod
+    def env_s3_access_key(environment: str) -> str:
+        """The S3 identity that reaches only `environment`'s bucket (env_backup_bucket)."""
+        return f"s3_{environment}_access_key"
+
+    @staticmethod
+    def env_s3_secret_key(environment: str) -> str:
+        return f"s3_{environment}_secret_key"
+
+
+def env_backup_bucket(environment: str) -> str:
+    """An environment's bucket in the platform's object store: its identity reaches this one only."""
+    return f"{environment}-backups"
 
 
 def declared_environment(env: Mapping[str, Any] | Sequence[str] | None, commands: Sequence[Any] | None) -> dict[str, str]:

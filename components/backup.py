@@ -85,7 +85,7 @@ class PlatformBackup(pulumi.ComponentResource):
             "SCHEDULE": target.settings.schedule,
             "BACKUP_KEEP_DAYS": str(target.settings.retention_days),
             "S3_ENDPOINT": target.storage.endpoint,
-            "S3_BUCKET": target.settings.bucket,
+            "S3_BUCKET": target.bucket,
             "S3_PREFIX": PLATFORM,
             "GRAFANA_DB": f"{GRAFANA_DATA}/grafana.db",
             "N8N_DB": f"{N8N_DATA}/database.sqlite",

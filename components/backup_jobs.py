@@ -30,19 +30,22 @@ class BackupTarget:
 
     settings: BackupSettings
     storage: ObjectStorage
+    bucket: str
 
 
-def backup_target(settings: BackupSettings | None, platform_storage: ObjectStorage) -> BackupTarget | None:
-    """Backups go to the configured off-site S3 service, else to the platform's object storage."""
+def backup_target(settings: BackupSettings | None, platform_storage: ObjectStorage, platform_bucket: str = "") -> BackupTarget | None:
+    """Backups go to the configured off-site S3 service, else to the platform's object storage (into
+    `platform_bucket` when given: an environment's own, which its key alone reaches)."""
     if settings is None:
         return None
     if not settings.endpoint:
-        return BackupTarget(settings=settings, storage=platform_storage)
+        return BackupTarget(settings=settings, storage=platform_storage, bucket=platform_bucket or settings.bucket)
     if settings.access_key is None or settings.secret_key is None:
         raise ValueError("off-site backups need S3 credentials; settings validation requires them")
     return BackupTarget(
         settings=settings,
         storage=ObjectStorage(endpoint=settings.endpoint, access_key=settings.access_key, secret_key=settings.secret_key),
+        bucket=settings.bucket,
     )
 
 
@@ -68,7 +71,7 @@ def database_backup_env(target: BackupTarget, env: str, postgres_host: str, post
     return {
         "SCHEDULE": target.settings.schedule,
         "BACKUP_KEEP_DAYS": str(target.settings.retention_days),
-        "S3_BUCKET": target.settings.bucket,
+        "S3_BUCKET": target.bucket,
         "S3_PREFIX": env,
         "POSTGRES_HOST": postgres_host,
         "POSTGRES_PORT": str(POSTGRES_PORT),

@@ -275,7 +275,7 @@ def _environment_settings(read: _Reader, stack: str) -> EnvironmentSettings:
         redis_resources=read.resources("redisCpus", "redisMemory"),
         redis_maxmemory_mb=read.integer("redisMaxmemoryMb", 16, 1 << 20),
         redis_appendfsync=read.choice("redisAppendfsync", APPENDFSYNC_VALUES),
-        backup=_backup_settings(read),
+        backup=_backup_settings(read, environment=True),
     )
     if database.redis_maxmemory_mb >= database.redis_resources.memory_limit_mb:
         read.problem(
@@ -332,8 +332,9 @@ def _tunnel_settings(read: _Reader) -> TunnelSettings:
     return TunnelSettings(cast(Any, mode), token, api_token, account_id, zone_id)
 
 
-def _backup_settings(read: _Reader, own_hosts: tuple[str, ...] = ()) -> BackupSettings | None:
-    """`own_hosts`: the platform's public names of its object store, which no off-site target may be."""
+def _backup_settings(read: _Reader, own_hosts: tuple[str, ...] = (), environment: bool = False) -> BackupSettings | None:
+    """`own_hosts`: the platform's public names of its object store, which no off-site target may be.
+    An environment's backups in the platform's store go to its own bucket, which its key alone reaches."""
     schedule = read.cron("backupSchedule", '"0 3 * * *"')
     read.report("backupSchedule", schedule_problem("backupSchedule", schedule))
     retention_days = read.integer("backupRetentionDays", 1, 3650)
@@ -342,6 +343,10 @@ def _backup_settings(read: _Reader, own_hosts: tuple[str, ...] = ()) -> BackupSe
         read.report("backupS3Endpoint", off_site_problem("backupS3Endpoint", endpoint, own_hosts))
     bucket = read.string("backupBucket", "backups")
     read.report("backupBucket", bucket_problem("backupBucket", bucket))
+    if environment and not endpoint and read.is_set("backupBucket"):
+        read.problem("backupBucket", "names an off-site bucket, and backupS3Endpoint is not set: in the platform's object store "
+                     "an environment's backups go to <env>-backups, which only its own S3 identity reaches",
+                     f"pulumi config rm {PROJECT}:backupBucket (or set backupS3Endpoint)")
     access_key, secret_key = read.secret("backupS3AccessKey"), read.secret("backupS3SecretKey")
     if not read.boolean("backupEnabled"):
         return None

@@ -126,7 +126,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("backupS3Endpoint", BOTH, "string", "",
             "Off-site S3 endpoint for backups (needs backupS3AccessKey/SecretKey); empty means the platform's object storage.", changed="https://s3.offsite.example"),
     Setting("backupBucket", BOTH, "string", "backups",
-            "Bucket for backups; each stack writes under its own prefix (dev/, stg/, prod/, platform/).", changed="prod-backups"),
+            "Bucket for backups off-site (backupS3Endpoint), each stack under its own prefix (dev/, stg/, prod/, platform/); also the platform's own in its object store, where each environment has <env>-backups instead.", changed="prod-backups"),
     Setting("backupSchedule", BOTH, "string", "0 3 * * *",
             "Cron schedule, in UTC, of the stack's backup.", changed="0 */6 * * *"),
     Setting("backupRetentionDays", BOTH, "integer", 14,

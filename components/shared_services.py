@@ -7,7 +7,8 @@ exports Prometheus metrics, and takes its credentials from a JSON file (a Docker
 
 Creates (stack `shared`):
 - `shared_seaweedfs`: S3 API at s3.<domain>, its file browser ("console") at minio.<domain> behind
-  the dashboard's basic auth, root access key/secret from random values;
+  the dashboard's basic auth, root access key/secret from random values, and per environment an
+  identity that reaches only that environment's backup bucket;
 - `shared_n8n` 2.x at n8n.<domain>, Asia/Seoul, encryption key from a secret. n8n removed basic auth
   in 1.0: the owner account is created in its setup screen on first visit.
 """
@@ -15,6 +16,7 @@ Creates (stack `shared`):
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -33,6 +35,7 @@ from components.swarm import (
 )
 from components.swarm_values import traefik_router_labels
 from names import (
+    ENVIRONMENTS,
     N8N,
     N8N_NETWORK,
     N8N_PORT,
@@ -44,6 +47,7 @@ from names import (
     OBJECT_STORAGE_S3_PORT,
     SHARED,
     STORAGE_NETWORK,
+    env_backup_bucket,
 )
 
 STACK = SHARED
@@ -63,25 +67,33 @@ class SharedServicesArgs:
     """False until the operator has created n8n's owner account: until then n8n sits behind basic auth."""
 
 
-def s3_identities(access_key: str, secret_key: str) -> str:
-    """SeaweedFS's S3 identity file: one administrator with every action."""
-    return json.dumps(
+def s3_identities(access_key: str, secret_key: str, environments: Mapping[str, tuple[str, str]] | None = None) -> str:
+    """SeaweedFS's S3 identity file: the administrator with every action, and per environment an
+    identity whose only action is Admin on its own bucket. SeaweedFS matches an action without a
+    wildcard against the bucket alone, so that covers every key of that bucket, creating it included,
+    and nothing else (Identity.CanDo, weed/s3api/auth_credentials.go@cc8364a0); ListBuckets shows
+    such an identity only its bucket."""
+    identities = [
         {
-            "identities": [
-                {
-                    "name": "root",
-                    "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
-                    "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-                }
-            ]
-        },
-        indent=2,
-    )
+            "name": "root",
+            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+    ]
+    for env, (env_access_key, env_secret_key) in (environments or {}).items():
+        identities.append({
+            "name": env,
+            "credentials": [{"accessKey": env_access_key, "secretKey": env_secret_key}],
+            "actions": [f"Admin:{env_backup_bucket(env)}"],
+        })
+    return json.dumps({"identities": identities}, indent=2)
 
 
 class SharedServices(pulumi.ComponentResource):
     s3_access_key: pulumi.Output[str]
     s3_secret_key: pulumi.Output[str]
+    environment_keys: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]]
+    """Per environment, the access and secret key of the identity that reaches only its bucket."""
     s3_internal_endpoint: str
 
     def __init__(self, name: str, args: SharedServicesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -100,7 +112,7 @@ class SharedServices(pulumi.ComponentResource):
         # own with Traefik and Prometheus, so no application reaches its port around Traefik's basic auth.
         self.n8n = self._n8n(args.timezone, args.n8n_owner_set_up, [platform.n8n_network_id])
 
-        self.register_outputs({"s3_access_key": self.s3_access_key, "s3_secret_key": self.s3_secret_key})
+        self.register_outputs({"s3_access_key": self.s3_access_key, "s3_secret_key": self.s3_secret_key, "environment_keys": self.environment_keys})
 
     def _object_storage(self, networks: list[pulumi.Input[str]]) -> docker.Service:
         name, hostnames = self._name, self._platform.hostnames
@@ -108,9 +120,19 @@ class SharedServices(pulumi.ComponentResource):
         secret_key = random.RandomPassword(f"{name}-s3-secret-key", length=40, special=False, opts=self._data)
         self.s3_access_key = pulumi.Output.secret(access_key.result)
         self.s3_secret_key = pulumi.Output.secret(secret_key.result)
+        # One identity per environment, which reaches only that environment's bucket: dev's key reads no prod dump.
+        keys: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]] = {}
+        for env in ENVIRONMENTS:
+            env_access = random.RandomString(f"{name}-s3-{env}-access-key", length=20, special=False, lower=False, opts=self._data)
+            env_secret = random.RandomPassword(f"{name}-s3-{env}-secret-key", length=40, special=False, opts=self._data)
+            keys[env] = (env_access.result, env_secret.result)
+        self.environment_keys = {env: (pulumi.Output.secret(a), pulumi.Output.secret(b)) for env, (a, b) in keys.items()}
+        flat = [access_key.result, secret_key.result, *(key for pair in keys.values() for key in pair)]
         identities = self._scope.secret(
             f"{name}-s3-identities",
-            pulumi.Output.all(access_key.result, secret_key.result).apply(lambda keys: s3_identities(keys[0], keys[1])),
+            pulumi.Output.all(*flat).apply(
+                lambda found: s3_identities(found[0], found[1], {env: (found[2 + 2 * i], found[3 + 2 * i]) for i, env in enumerate(keys)})
+            ),
             self._data,
         )
         volume = self._scope.volume(f"{name}-object-storage-data", f"{STACK}_seaweedfs_data", self._data)

@@ -166,7 +166,7 @@ def backup_figures(size_mb: int) -> None:
 
         def shipped() -> str:
             try:
-                return backups.aws("s3", "ls", f"s3://{backups.bucket}/{backups.prefix}/wal/")
+                return backups.aws("s3", "ls", f"s3://{backups.bucket}/{backups.prefix}/pg{backups.env['PG_MAJOR']}/wal/")
             except subprocess.CalledProcessError:  # nothing shipped yet
                 return ""
 

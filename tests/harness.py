@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from names import (  # noqa: E402
+    ENVIRONMENTS,
     MONITORING_NETWORK,
     PROJECT,
     PUBLIC_NETWORK,
@@ -55,6 +56,11 @@ TUNNEL_CONFIG = "cloudflare:index/zeroTrustTunnelCloudflaredConfig:ZeroTrustTunn
 DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 REFERENCED_ID_SUFFIX = "-platform-id"
+def mock_env_s3_keys(env: str) -> tuple[str, str]:
+    """The keys of an environment's own S3 identity, as the platform exports them under mocks."""
+    return f"{env.upper()}S3ACCESSKEY".ljust(20, "0"), f"{env}-s3-secret-key-0123456789abcdefghijklmnop"
+
+
 MOCK_PLATFORM_S3_ACCESS_KEY = "PLATFORMS3ACCESSKEY0"
 MOCK_PLATFORM_S3_SECRET_KEY = "platform-s3-secret-key-0123456789abcdefghij"
 PLATFORM_OUTPUTS = {
@@ -65,6 +71,8 @@ PLATFORM_OUTPUTS = {
     PlatformOutputs.OBJECT_STORAGE_ENDPOINT: "http://object-storage:8333",
     PlatformOutputs.S3_ACCESS_KEY: MOCK_PLATFORM_S3_ACCESS_KEY,
     PlatformOutputs.S3_SECRET_KEY: MOCK_PLATFORM_S3_SECRET_KEY,
+    **{PlatformOutputs.env_s3_access_key(env): mock_env_s3_keys(env)[0] for env in ENVIRONMENTS},
+    **{PlatformOutputs.env_s3_secret_key(env): mock_env_s3_keys(env)[1] for env in ENVIRONMENTS},
 }
 """What the platform stack exports, as the environments' StackReference reads it under mocks."""
 BCRYPT_ALPHABET = "./" + string.ascii_uppercase + string.ascii_lowercase + string.digits
@@ -147,7 +155,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.resources.append(Resource(args.typ, args.name, inputs, has_secret))
         outputs = dict(args.inputs)
         if args.typ == STACK_REFERENCE:
-            secret = [PlatformOutputs.S3_ACCESS_KEY, PlatformOutputs.S3_SECRET_KEY]
+            secret = [name for name in PLATFORM_OUTPUTS if name.startswith("s3_")]
             return f"{inputs['name']}", {"name": inputs["name"], "outputs": PLATFORM_OUTPUTS, "secretOutputNames": secret}
         if args.typ == RANDOM_PASSWORD:
             value = _alnum(args.name, int(inputs["length"]), string.ascii_letters + string.digits)
@@ -321,7 +329,8 @@ def run_program(
         resource.protect, resource.retain_on_delete, resource.parent = monitor.options.get(
             (resource.typ, resource.name), (False, False, "")
         )
-    platform_secrets = {"platform_s3_secret_key": MOCK_PLATFORM_S3_SECRET_KEY} if stack != "platform" else {}
+    platform_secrets = {"platform_s3_secret_key": MOCK_PLATFORM_S3_SECRET_KEY, "env_s3_secret_key": mock_env_s3_keys(stack)[1]} \
+        if stack != "platform" else {}
     return ProgramRun(stack, mocks.resources, outputs, mocks.random_values, {**secret_values, **platform_secrets})
 
 

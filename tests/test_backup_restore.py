@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ProgramRuns
-from tests.harness import MOCK_PLATFORM_S3_ACCESS_KEY, MOCK_PLATFORM_S3_SECRET_KEY, ProgramRun, environment
+from tests.harness import MOCK_PLATFORM_S3_SECRET_KEY, ProgramRun, environment, mock_env_s3_keys
 from tests.postgres import BIN, Server
 
 BACKUP = "dev_postgres-backup"
@@ -85,10 +85,27 @@ def test_backup_service_is_scheduled_with_retention(runs: ProgramRuns) -> None:
     assert env["SCHEDULE"] == "0 3 * * *" and env["BACKUP_KEEP_DAYS"] == "14"
     assert env["S3_ENDPOINT"] == "http://object-storage:8333" and env["S3_PREFIX"] == "dev"
     assert "backup-cron" in container["commands"][-1] and "/etc/backup/backup.sh" in container["commands"][-1]
-    # to the platform's object storage, with the keys its stack exports (read through the StackReference)
-    assert run.mounted_secret(run.service(BACKUP), "backup_s3_secret_key") == MOCK_PLATFORM_S3_SECRET_KEY
+    # to the platform's object storage, into the environment's own bucket, with the keys of the identity
+    # the platform made for it alone (read through the StackReference), never the administrator's
+    assert env["S3_BUCKET"] == "dev-backups"
+    assert run.mounted_secret(run.service(BACKUP), "backup_s3_secret_key") == mock_env_s3_keys("dev")[1]
     prod = runs("prod")
-    assert prod.mounted_secret(prod.service("prod_postgres-backup"), "backup_s3_access_key") == MOCK_PLATFORM_S3_ACCESS_KEY
+    assert prod.mounted_secret(prod.service("prod_postgres-backup"), "backup_s3_access_key") == mock_env_s3_keys("prod")[0]
+    assert MOCK_PLATFORM_S3_SECRET_KEY not in {prod.mounted_secret(prod.service("prod_postgres-backup"), "backup_s3_secret_key")}
+
+
+def test_each_environment_s_identity_reaches_only_its_own_bucket(runs: ProgramRuns) -> None:
+    import json
+
+    run = runs("platform")
+    identities = json.loads(run.mounted_secret(run.service("shared_seaweedfs"), "s3_identities.json"))["identities"]
+    actions = {identity["name"]: identity["actions"] for identity in identities}
+    assert actions == {"root": ["Admin", "Read", "List", "Tagging", "Write"], **{env: [f"Admin:{env}-backups"] for env in ("dev", "stg", "prod")}}
+    keys = {identity["name"]: identity["credentials"][0]["accessKey"] for identity in identities}
+    assert len(set(keys.values())) == 4
+    for env in ("dev", "stg", "prod"):
+        exported, is_secret = run.outputs[f"s3_{env}_access_key"]
+        assert exported == keys[env] and is_secret, "what the environment's stack reads, as a secret"
 
 
 def test_off_site_backups_use_their_own_endpoint_and_keys(runs: ProgramRuns) -> None:

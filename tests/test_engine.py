@@ -194,6 +194,20 @@ def test_a_backup_brings_dev_rows_back_and_they_last_through_stop_and_start(depl
     assert _psql(swarm, "SELECT embedding FROM marker WHERE id = 1") == "[1,2,3]"
 
 
+def test_an_environment_s_backup_key_reaches_no_other_environment_s_backups(deployed: Operator, swarm: Any) -> None:
+    """On the real SeaweedFS: dev's identity lists its own bucket, and is refused stg's, which exists."""
+    assert not wait_until_healthy(swarm, timeout=300, names=("shared_seaweedfs", "dev_postgres-backup", "stg_postgres-backup"))
+    deployed.ops("backup", "stg")
+    deployed.ops("backup", "dev")
+    as_dev = ('AWS_ACCESS_KEY_ID="$(cat /run/secrets/backup_s3_access_key)" AWS_SECRET_ACCESS_KEY="$(cat /run/secrets/backup_s3_secret_key)" '
+              "AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url http://object-storage:8333 s3 ls --recursive")
+    assert ".dump.gpg" in exec_in(swarm, "dev_postgres-backup", f"{as_dev} s3://dev-backups/")
+    refused = exec_in(swarm, "dev_postgres-backup", f"{as_dev} s3://stg-backups/ 2>&1 || echo refused")
+    assert "refused" in refused and "AccessDenied" in refused and ".dump" not in refused, refused
+    listed = exec_in(swarm, "dev_postgres-backup", f"{as_dev.removesuffix(' s3 ls --recursive')} s3 ls")
+    assert "dev-backups" in listed and "stg-backups" not in listed, listed
+
+
 def test_a_point_in_time_restore_brings_dev_back_to_a_noted_moment(deployed: Operator, swarm: Any) -> None:
     """PostgreSQL archives its WAL into the WAL volume, the backup service ships it through the real
     object store, and `ops restore dev --to` replays it onto the base backup `ops backup dev` took."""

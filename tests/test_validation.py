@@ -163,6 +163,7 @@ CASES: list[tuple[str, dict[str, str], dict[str, str], list[str]]] = [
     ("platform", {"backupBucket": "xn--bucket"}, {}, ["nextcandle:backupBucket", "prefix or suffix S3 reserves"]),
     ("stg", {"backupBucket": "Backups_Stg"}, {}, ["nextcandle:backupBucket", "is not an S3 bucket name"]),
     ("dev", {"backupBucket": "logs-s3alias"}, {}, ["prefix or suffix S3 reserves"]),
+    ("stg", {"backupBucket": "stg-dumps"}, {}, ["nextcandle:backupBucket", "only its own S3 identity reaches"]),
     ("platform", {}, {"alertWebhookUrl": "not a url"}, ["nextcandle:alertWebhookUrl: is not an https URL", "pulumi config set --secret nextcandle:alertWebhookUrl"]),
     ("platform", {}, {"alertWebhookUrl": "http://hooks.example.com/x"}, ["nextcandle:alertWebhookUrl: is not an https URL"]),
     ("platform", {}, {"alertWebhookUrl": "https://user:pass@hooks.example.com/x"}, ["nextcandle:alertWebhookUrl: has a user or password inside the URL"]),
