@@ -114,6 +114,12 @@ def confirm(client: Any, env: str, backend: Backend, out: TextIO = sys.stdout) -
     for urn in protected:
         if pulumi_cli(["state", "unprotect", urn, "-s", env, "--yes"], backend):
             raise OpsError(f"could not unprotect {volume}; nothing was deleted")
+    # Swarm keeps the exited containers of replaced tasks, and a volume they name is in use.
+    users = client.containers.list(all=True, filters={"volume": volume})
+    if any(container.status == "running" for container in users):
+        raise OpsError(f"{volume} is mounted by a running container; nothing was deleted (python -m ops status {env} -v)")
+    for container in users:
+        container.remove()
     stack.remove_config(PREVIOUS_KEY)
     run("up", env, backend, out=out)
     try:  # protected data is kept by Docker when Pulumi lets go of it (retainOnDelete): delete it here
