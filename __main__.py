@@ -100,7 +100,8 @@ def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
     pulumi.export("prometheus_user", PROMETHEUS_USER)
     pulumi.export("prometheus_password", observability.prometheus_password)
     pulumi.export("n8n_url", hostnames.url(hostnames.n8n, tunneled))
-    pulumi.export("s3_endpoint", hostnames.url(hostnames.s3, tunneled).rstrip("/"))
+    pulumi.export("s3_endpoint", hostnames.url(hostnames.s3, tunneled).rstrip("/") if hostnames.object_storage_public
+                  else f"{services.s3_internal_endpoint} (inside the swarm only: set objectStoragePublic to route it)")
 
 
 def deploy_environment(scope: StackScope, environment: EnvironmentSettings) -> None:

@@ -156,9 +156,9 @@ def _platform_settings(read: _Reader) -> PlatformSettings:
         grafana=f"grafana.{domain}",
         n8n=f"n8n.{domain}",
         s3=f"s3.{domain}",
-        s3_console=f"minio.{domain}",
         extra_public=read.listing("extraPublicHostnames", _DOMAIN, "www.nextcandle.io,stg.nextcandle.io"),
         local_aliases=read.boolean("localAliases"),
+        object_storage_public=read.boolean("objectStoragePublic"),
     )
     core = CoreSettings(
         publish_ports=read.boolean("traefikPublishPorts"),
@@ -169,7 +169,7 @@ def _platform_settings(read: _Reader) -> PlatformSettings:
         tunnel=_tunnel_settings(read),
         external_public_network=read.boolean("externalPublicNetwork"),
     )
-    built_in = {hostnames.grafana, hostnames.n8n, hostnames.s3, hostnames.s3_console} & set(hostnames.extra_public)
+    built_in = {hostnames.grafana, hostnames.n8n, hostnames.s3} & set(hostnames.extra_public)
     if built_in:
         read.problem("extraPublicHostnames", f"{', '.join(sorted(built_in))} is routed already (one DNS record and route per name)",
                      f"pulumi config rm {PROJECT}:extraPublicHostnames")

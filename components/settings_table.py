@@ -75,6 +75,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Cloudflare account id (managed tunnel mode).", changes_freely=False),
     Setting("cloudflareZoneId", PLATFORM_SCOPE, "string", "",
             "Cloudflare zone id of the domain (managed tunnel mode).", changes_freely=False),
+    Setting("objectStoragePublic", PLATFORM_SCOPE, "boolean", False,
+            "Route the object store's S3 API (s3.<domain>) through Traefik and the tunnel, for clients outside the swarm. Off: only the swarm's backups reach it, on the storage network."),
     Setting("localAliases", PLATFORM_SCOPE, "boolean", False,
             "Routed services also answer at <name>.localhost (grafana.localhost, s3.localhost, ...), for a laptop without a tunnel."),
     Setting("extraPublicHostnames", PLATFORM_SCOPE, "string", "",

@@ -133,14 +133,16 @@ class Hostnames:
     grafana: str
     n8n: str
     s3: str
-    s3_console: str
     extra_public: tuple[str, ...]
     local_aliases: bool
     """Routed services also answer at <first label>.localhost."""
+    object_storage_public: bool = False
+    """The object store's S3 API is routed (s3); else it is not."""
 
     @property
     def public(self) -> tuple[str, ...]:
-        return (self.grafana, self.n8n, self.s3_console, self.s3, *self.extra_public)
+        storage = (self.s3,) if self.object_storage_public else ()
+        return (self.grafana, self.n8n, *storage, *self.extra_public)
 
     def url(self, host: str, tunneled: bool) -> str:
         """Where a person reaches `host`'s service: through the tunnel (https), else at its local alias."""

@@ -6,9 +6,9 @@ receive another security fix. SeaweedFS (Apache-2.0) serves the S3 API from one 
 exports Prometheus metrics, and takes its credentials from a JSON file (a Docker secret here).
 
 Creates (stack `shared`):
-- `shared_seaweedfs`: S3 API at s3.<domain>, its file browser ("console") at minio.<domain> behind
-  the dashboard's basic auth, root access key/secret from random values, and per environment an
-  identity that reaches only that environment's backup bucket;
+- `shared_seaweedfs`: the S3 API on the storage network (routed at s3.<domain> only with
+  objectStoragePublic); master, volume and filer on loopback only (no file browser); root access
+  key/secret from random values, and per environment an identity that reaches only its own bucket;
 - `shared_n8n` 2.x at n8n.<domain>, Asia/Seoul, encryption key from a secret. n8n removed basic auth
   in 1.0: the owner account is created in its setup screen on first visit.
 """
@@ -136,15 +136,10 @@ class SharedServices(pulumi.ComponentResource):
             self._data,
         )
         volume = self._scope.volume(f"{name}-object-storage-data", f"{STACK}_seaweedfs_data", self._data)
-        routes = {
+        # Routed only when clients outside the swarm need it (objectStoragePublic).
+        routes = {} if not hostnames.object_storage_public else {
             **traefik_router_labels("s3", hostnames.routed(hostnames.s3), OBJECT_STORAGE_S3_PORT, STORAGE_NETWORK),
-            # The file browser has no login of its own: the dashboard's basic auth.
-            **traefik_router_labels(
-                "s3-console", hostnames.routed(hostnames.s3_console), OBJECT_STORAGE_FILER_PORT, STORAGE_NETWORK,
-                middlewares=[DASHBOARD_AUTH_MIDDLEWARE],
-            ),
             "traefik.http.routers.s3.service": "s3",
-            "traefik.http.routers.s3-console.service": "s3-console",
         }
         return self._scope.service(
             f"{name}-object-storage",
@@ -154,8 +149,15 @@ class SharedServices(pulumi.ComponentResource):
                 args=[
                     "server",
                     "-dir=/data",
-                    "-ip.bind=0.0.0.0",
+                    # Master, volume and filer (HTTP and gRPC) answer on loopback only, where the S3
+                    # gateway in the same process reaches them; only the S3 API (with its identities) and
+                    # the metrics face the storage network (weed/command/server.go: -ip, -ip.bind,
+                    # -s3.ip.bind, -metricsIp; seaweedfs@cc8364a0).
+                    "-ip=127.0.0.1",
+                    "-ip.bind=127.0.0.1",
                     "-s3",
+                    "-s3.ip.bind=0.0.0.0",
+                    "-metricsIp=0.0.0.0",
                     f"-s3.port={OBJECT_STORAGE_S3_PORT}",
                     "-s3.config=/run/secrets/s3_identities.json",
                     f"-filer.port={OBJECT_STORAGE_FILER_PORT}",

@@ -166,7 +166,9 @@ def test_an_existing_traefik_public_is_used_not_created(runs: ProgramRuns) -> No
 
 def test_outputs_show_the_urls_a_person_can_reach() -> None:
     """Public URLs through a tunnel; a local-only deployment (no tunnel) shows its *.localhost aliases."""
-    local = run_program("platform", {"tunnelMode": "none", "localAliases": "true"})
+    local = run_program("platform", {"tunnelMode": "none", "localAliases": "true", "objectStoragePublic": "true"})
     assert local.outputs["grafana_url"][0] == "http://grafana.localhost/" and local.outputs["s3_endpoint"][0] == "http://s3.localhost"
+    unrouted = run_program("platform", {"tunnelMode": "none", "localAliases": "true"})
+    assert unrouted.outputs["s3_endpoint"][0].startswith("http://object-storage:8333 (inside the swarm only")
     tunneled = run_program("platform", {"tunnelMode": "token"}, {"cloudflareTunnelToken": "eyJhIjoiZW5naW5lLXRlc3QifQ"})
     assert tunneled.outputs["grafana_url"][0].startswith("https://grafana.") and not tunneled.outputs["n8n_url"][0].endswith(".localhost/")

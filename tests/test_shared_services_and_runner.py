@@ -16,13 +16,14 @@ def routers(run: ProgramRun, service: str) -> dict[str, str]:
     return {k: v for k, v in run.service(service).labels.items() if k.startswith("traefik.")}
 
 
-def test_object_storage_credentials_from_secrets_and_routed(platform_run: ProgramRun) -> None:
-    run = platform_run
+def test_object_storage_credentials_from_secrets_and_routed_only_when_public(platform_run: ProgramRun, runs: ProgramRuns) -> None:
+    assert not routers(platform_run, "shared_seaweedfs"), "not routed by default: only the swarm's backups reach it"
+    run = runs("platform", {"objectStoragePublic": "true"})
     storage = run.service("shared_seaweedfs")
     args = container(run, "shared_seaweedfs")["args"]
     assert "-s3.config=/run/secrets/s3_identities.json" in args and "-metricsPort=9324" in args
     identities = json.loads(run.mounted_secret(storage, "s3_identities.json"))
-    (root,) = identities["identities"]
+    root = next(identity for identity in identities["identities"] if identity["name"] == "root")
     (credentials,) = root["credentials"]
     assert credentials["secretKey"] == run.outputs["s3_secret_key"][0] and run.outputs["s3_secret_key"][1]
     assert credentials["accessKey"] == run.outputs["s3_access_key"][0] and run.outputs["s3_access_key"][1]
@@ -30,8 +31,8 @@ def test_object_storage_credentials_from_secrets_and_routed(platform_run: Progra
     labels = routers(run, "shared_seaweedfs")
     assert labels["traefik.http.routers.s3.rule"] == "Host(`s3.nextcandle.io`) || Host(`s3.localhost`)"
     assert labels["traefik.http.services.s3.loadbalancer.server.port"] == "8333"
-    assert labels["traefik.http.routers.s3-console.rule"] == "Host(`minio.nextcandle.io`) || Host(`minio.localhost`)"
-    assert labels["traefik.http.routers.s3-console.middlewares"] == "dashboard-auth@file"
+    assert not any("s3-console" in label for label in labels), "no file browser: the filer answers on loopback only"
+    assert {"-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3.ip.bind=0.0.0.0", "-metricsIp=0.0.0.0"} <= set(args)
     assert not container(run, "shared_seaweedfs")["image"].startswith("minio/"), "MinIO images are gone from Docker Hub"
 
 
