@@ -21,7 +21,7 @@ from components.runner import RunnerStack, RunnerStackArgs
 from components.settings import EnvironmentSettings, PlatformSettings, load_settings
 from components.shared_services import SharedServices, SharedServicesArgs
 from components.swarm import SharedPlatform, StackScope
-from names import POSTGRES_PORT, REDIS_PORT, TRAEFIK_DASHBOARD_PORT, PlatformOutputs, env_backup_bucket
+from names import APP_ROLE, POSTGRES_PORT, REDIS_PORT, TRAEFIK_DASHBOARD_PORT, PlatformOutputs, env_backup_bucket
 
 
 def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
@@ -134,13 +134,16 @@ def deploy_environment(scope: StackScope, environment: EnvironmentSettings) -> N
     pulumi.export("postgres_host", db.postgres_host)
     pulumi.export("postgres_published_port", database.postgres_port)
     pulumi.export("postgres_database", db.postgres_database)
+    # The superuser, for operators (and the backups, which mount it); applications use the app login.
     pulumi.export("postgres_user", db.postgres_user)
     pulumi.export("postgres_password", db.postgres_password)
+    pulumi.export("app_user", APP_ROLE)
+    pulumi.export("app_password", db.app_password)
     pulumi.export("backup_encryption_key", db.backup_encryption_key)  # keep a copy away from this swarm
     pulumi.export(
         "postgres_url",
         pulumi.Output.format(
-            f"postgresql://{{0}}:{{1}}@{{2}}:{POSTGRES_PORT}/{{3}}", db.postgres_user, db.postgres_password, db.postgres_host, db.postgres_database
+            f"postgresql://{APP_ROLE}:{{0}}@{{1}}:{POSTGRES_PORT}/{{2}}", db.app_password, db.postgres_host, db.postgres_database
         ),
     )
     pulumi.export("redis_host", db.redis_host)

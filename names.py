@@ -122,6 +122,9 @@ def env_service(environment: str, service: str) -> str:
     return f"{environment}_{service}"
 
 
+APP_ROLE = "app"
+"""The applications' PostgreSQL login in every environment: no superuser (configs/postgres/app-role.sh)."""
+
 FIRST_POSTGRES_MAJOR = 17
 """The major the environments started on; its data volume keeps the name it had before upgrades existed."""
 

@@ -61,6 +61,7 @@ from names import (
 EXPORTER_RESOURCES = Resources(0.02, 0.10, 32, 64)
 BACKUP_RESOURCES = Resources(0.05, 0.50, 64, 256)
 PG_CONF_DIR = "/etc/postgresql"
+APP_ROLE_SCRIPT = f"{PG_CONF_DIR}/app-role.sh"
 RUN_SECRETS = "/run/secrets"
 
 
@@ -132,6 +133,7 @@ class _DatabaseSecrets:
     postgres_password: docker.Secret
     redis_password: docker.Secret
     redis_auth: docker.Secret
+    app_password: docker.Secret
 
     def postgres_login(self, with_database: bool = True) -> list[Mounted]:
         login = [Mounted(self.postgres_user, "postgres_user"), Mounted(self.postgres_password, "postgres_password")]
@@ -146,6 +148,8 @@ class EnvDatabaseStack(pulumi.ComponentResource):
     postgres_user: pulumi.Output[str]
     postgres_password: pulumi.Output[str]
     redis_password: pulumi.Output[str]
+    app_password: pulumi.Output[str]
+    """The applications' login (APP_ROLE): least privilege, unlike postgres_user."""
     backup_encryption_key: pulumi.Output[str]
     """The key every dump is encrypted with."""
 
@@ -190,6 +194,7 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 "postgres_password": self.postgres_password,
                 "redis_host": self.redis_host,
                 "redis_password": self.redis_password,
+                "app_password": self.app_password,
             }
         )
 
@@ -207,17 +212,20 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         user = random.RandomString(f"{name}-postgres-user", length=10, special=False, upper=False, numeric=False, opts=opts)
         password = random.RandomPassword(f"{name}-postgres-password", length=32, special=False, opts=opts)
         redis_password = random.RandomPassword(f"{name}-redis-password", length=32, special=False, opts=opts)
+        app_password = random.RandomPassword(f"{name}-app-password", length=32, special=False, opts=opts)
         self.postgres_database = database.result.apply(lambda r: f"app_{r}")
         self.postgres_user = user.result.apply(lambda r: f"u_{r}")
         # Marked secret here, not only by the provider, so no export of them can ever be plain.
         self.postgres_password = pulumi.Output.secret(password.result)
         self.redis_password = pulumi.Output.secret(redis_password.result)
+        self.app_password = pulumi.Output.secret(app_password.result)
         return _DatabaseSecrets(
             postgres_db=self._scope.secret(f"{name}-postgres-db", self.postgres_database, opts),
             postgres_user=self._scope.secret(f"{name}-postgres-user", self.postgres_user, opts),
             postgres_password=self._scope.secret(f"{name}-postgres-password", password.result, opts),
             redis_password=self._scope.secret(f"{name}-redis-password", redis_password.result, opts),
             redis_auth=self._scope.secret(f"{name}-redis-auth", redis_password.result.apply(redis_auth_conf), opts),
+            app_password=self._scope.secret(f"{name}-app-password", app_password.result, opts),
         )
 
     def _postgres_data_volume(self, major: int) -> docker.Volume:
@@ -237,15 +245,18 @@ class EnvDatabaseStack(pulumi.ComponentResource):
         tls = self._tls_secrets()
         init_sql = (CONFIGS / "postgres" / "init" / "10-extensions.sql").read_text()
         init = self._scope.config(f"{name}-postgres-init", f"{env}-postgres-init", init_sql, child)
+        app_role = self._scope.config(f"{name}-app-role", f"{env}-app-role", (CONFIGS / "postgres" / "app-role.sh").read_text(), child)
         return self._scope.service(
             f"{name}-postgres",
             ServiceSpec(
                 name=self.postgres_host,
                 image=self._release.image,
                 # The image's entrypoint chowns only PGDATA; the WAL volume is made postgres's before it runs.
+                # The applications' login is created or updated once the server answers (app-role.sh).
                 commands=[
                     "/bin/sh", "-c",
-                    f'mkdir -p {wal}/archive {wal}/restore && chown -R postgres:postgres {WAL_MOUNT} && exec docker-entrypoint.sh "$@"',
+                    f"mkdir -p {wal}/archive {wal}/restore && chown -R postgres:postgres {WAL_MOUNT} && "
+                    f'{{ sh {APP_ROLE_SCRIPT} & }} && exec docker-entrypoint.sh "$@"',
                     "sh",
                 ],
                 args=["postgres", "-c", f"config_file={PG_CONF_DIR}/postgresql.conf"],
@@ -266,11 +277,12 @@ class EnvDatabaseStack(pulumi.ComponentResource):
                 resources=settings.postgres_resources,
                 stateful=True,
                 networks=networks,
-                secrets=[*secrets.postgres_login(), *tls],
+                secrets=[*secrets.postgres_login(), *tls, Mounted(secrets.app_password, "app_password")],
                 configs=[
                     Mounted(pg_conf, f"{PG_CONF_DIR}/postgresql.conf"),
                     Mounted(pg_hba, f"{PG_CONF_DIR}/pg_hba.conf"),
                     Mounted(init, "/docker-entrypoint-initdb.d/10-extensions.sql"),
+                    Mounted(app_role, APP_ROLE_SCRIPT),
                 ],
                 mounts=[
                     volume_mount(self._data_volume.name, PGDATA),

@@ -33,6 +33,8 @@ class Rotatable:
 ROTATABLE = {
     "postgres-password": Rotatable("{stack}-postgres-password", ENVIRONMENTS),
     "redis-password": Rotatable("{stack}-redis-password", ENVIRONMENTS),
+    # PostgreSQL restarts with the new secret, and app-role.sh gives the role the new password.
+    "app-password": Rotatable("{stack}-app-password", ENVIRONMENTS),
     "dashboard-password": Rotatable("core-dashboard-password", (PLATFORM,)),
     "prometheus-password": Rotatable("shared-prometheus-password", (PLATFORM,)),
     "backup-encryption-key": Rotatable("{stack}-backup-encryption-key", ENVIRONMENTS, encrypts_data=True),

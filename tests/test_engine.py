@@ -206,6 +206,12 @@ def test_an_environment_s_backup_key_reaches_no_other_environment_s_backups(depl
     assert "refused" in refused and "AccessDenied" in refused and ".dump" not in refused, refused
     listed = exec_in(swarm, "dev_postgres-backup", f"{as_dev.removesuffix(' s3 ls --recursive')} s3 ls")
     assert "dev-backups" in listed and "stg-backups" not in listed, listed
+    # On the storage network itself, only the S3 API answers: master, volume and filer (HTTP, gRPC) are on loopback.
+    probe = "wget -q -T 3 -O /dev/null http://object-storage:{port}/ 2>&1; true"
+    assert "HTTP/1.1 403" in exec_in(swarm, "dev_postgres-backup", probe.format(port=8333)), "S3 answers, and wants a signature"
+    for port in (9333, 8080, 8888, 19333, 18080, 18888):
+        answer = exec_in(swarm, "dev_postgres-backup", probe.format(port=port))
+        assert "refused" in answer, f"port {port}: {answer}"
 
 
 def test_a_point_in_time_restore_brings_dev_back_to_a_noted_moment(deployed: Operator, swarm: Any) -> None:
@@ -250,6 +256,19 @@ def test_a_postgres_major_upgrade_carries_dev_over_and_can_be_undone_and_confirm
     assert "dev_postgres18_data" not in {v.name for v in swarm.volumes.list()}
     assert not wait_until_healthy(swarm, timeout=300, names=("dev_postgres", "dev_postgres-backup"))
     deployed.ops("preview", "dev", "--expect-no-changes")
+
+
+def test_applications_log_in_as_app_without_superuser_rights(deployed: Operator, swarm: Any) -> None:
+    """The real PostgreSQL image's start runs app-role.sh; the app login works and is no superuser."""
+    assert not wait_until_healthy(swarm, timeout=300, names=("dev_postgres",))
+    as_app = ('PGPASSWORD="$(cat /run/secrets/app_password)" psql -tA -h 127.0.0.1 -U app -d "$(cat /run/secrets/postgres_db)" -c '
+              '"SELECT rolsuper FROM pg_roles WHERE rolname = current_user" 2>&1; true')
+    deadline = time.monotonic() + 120
+    while (answer := exec_in(swarm, "dev_postgres", as_app).strip()) != "f" and time.monotonic() < deadline:
+        time.sleep(2)
+    assert answer == "f", answer
+    url = deployed.pulumi("stack", "output", "postgres_url", "-s", "dev", "--show-secrets").strip()
+    assert url.startswith("postgresql://app:"), "what applications are given"
 
 
 def test_rotated_passwords_reach_every_service_that_uses_them(deployed: Operator, swarm: Any) -> None:

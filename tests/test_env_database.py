@@ -82,10 +82,20 @@ def test_exports_connection_details_secret_where_secret(env_run: ProgramRun) -> 
     assert outputs["postgres_host"] == (f"{env}_postgres", False)
     assert outputs["redis_host"] == (f"{env}_redis", False)
     assert outputs["network"] == (f"{env}_internal", False)
-    for secret in ("postgres_password", "postgres_url", "redis_password", "redis_url"):
+    for secret in ("postgres_password", "app_password", "postgres_url", "redis_password", "redis_url"):
         assert outputs[secret][1], f"{secret} must be a secret output"
-    user, database = outputs["postgres_user"][0], outputs["postgres_database"][0]
-    assert outputs["postgres_url"][0] == f"postgresql://{user}:{outputs['postgres_password'][0]}@{env}_postgres:5432/{database}"
+    database = outputs["postgres_database"][0]
+    # Applications get the least-privilege login; the superuser stays with operators and backups.
+    assert outputs["app_user"][0] == "app" != outputs["postgres_user"][0]
+    assert outputs["postgres_url"][0] == f"postgresql://app:{outputs['app_password'][0]}@{env}_postgres:5432/{database}"
+
+
+def test_the_app_login_is_made_at_every_start_without_its_password_on_a_command_line(env_run: ProgramRun) -> None:
+    postgres = env_run.service(f"{env_run.stack}_postgres")
+    command = next(word for word in postgres.inputs["taskSpec"]["containerSpec"]["commands"] if "app-role.sh" in word)
+    assert "{ sh /etc/postgresql/app-role.sh & }" in command and command.endswith('exec docker-entrypoint.sh "$@"')
+    assert env_run.mounted_secret(postgres, "app_password") == env_run.outputs["app_password"][0]
+    assert "app_password" not in command
 
 
 def test_exporters_watch_this_environment(env_run: ProgramRun) -> None:
