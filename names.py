@@ -38,6 +38,8 @@ PLATFORM_NAMESPACES = (CORE, SHARED, RUNNER)
 # Labels on Swarm objects.
 STACK_LABEL = "com.docker.stack.namespace"
 DATABASE_CLIENTS_LABEL = "nextcandle.database-clients"
+CI_NODE_LABEL = "nextcandle.ci"
+"""Worker nodes labelled `<it>=true` run the GitHub Actions runners (docker node update --label-add)."""
 """On a database with a published port: the client networks pg_hba (or the port's firewall) admits."""
 STOPPED_LABEL = "nextcandle.stopped"
 """Set on a service its stack stopped on purpose (`ops stop`): status shows it stopped, not failed."""

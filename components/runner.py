@@ -1,7 +1,8 @@
 """RunnerStack: self-hosted GitHub Actions runners, with a lifecycle of their own.
 
 Creates (stack `runner`): the runner token as a Docker secret, `runner_github-runner` replicas on
-managers, their network `runner_internal` (environments with runnerDatabaseAccess put their databases
+worker nodes labelled nextcandle.ci=true (managers only with runnerOnManagers), without the node's
+Docker unless runnerDockerAccess, their network `runner_internal` (environments with runnerDatabaseAccess put their databases
 on it, so jobs reach dev_postgres by name) and the build-cache volume `runner_work`. The token is the only input of these resources that changes often (a registration token
 expires after an hour), so updating it rolls the runners and nothing else.
 
@@ -27,7 +28,7 @@ from components.swarm import (
     bind_mount,
     volume_mount,
 )
-from names import DOCKER_SOCKET, GITHUB_RUNNER, RUNNER, RUNNER_NETWORK
+from names import CI_NODE_LABEL, DOCKER_SOCKET, GITHUB_RUNNER, RUNNER, RUNNER_NETWORK
 
 STACK = RUNNER
 WORK_VOLUME = f"{RUNNER}_work"
@@ -78,6 +79,12 @@ def runner_env(settings: RunnerSettings) -> dict[str, str]:
     return env
 
 
+def runner_placement(settings: RunnerSettings) -> list[str]:
+    if settings.on_managers:
+        return ["node.role==manager"]
+    return ["node.role==worker", f"node.labels.{CI_NODE_LABEL}==true"]
+
+
 class RunnerStack(pulumi.ComponentResource):
     def __init__(self, name: str, args: RunnerStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:runner:RunnerStack", name, None, opts)
@@ -115,10 +122,14 @@ class RunnerStack(pulumi.ComponentResource):
                 stateful=True,
                 networks=[network.id],
                 secrets=[Mounted(token_secret, "github_token", mode=0o400)],
-                # Jobs build images with the node's Docker: this is root on the node, so managers only
-                # and only trusted repositories (see README).
-                mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET, read_only=False), volume_mount(work.name, WORK_DIR)],
-                placement=["node.role==manager"],
+                # A job runs whatever its repository says: on CI workers by default, away from the
+                # managers (which hold every stack's secrets), and with the node's Docker (root on
+                # that node) only when runnerDockerAccess opts in (README, "Threat model").
+                mounts=[
+                    *([bind_mount(DOCKER_SOCKET, DOCKER_SOCKET, read_only=False)] if settings.docker_access else []),
+                    volume_mount(work.name, WORK_DIR),
+                ],
+                placement=runner_placement(settings),
                 # An ephemeral runner exits 0 after its job; Swarm must start a new one.
                 restart_condition="any" if settings.ephemeral else "on-failure",
                 stop_grace_period="5m",

@@ -378,6 +378,7 @@ def _runner_settings(read: _Reader) -> RunnerSettings | None:
     replicas = read.integer("runnerReplicas", 1, 64)
     labels = read.listing("runnerLabels", _NAME, "self-hosted,linux", required=True)
     stopped = read.boolean("runnersStopped")
+    on_managers, docker_access = read.boolean("runnerOnManagers"), read.boolean("runnerDockerAccess")
     if not read.boolean("runnerEnabled"):
         return None
     if not owner:
@@ -405,6 +406,8 @@ def _runner_settings(read: _Reader) -> RunnerSettings | None:
         labels=labels,
         ephemeral=ephemeral,
         stopped=stopped,
+        on_managers=on_managers,
+        docker_access=docker_access,
         registration_token=registration_token,
         access_token=access_token,
     )

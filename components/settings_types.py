@@ -124,6 +124,10 @@ class RunnerSettings:
     """Scaled to zero (`ops stop runner`) while the rest of the platform runs."""
     registration_token: pulumi.Output[str] | None
     access_token: pulumi.Output[str] | None
+    on_managers: bool = False
+    """On managers (opt-in); else only on workers labelled CI_NODE_LABEL."""
+    docker_access: bool = False
+    """The node's Docker socket in every job (opt-in)."""
 
 
 @dataclass(frozen=True)

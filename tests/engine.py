@@ -24,7 +24,8 @@ import yaml
 from tests.harness import ROOT
 
 # The platform with every optional part that needs no Cloudflare API: tunnel token, runners, alert webhook.
-PLATFORM_CONFIG = {"runnerEnabled": "true", "runnerOwner": "nextcandle", "tunnelMode": "token"}
+# The test swarm is one manager: the runners go there, by the setting a single-node swarm needs.
+PLATFORM_CONFIG = {"runnerEnabled": "true", "runnerOwner": "nextcandle", "tunnelMode": "token", "runnerOnManagers": "true"}
 PLATFORM_SECRETS = {
     "runnerAccessToken": "ghp_enginetest0123456789",
     "cloudflareTunnelToken": "eyJhIjoiZW5naW5lLXRlc3QifQ",

@@ -178,8 +178,8 @@ def test_published_ports_are_unique(any_run: ProgramRun) -> None:
 
 
 def test_placement_for_many_nodes() -> None:
-    """Stateful services follow the configured node labels, Traefik and runners stay on managers,
-    node agents run everywhere."""
+    """Stateful services follow the configured node labels, Traefik stays on managers, runners on
+    labelled CI workers, node agents run everywhere."""
     from tests.conftest import FULL, FULL_SECRETS
     from tests.harness import run_program
 
@@ -193,8 +193,10 @@ def test_placement_for_many_nodes() -> None:
         stateful = any(m["type"] == "volume" for m in task["containerSpec"].get("mounts", []))
         if service.inputs["mode"].get("global"):
             assert constraints == ["node.labels.nextcandle.stopped!=true"], f"{service.swarm_name} must run on every node"
-        elif service.swarm_name in ("core_traefik", "runner_github-runner"):
+        elif service.swarm_name == "core_traefik":
             assert constraints == ["node.role==manager"]
+        elif service.swarm_name == "runner_github-runner":
+            assert constraints == ["node.role==worker", "node.labels.nextcandle.ci==true"], "CI jobs never on a manager"
         elif stateful:
             assert constraints == [label], service.swarm_name
     assert {s.swarm_name for s in run.services if s.inputs["mode"].get("global")} == {

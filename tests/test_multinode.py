@@ -15,19 +15,22 @@ from tests.engine import Operator, exec_in, init_platform, make_operator, wait_u
 DATA_LABEL = "nextcandle.data"
 PLACEMENT = f"node.labels.{DATA_LABEL}==true"
 AGENTS = ("shared_node-exporter", "shared_cadvisor", "shared_alloy")
-ON_MANAGERS = ("core_traefik", "runner_github-runner")
-"""Traefik reads the manager's Swarm API; the runners follow the seeds (issue 18 moves them off managers).
-cloudflared needs no manager: it only dials out and forwards to Traefik over the overlay."""
+CI_LABEL = "nextcandle.ci"
+ON_MANAGERS = ("core_traefik",)
+"""Traefik reads the manager's Swarm API. cloudflared needs no manager: it only dials out and forwards
+to Traefik over the overlay. The runners go to the worker labelled for CI, never a manager."""
 DATA = ("dev_postgres", "dev_redis", "shared_seaweedfs", "shared_prometheus", "shared_grafana", "shared_n8n")
 
 
 @pytest.fixture(scope="module")
 def spread(cluster: list[Node], engine_bin: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    manager, data, _ = cluster
-    node = manager.client.nodes.get(data.node_id)
-    node.update({**node.attrs["Spec"], "Labels": {DATA_LABEL: "true"}})
+    manager, data, plain = cluster
+    for labelled, label in ((data, DATA_LABEL), (plain, CI_LABEL)):
+        node = manager.client.nodes.get(labelled.node_id)
+        node.update({**node.attrs["Spec"], "Labels": {label: "true"}})
     operator = make_operator(engine_bin, manager.docker_host, tmp_path_factory.mktemp("cluster"))
     init_platform(operator)
+    operator.set_config("platform", "runnerOnManagers", "false")  # three nodes: the default placement
     operator.set_config("platform", "statefulPlacement", PLACEMENT)
     operator.pulumi("stack", "init", "dev", "--secrets-provider", "passphrase")
     operator.set_config("dev", "statefulPlacement", PLACEMENT)
@@ -50,6 +53,7 @@ def test_each_service_runs_where_its_placement_says(spread: Operator, cluster: l
         assert _nodes_running(manager, agent) == sorted(n.name for n in cluster), agent
     for service in ON_MANAGERS:
         assert set(_nodes_running(manager, service)) == {manager.name}, service
+    assert set(_nodes_running(manager, "runner_github-runner")) == {plain.name}, "CI jobs on the CI worker only"
     replicas = manager.client.services.get("core_cloudflared").attrs["Spec"]["Mode"]["Replicated"]["Replicas"]
     assert len(_nodes_running(manager, "core_cloudflared")) == replicas
     for service in DATA:

@@ -75,7 +75,8 @@ def test_runners_replicas_placement_and_ephemeral(full_run: ProgramRun) -> None:
     runner = full_run.service("runner_github-runner")
     assert runner.inputs["mode"]["replicated"]["replicas"] == 2
     task = runner.inputs["taskSpec"]
-    assert task["placement"]["constraints"] == ["node.role==manager"]
+    assert task["placement"]["constraints"] == ["node.role==worker", "node.labels.nextcandle.ci==true"], "never on a manager by default"
+    assert not [m for m in task["containerSpec"]["mounts"] if m["type"] == "bind"], "no Docker socket by default"
     env = environment(task["containerSpec"])
     assert env["EPHEMERAL"] == "1" and env["RUNNER_SCOPE"] == "org" and env["ORG_NAME"] == "nextcandle"
     assert env["DISABLE_AUTO_UPDATE"], "an updating runner exits and Swarm restarts the same pin, in a loop"
@@ -83,6 +84,13 @@ def test_runners_replicas_placement_and_ephemeral(full_run: ProgramRun) -> None:
     assert full_run.mounted_secret(runner, "github_token") == FULL_SECRETS["runnerAccessToken"]
     command = task["containerSpec"]["commands"][-1]
     assert 'ACCESS_TOKEN="$(cat /run/secrets/github_token)"' in command
+
+
+def test_managers_and_the_docker_socket_are_each_an_explicit_choice(runs: ProgramRuns) -> None:
+    opted = runs("platform", {**FULL, "runnerOnManagers": "true", "runnerDockerAccess": "true"}, FULL_SECRETS)
+    task = opted.service("runner_github-runner").inputs["taskSpec"]
+    assert task["placement"]["constraints"] == ["node.role==manager"]
+    assert [m["source"] for m in task["containerSpec"]["mounts"] if m["type"] == "bind"] == ["/var/run/docker.sock"]
 
 
 def test_runners_keep_a_build_cache_their_container_actions_can_mount(full_run: ProgramRun) -> None:

@@ -50,6 +50,9 @@ def test_preview_runs_each_stack_with_the_policy_pack_and_comments() -> None:
     assert inputs["command"] == "preview" and inputs["stack-name"] == "${{ matrix.stack }}"
     assert inputs["comment-on-pr"] is True and inputs["policyPacks"] == "policy"
     assert "PULUMI_CONFIG_PASSPHRASE" in job["env"]
+    # Secrets per stack, from the stack's own GitHub environment (prod's waits for a reviewer).
+    assert job["environment"] == "preview-${{ matrix.stack }}"
+    assert "pull_request_target" not in preview[True], "never a branch's code with the base repository's secrets"
 
 
 def test_tests_workflow_runs_the_readme_test_command() -> None:
