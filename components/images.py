@@ -9,7 +9,7 @@ to follow it. Pins were confirmed upstream (tags, changelogs, publishing workflo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from names import BACKUP_METRICS_PORT
 
@@ -140,17 +140,6 @@ CONTRACTS: dict[str, Contract] = {
         source="docker-library/postgres@2603e26e 17/bookworm/Dockerfile; docker-entrypoint.sh@6edb0a8c; "
                "pgvector/pgvector@8ee86c96 Dockerfile (FROM postgres:17-bookworm, adds the extension only)",
     ),
-    POSTGRES_18: Contract(
-        uid=999, gid=999, starts_as_root=True, entrypoint=("docker-entrypoint.sh",), command=("postgres",),
-        tools=DEBIAN | {"postgres", "psql", "pg_isready", "pg_dump", "gosu"},
-        writable=("/var/lib/postgresql", "/var/run/postgresql"), ports=(5432,),
-        notes="As root with `postgres` first: chowns PGDATA and re-runs itself as postgres (gosu). POSTGRES_{USER,PASSWORD,DB,"
-              "INITDB_ARGS}_FILE are read as postgres; /docker-entrypoint-initdb.d runs only on an empty PGDATA. "
-              "PGDATA defaults to /var/lib/postgresql/18/docker and VOLUME is /var/lib/postgresql (an anonymous volume "
-              "where nothing is mounted there); the old-layout check runs only at that default PGDATA.",
-        source="docker-library/postgres@6edb0a8c 18/bookworm/{Dockerfile,docker-entrypoint.sh}; "
-               "pgvector/pgvector@8ee86c96 Dockerfile and README (0.8.6-pg18-bookworm: FROM postgres:18-bookworm)",
-    ),
     REDIS: Contract(
         uid=999, gid=999, starts_as_root=True, entrypoint=("docker-entrypoint.sh",), command=("redis-server",),
         tools=DEBIAN | {"redis-server", "redis-cli"}, writable=("/data",), ports=(6379,),
@@ -234,15 +223,24 @@ CONTRACTS: dict[str, Contract] = {
         source="images/postgres-backup/Dockerfile; docker-library/postgres@6edb0a8c4d 17/alpine3.23/Dockerfile "
                "(17.9: no USER, STOPSIGNAL SIGINT, uid 70 for postgres; the 17.11/alpine3.24 file was not in the snapshot read)",
     ),
-    POSTGRES_BACKUP_18: Contract(
-        uid=0, gid=0, entrypoint=("backup-cron",),
-        tools=BUSYBOX | {"pg_dump", "pg_restore", "pg_basebackup", "psql", "aws", "backup-cron", "python3", "gzip", "tar", "gpg", "find", "stat", "chown"}, ports=(BACKUP_METRICS_PORT,),
-        notes="Ours. Alpine's busybox, PostgreSQL 18's client tools, aws-cli (Python 3); STOPSIGNAL SIGINT from "
-              "the postgres image, which backup-cron handles like SIGTERM.",
-        source="images/postgres-backup/Dockerfile; docker-library/postgres@6edb0a8c4d 18/alpine3.23/Dockerfile "
-               "(18.3: no USER, STOPSIGNAL SIGINT, uid 70 for postgres; the 18.5/alpine3.24 file was not in the snapshot read)",
-    ),
 }
+
+
+# The next major's images: the same contracts, but for the 18 image's own layout and the sources read.
+CONTRACTS[POSTGRES_18] = replace(
+    CONTRACTS[POSTGRES],
+    writable=("/var/lib/postgresql", "/var/run/postgresql"),
+    notes=CONTRACTS[POSTGRES].notes + " PGDATA defaults to /var/lib/postgresql/18/docker and VOLUME is /var/lib/postgresql "
+    "(an anonymous volume where nothing is mounted there); the old-layout check runs only at that default PGDATA.",
+    source="docker-library/postgres@6edb0a8c 18/bookworm/{Dockerfile,docker-entrypoint.sh}; "
+           "pgvector/pgvector@8ee86c96 Dockerfile and README (0.8.6-pg18-bookworm: FROM postgres:18-bookworm)",
+)
+CONTRACTS[POSTGRES_BACKUP_18] = replace(
+    CONTRACTS[POSTGRES_BACKUP],
+    notes=CONTRACTS[POSTGRES_BACKUP].notes.replace("PostgreSQL 17's", "PostgreSQL 18's"),
+    source="images/postgres-backup/Dockerfile; docker-library/postgres@6edb0a8c4d 18/alpine3.23/Dockerfile "
+           "(18.3: no USER, STOPSIGNAL SIGINT, uid 70 for postgres; the 18.5/alpine3.24 file was not in the snapshot read)",
+)
 
 
 def owner(image: str) -> dict[str, str]:
