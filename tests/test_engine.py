@@ -85,7 +85,7 @@ def test_the_engine_creates_what_the_program_declares(deployed: Operator, swarm:
     container = postgres["TaskTemplate"]["ContainerSpec"]
     assert container["Healthcheck"]["StartPeriod"] == 60 * SECONDS
     assert {s["File"]["Name"] for s in container["Secrets"]} == {
-        "postgres_db", "postgres_user", "postgres_password", "postgres_tls_cert", "postgres_tls_key"
+        "postgres_db", "postgres_user", "postgres_password", "postgres_tls_cert", "postgres_tls_key", "app_password"
     }
     shm = next(m for m in container["Mounts"] if m["Target"] == "/dev/shm")
     assert shm["TmpfsOptions"] == {"SizeBytes": 512 * 1024 * 1024, "Mode": 0o777}
