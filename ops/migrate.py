@@ -56,6 +56,11 @@ def move_settings(source: Any, platform: Any, out: TextIO) -> None:
             print(f"  setting {name} moved to {PLATFORM}", file=out)
     if config.get(_key("ownRunner"), auto.ConfigValue("false")).value == "true":
         platform.set_config(_key("runnerEnabled"), auto.ConfigValue("true"))
+        # The old layout ran them on managers with the node's Docker: kept, said, for the operator to narrow.
+        for name in ("runnerOnManagers", "runnerDockerAccess"):
+            platform.set_config(_key(name), auto.ConfigValue("true"))
+        print("  runners kept on managers with the Docker socket, as before (runnerOnManagers, runnerDockerAccess): "
+              "label a worker nextcandle.ci=true and remove both (README, \"Threat model\")", file=out)
     if config.get(_key("protectSharedData"), auto.ConfigValue("true")).value == "false":
         platform.set_config(_key("protectData"), auto.ConfigValue("false"))
     for name in RETIRED_KEYS:

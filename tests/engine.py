@@ -84,12 +84,14 @@ class Operator:
         return str(found)
 
 
-def init_platform(operator: Operator) -> None:
-    """Create the platform stack with what an operator sets by hand: its optional parts and tokens.
-    Environments need nothing set by hand: they read the platform through their StackReference."""
+def init_platform(operator: Operator, without: tuple[str, ...] = ()) -> None:
+    """Create the platform stack with what an operator sets by hand: its optional parts and tokens
+    (`without` those an older program does not know). Environments need nothing set by hand: they
+    read the platform through their StackReference."""
     operator.pulumi("stack", "init", "platform", "--secrets-provider", "passphrase")
     for key, value in PLATFORM_CONFIG.items():
-        operator.set_config("platform", key, value)
+        if key not in without:
+            operator.set_config("platform", key, value)
     for key, value in PLATFORM_SECRETS.items():
         operator.set_config("platform", key, value, secret=True)
 

@@ -70,7 +70,7 @@ def test_an_old_deployment_moves_to_the_platform_stack_without_losing_data(
     try:
         _deploy_old_layout(old)
         volumes = volume_identities(swarm)
-        secrets = {s.id for s in swarm.secrets.list()}
+        secrets = {s.id: s.name for s in swarm.secrets.list()}
         mounts = {name: _volume_of(swarm, name) for name in DATABASES}
 
         # The operator pulls this version: the program changes; their stack files (salt, secrets) stay.
@@ -80,6 +80,7 @@ def test_an_old_deployment_moves_to_the_platform_stack_without_losing_data(
         moved = new.ops("migrate", "--from", "dev").stdout
         assert "moved 4 platform components" in moved, moved
         assert "stg: backupS3AccessKey removed" in moved, moved
+        assert "runners kept on managers with the Docker socket" in moved, "what the old layout did, said"
 
         # What this version adds (the tunnel and storage networks, Prometheus's login) is created, and
         # services that change networks are replaced; no volume, password or key is replaced or deleted.
@@ -94,7 +95,10 @@ def test_an_old_deployment_moves_to_the_platform_stack_without_losing_data(
 
         now = volume_identities(swarm)
         assert {name: created for name, created in now.items() if name != "runner_work"} == volumes
-        assert secrets <= {s.id for s in swarm.secrets.list()}, "every secret (passwords, keys) is the one from before"
+        # Every secret (passwords, keys) is the one from before; only the object store's identity file
+        # is new, as it gained one identity per environment.
+        gone = {name for secret_id, name in secrets.items() if secret_id not in {s.id for s in swarm.secrets.list()}}
+        assert all("s3-identities" in name for name in gone), gone
         # This version drops a container label (labels there force replacement), so each service is
         # replaced once, on the volume it had.
         assert {name: _volume_of(swarm, name) for name in DATABASES} == mounts, f"a database moved off its volume:\n{applied}"
@@ -119,7 +123,7 @@ def test_a_deployment_made_before_the_stack_scope_keeps_every_resource(
     before = make_operator(engine_bin, swarm.docker_host, tmp_path_factory.mktemp("before-scope"), source=program)
     before.program = program
     try:
-        init_platform(before)
+        init_platform(before, without=("runnerOnManagers",))  # its runners ran on managers anyway
         before.ops("up", "dev")
         now = Operator(before.project, before.env)
         for stack in ("platform", "dev"):
