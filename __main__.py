@@ -8,6 +8,9 @@
   backups), reading the platform's networks and object storage through a StackReference.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 import pulumi
 
 from components.app_secrets import AppSecrets, AppSecretsArgs
@@ -104,22 +107,36 @@ def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
                   else f"{services.s3_internal_endpoint} (inside the swarm only: set objectStoragePublic to route it)")
 
 
+def platform_reader(stack_name: str) -> Callable[[str], pulumi.Output[Any]]:
+    """Reads the platform stack's outputs; one it lacks (deployed by an older program) is named with the fix."""
+    platform = pulumi.StackReference("platform", stack_name=stack_name)
+
+    def read(key: str) -> pulumi.Output[Any]:
+        def present(value: Any) -> Any:
+            if value is None:
+                raise ValueError(f"the {stack_name} stack has no output {key!r} (an older version of this program "
+                                 f"deployed it): run `python -m ops up {stack_name}` first")
+            return value
+        return platform.get_output(key).apply(present)
+    return read
+
+
 def deploy_environment(scope: StackScope, environment: EnvironmentSettings) -> None:
-    platform = pulumi.StackReference("platform", stack_name=environment.platform_stack)
+    platform_output = platform_reader(environment.platform_stack)
     storage = ObjectStorage(
-        endpoint=platform.require_output(PlatformOutputs.OBJECT_STORAGE_ENDPOINT),
-        access_key=platform.require_output(PlatformOutputs.env_s3_access_key(environment.name)),
-        secret_key=platform.require_output(PlatformOutputs.env_s3_secret_key(environment.name)),
+        endpoint=platform_output(PlatformOutputs.OBJECT_STORAGE_ENDPOINT),
+        access_key=platform_output(PlatformOutputs.env_s3_access_key(environment.name)),
+        secret_key=platform_output(PlatformOutputs.env_s3_secret_key(environment.name)),
     )
     db = EnvDatabaseStack(
         environment.name,
         EnvDatabaseStackArgs(
             scope=scope,
             settings=environment.database,
-            monitoring_network_id=platform.require_output(PlatformOutputs.MONITORING_NETWORK_ID),
-            storage_network_id=platform.require_output(PlatformOutputs.STORAGE_NETWORK_ID),
+            monitoring_network_id=platform_output(PlatformOutputs.MONITORING_NETWORK_ID),
+            storage_network_id=platform_output(PlatformOutputs.STORAGE_NETWORK_ID),
             client_networks=environment.client_networks,
-            runner_network_id=platform.require_output(PlatformOutputs.RUNNER_NETWORK_ID) if environment.runner_access else None,
+            runner_network_id=platform_output(PlatformOutputs.RUNNER_NETWORK_ID) if environment.runner_access else None,
             backup=backup_target(environment.database.backup, storage, platform_bucket=env_backup_bucket(environment.name)),
         ),
     )

@@ -133,7 +133,8 @@ class SharedServices(pulumi.ComponentResource):
             pulumi.Output.all(*flat).apply(
                 lambda found: s3_identities(found[0], found[1], {env: (found[2 + 2 * i], found[3 + 2 * i]) for i, env in enumerate(keys)})
             ),
-            self._data,
+            # Made from the protected keys, so not protected itself: a new identity set replaces it.
+            self._child,
         )
         volume = self._scope.volume(f"{name}-object-storage-data", f"{STACK}_seaweedfs_data", self._data)
         # Routed only when clients outside the swarm need it (objectStoragePublic).
