@@ -11,6 +11,7 @@ python -m ops adopt dev --data-directory /srv/nextcandle-infra/.data/dev
 5. once the adopted PostgreSQL runs, gives the program's login to its database (configs/adopt/
    give-login.sql: the program's role, the database renamed to the program's name, pgvector), then
    removes adoptedPostgresLogin. Redis needs nothing: its password is read from the program's secret.
+6. `--retire-old-login`, once no application logs in as the compose user: that login is switched off.
 The platform (`adopt platform --data-directory .../.data`, first) binds Grafana's and Prometheus's data;
 README, "Adopting the compose stacks", lists what moves by other means (object store, n8n)."""
 
@@ -20,6 +21,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import names
@@ -177,8 +179,58 @@ def _wait_gone(client: Any, services: list[Any], timeout: float = 120) -> None:
 
 def give_login_command(old_user: str, psql: str = "psql", host: str = "/var/run/postgresql", port: int = 5432) -> list[str]:
     """psql runs configs/adopt/give-login.sql, handed over in the environment (exec has no stdin)."""
-    run_sql = f'printf "%s\\n" "$ADOPT_SQL" | {psql} -X -q -h "$0" -p "$1" -U "$2" -d postgres -f -'
-    return ["sh", "-c", run_sql, host, str(port), old_user]
+    return sql_command(old_user, psql, host, port)
+
+
+def sql_command(user: str, psql: str = "psql", host: str = "/var/run/postgresql", port: int = 5432) -> list[str]:
+    """psql, as `user` on the `postgres` database, runs $ADOPT_SQL (unaligned, `|` between columns)."""
+    run_sql = f'printf "%s\\n" "$ADOPT_SQL" | {psql} -X -q -A -t -F "|" -h "$0" -p "$1" -U "$2" -d postgres -f -'
+    return ["sh", "-c", run_sql, host, str(port), user]
+
+
+BOOTSTRAP_ROLE_SQL = (
+    "SELECT r.rolname, r.rolcanlogin, coalesce((SELECT string_agg(DISTINCT coalesce(host(a.client_addr), 'the local socket'), ', ')"
+    " FROM pg_stat_activity a WHERE a.usename = r.rolname AND a.backend_type = 'client backend'), '') FROM pg_roles r WHERE r.oid = 10"
+)
+"""The cluster's first role (initdb's, oid 10), whether it may log in, and where its client sessions come from
+(the logical replication launcher runs as that role too)."""
+RETIRE_SQL = "SELECT format('ALTER ROLE %I NOLOGIN PASSWORD NULL', rolname) FROM pg_roles WHERE oid = 10 AND rolname <> current_user \\gexec"
+
+
+def retire_old_login(run_sql: Callable[[str], tuple[int, str]], program_user: str, stack: str) -> str:
+    """The compose stack's login, which initdb made the cluster's first role: it cannot be dropped (and
+    owns what the applications created), so it loses its login and password. Refused while it is in use."""
+    code, found = run_sql(BOOTSTRAP_ROLE_SQL)
+    if code != 0:
+        raise OpsError(f"cannot read {stack}'s roles: {found.strip()}")
+    role, can_login, clients = found.strip().split("|")
+    if role == program_user:
+        raise OpsError(f"{stack}'s database was initialised by this program: there is no compose login to retire")
+    if can_login != "t":
+        return role
+    if clients:
+        raise OpsError(f"the compose login {role} is still in use (from {clients}): move those applications to the "
+                       f"app login (python -m ops pulumi stack output -s {stack} --show-secrets) first; nothing was changed")
+    code, output = run_sql(RETIRE_SQL)
+    if code != 0:
+        raise OpsError(f"retiring {role} failed: {output.strip()}")
+    return role
+
+
+def retire_login(client: Any, stack: str, backend: Backend, out: TextIO = sys.stdout) -> None:
+    """After the handover: the compose stack's login can no longer log in."""
+    pulumi_stack = select_stack(stack, backend)
+    if f"{PROJECT}:{ADOPTED_LOGIN_KEY}" in pulumi_stack.get_all_config():
+        raise OpsError(f"the handover is not finished: python -m ops adopt {stack} first")
+    outputs = pulumi_stack.outputs()
+    user, password = str(outputs["postgres_user"].value), str(outputs["postgres_password"].value)
+    container = running_container(client, env_service(stack, "postgres"))
+
+    def run_sql(sql: str) -> tuple[int, str]:
+        return _exec(container, sql_command(user), {"PGPASSWORD": password, "ADOPT_SQL": sql})
+
+    role = retire_old_login(run_sql, user, stack)
+    print(f"adopt {stack}: the compose login {role} can no longer log in (it keeps what it owns)", file=out, flush=True)
 
 
 def give_login_environment(old: dict[str, str], new: dict[str, str]) -> dict[str, str]:

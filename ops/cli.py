@@ -212,6 +212,8 @@ def parser() -> argparse.ArgumentParser:
     adopt.add_argument("stack", choices=STACK_ORDER)
     adopt.add_argument("--data-directory", help="the compose stack's .data/<env> (or .data for the platform), absolute")
     adopt.add_argument("--wait", type=float, default=300, help="seconds to wait for the adopted PostgreSQL (default 300)")
+    adopt.add_argument("--retire-old-login", action="store_true",
+                       help="after the handover, once no application uses it: the compose stack's database login can no longer log in")
     migrate = sub.add_parser("migrate", help="move the platform out of the stack that owned it in the old layout")
     migrate.add_argument("--from", dest="source", default="dev", choices=ENVIRONMENTS, help="the old owner (default dev)")
     return p
@@ -366,8 +368,13 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         migrate(args.source, backend, out)
         return 0
     if args.command == "adopt":
-        from ops.adopt import adopt
+        from ops.adopt import adopt, retire_login
 
+        if args.retire_old_login:
+            if args.stack not in ENVIRONMENTS:
+                raise OpsError("--retire-old-login is for an environment's database (dev, stg, prod)")
+            retire_login(connect(), args.stack, backend, out)
+            return 0
         adopt(connect(), args.stack, args.data_directory, backend, out, wait=args.wait)
         return 0
     stacks = plan(args.command, args.stack, backend)

@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from names import STACK_LABEL
-from ops.adopt import give_login_command, give_login_environment
+from ops.adopt import give_login_command, give_login_environment, retire_old_login, sql_command
+from ops.backend import OpsError
 from tests.conftest import ProgramRuns
 from tests.dockerd import LOCAL_IMAGE, ensure_swarm, remove_everything, volume_identities
 from tests.engine import init_platform, make_operator, steps
@@ -191,5 +192,33 @@ def test_the_programs_login_takes_over_the_adopted_database(runs: ProgramRuns, t
         assert pg.psql("postgres", f"SELECT count(*) FROM pg_database WHERE datname = '{OLD_LOGIN['database']}'").stdout.strip() == "0"
         old = pg.psql(new["database"], "SELECT 1", password=OLD_LOGIN["password"], check=False)
         assert old.returncode != 0, "the program's user does not take the old password"
+        _retire_the_old_login(pg, new["user"], new["password"])
     finally:
         pg.stop()
+
+
+def _retire_the_old_login(pg: Server, program_user: str, program_password: str) -> None:
+    """`ops adopt <env> --retire-old-login`, as the program's user: refused while an application still logs
+    in as the compose user; then that login fails, and what it owns stays."""
+    def run_sql(sql: str) -> tuple[int, str]:
+        done = subprocess.run(sql_command(program_user, psql=str(BIN / "psql"), host="127.0.0.1", port=pg.port),
+                              env={**os.environ, "PGPASSWORD": program_password, "ADOPT_SQL": sql}, capture_output=True, text=True, timeout=60)
+        return done.returncode, done.stdout + done.stderr
+
+    as_old = [str(BIN / "psql"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", OLD_LOGIN["user"], "-d", "postgres"]
+    old_env = {**os.environ, "PGPASSWORD": OLD_LOGIN["password"]}
+    subprocess.run([*as_old, "-c", "CREATE TABLE made_by_the_old_login (id int)"], env=old_env, check=True, capture_output=True, timeout=30)
+    session = subprocess.Popen([*as_old, "-c", "SELECT pg_sleep(5)"], env=old_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    with pytest.raises(OpsError, match="is still in use \\(from 127.0.0.1\\).*nothing was changed"):
+        retire_old_login(run_sql, program_user, "dev")
+    session.wait(10)
+    assert retire_old_login(run_sql, program_user, "dev") == OLD_LOGIN["user"]
+    refused = subprocess.run([*as_old, "-c", "SELECT 1"], env=old_env, capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0 and "password authentication failed" in refused.stderr, refused.stderr
+    assert pg.psql("postgres", f"SELECT rolcanlogin, rolpassword IS NULL FROM pg_authid WHERE rolname = '{OLD_LOGIN['user']}'").stdout.strip() == "f|t"
+    assert retire_old_login(run_sql, program_user, "dev") == OLD_LOGIN["user"], "running it again changes nothing"
+    owner = pg.psql("postgres", "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'made_by_the_old_login'").stdout.strip()
+    assert owner == OLD_LOGIN["user"]
+    with pytest.raises(OpsError, match="initialised by this program"):
+        retire_old_login(run_sql, OLD_LOGIN["user"], "dev")
