@@ -93,6 +93,8 @@ OBJECT_STORAGE_HOST = "object-storage"
 """The object store's network alias, which S3 clients use: the aws CLI (botocore's is_valid_endpoint_url)
 refuses an endpoint whose host has an underscore, as every Swarm service name <stack>_<service> does."""
 OBJECT_STORAGE_S3_PORT = 8333
+OBJECT_STORAGE_S3_GRPC_PORT = OBJECT_STORAGE_S3_PORT + 10000
+"""SeaweedFS's default for the S3 gateway's gRPC (IAM cache) port, which binds where S3 does."""
 OBJECT_STORAGE_FILER_PORT = 8888
 OBJECT_STORAGE_METRICS_PORT = 9324
 OBJECT_STORAGE_MASTER_PORT = 9333

@@ -7,8 +7,9 @@ exports Prometheus metrics, and takes its credentials from a JSON file (a Docker
 
 Creates (stack `shared`):
 - `shared_seaweedfs`: the S3 API on the storage network (routed at s3.<domain> only with
-  objectStoragePublic); master, volume and filer on loopback only (no file browser); root access
-  key/secret from random values, and per environment an identity that reaches only its own bucket;
+  objectStoragePublic); master, volume and filer on loopback only (no file browser); the S3
+  gateway's gRPC port only for clients with a certificate from its own key (none but itself); root
+  access key/secret from random values, and per environment an identity that reaches only its own bucket;
 - `shared_n8n` 2.x at n8n.<domain>, Asia/Seoul, encryption key from a secret. n8n removed basic auth
   in 1.0: the owner account is created in its setup screen on first visit.
 """
@@ -24,6 +25,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components import images
+from components.certificates import private_key_pem, self_signed_certificate_pem
 from components.settings import Resources
 from components.swarm import (
     Mounted,
@@ -44,6 +46,7 @@ from names import (
     OBJECT_STORAGE_HOST,
     OBJECT_STORAGE_MASTER_PORT,
     OBJECT_STORAGE_METRICS_PORT,
+    OBJECT_STORAGE_S3_GRPC_PORT,
     OBJECT_STORAGE_S3_PORT,
     SHARED,
     STORAGE_NETWORK,
@@ -55,7 +58,9 @@ OBJECT_STORAGE_RESOURCES = Resources(0.10, 0.50, 128, 512)
 # Reserved as it idles; workflows burst to the limit (a reservation of what it bursts to would fill a small node).
 N8N_RESOURCES = Resources(0.10, 2.00, 512, 2048)
 DASHBOARD_AUTH_MIDDLEWARE = "dashboard-auth@file"
-"""Traefik's basic auth of the dashboard (CoreStack's file provider), reused for the file browser."""
+"""Traefik's basic auth of the dashboard (CoreStack's file provider), in front of n8n until its owner exists."""
+GRPC_TLS_KEY = "/run/secrets/s3_grpc_tls_key"
+GRPC_TLS_CERT = "/run/secrets/s3_grpc_tls_cert"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +141,7 @@ class SharedServices(pulumi.ComponentResource):
             # Made from the protected keys, so not protected itself: a new identity set replaces it.
             self._child,
         )
+        grpc_tls = self._grpc_tls_secrets()
         volume = self._scope.volume(f"{name}-object-storage-data", f"{STACK}_seaweedfs_data", self._data)
         # Routed only when clients outside the swarm need it (objectStoragePublic).
         routes = {} if not hostnames.object_storage_public else {
@@ -160,6 +166,7 @@ class SharedServices(pulumi.ComponentResource):
                     "-s3.ip.bind=0.0.0.0",
                     "-metricsIp=0.0.0.0",
                     f"-s3.port={OBJECT_STORAGE_S3_PORT}",
+                    f"-s3.port.grpc={OBJECT_STORAGE_S3_GRPC_PORT}",
                     "-s3.config=/run/secrets/s3_identities.json",
                     f"-filer.port={OBJECT_STORAGE_FILER_PORT}",
                     f"-metricsPort={OBJECT_STORAGE_METRICS_PORT}",
@@ -167,12 +174,17 @@ class SharedServices(pulumi.ComponentResource):
                     # On by default: anonymous usage reports to the SeaweedFS project, which no one here agreed to.
                     "-master.telemetry=false",
                 ],
+                # The S3 gateway's gRPC port (IAM changes: PutIdentity) binds where S3 does: it asks every
+                # client for a certificate signed by this key, which no other container holds
+                # (weed/security/tls.go LoadServerTLS reads grpc.s3.cert/key and grpc.ca; viper maps
+                # WEED_GRPC_S3_CERT to grpc.s3.cert, weed/util/config.go; seaweedfs@cc8364a0).
+                env={"WEED_GRPC_CA": GRPC_TLS_CERT, "WEED_GRPC_S3_CERT": GRPC_TLS_CERT, "WEED_GRPC_S3_KEY": GRPC_TLS_KEY},
                 healthcheck=http_check(f"http://127.0.0.1:{OBJECT_STORAGE_MASTER_PORT}/cluster/status", start_period="30s"),
                 resources=OBJECT_STORAGE_RESOURCES,
                 networks=networks,
                 aliases=[OBJECT_STORAGE_HOST],
                 # weed reads it after the entrypoint switched to the seaweed user (images.CONTRACTS).
-                secrets=[Mounted(identities, "s3_identities.json", **images.owner(images.SEAWEEDFS), mode=0o400)],
+                secrets=[Mounted(identities, "s3_identities.json", **images.owner(images.SEAWEEDFS), mode=0o400), *grpc_tls],
                 mounts=[volume_mount(volume.name, "/data")],
                 labels=routes,
                 stop_grace_period="60s",
@@ -181,6 +193,17 @@ class SharedServices(pulumi.ComponentResource):
             ),
             self._child,
         )
+
+    def _grpc_tls_secrets(self) -> list[Mounted]:
+        """The S3 gRPC port's key and self-signed certificate (also its only CA), from a protected seed."""
+        name = self._name
+        seed = random.RandomBytes(f"{name}-s3-grpc-tls-seed", length=32, opts=self._data)
+        key = self._scope.secret(f"{name}-s3-grpc-tls-key", seed.base64.apply(private_key_pem), self._child)
+        certificate = seed.base64.apply(lambda value: self_signed_certificate_pem(value, OBJECT_STORAGE_HOST))
+        cert = self._scope.secret(f"{name}-s3-grpc-tls-cert", certificate, self._child)
+        owner = images.owner(images.SEAWEEDFS)
+        return [Mounted(key, GRPC_TLS_KEY.rsplit("/", 1)[1], **owner, mode=0o400),
+                Mounted(cert, GRPC_TLS_CERT.rsplit("/", 1)[1], **owner, mode=0o444)]
 
     def _n8n(self, timezone: str, owner_set_up: bool, networks: list[pulumi.Input[str]]) -> docker.Service:
         name = self._name

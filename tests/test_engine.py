@@ -212,6 +212,34 @@ def test_an_environment_s_backup_key_reaches_no_other_environment_s_backups(depl
     for port in (9333, 8080, 8888, 19333, 18080, 18888):
         answer = exec_in(swarm, "dev_postgres-backup", probe.format(port=port))
         assert "refused" in answer, f"port {port}: {answer}"
+    # The S3 gateway's gRPC port (identity changes) answers only in TLS, and wants a client certificate.
+    answer = exec_in(swarm, "dev_postgres-backup", f"python3 -c '{GRPC_PROBE}'")
+    assert "handshake TLSv1.3" in answer and ("then refused" in answer or "then answered nothing" in answer), answer
+    assert "plain gRPC: no answer" in answer, answer
+
+
+GRPC_PROBE = """
+import socket, ssl
+PREFACE = b"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+context.set_alpn_protocols(["h2"])
+with context.wrap_socket(socket.create_connection(("object-storage", 18333), timeout=5)) as tls:
+    print("handshake", tls.version())
+    try:
+        tls.sendall(PREFACE)
+        print("then answered", tls.recv(64).hex() or "nothing")
+    except (ssl.SSLError, OSError) as error:
+        print("then refused:", error)
+with socket.create_connection(("object-storage", 18333), timeout=5) as plain:
+    plain.sendall(PREFACE)
+    try:
+        reply = plain.recv(64)
+    except OSError:
+        reply = b""
+    print("plain gRPC:", "no answer" if len(reply) < 4 or reply[3] != 4 else "a SETTINGS frame")
+""".replace("'", '"')
+"""A client without a certificate, in TLS then in plain HTTP/2 (a gRPC server answers its preface with SETTINGS)."""
 
 
 def test_a_point_in_time_restore_brings_dev_back_to_a_noted_moment(deployed: Operator, swarm: Any) -> None:
