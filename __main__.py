@@ -29,6 +29,29 @@ from names import APP_ROLE, POSTGRES_PORT, REDIS_PORT, TRAEFIK_DASHBOARD_PORT, P
 
 def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
     core = CoreStack("core", CoreStackArgs(settings=platform.core, hostnames=platform.hostnames, scope=scope))
+    if platform.runner is not None:
+        runner = RunnerStack(
+            "runner",
+            RunnerStackArgs(settings=platform.runner, scope=scope),
+        )
+        pulumi.export(PlatformOutputs.RUNNER_NETWORK_ID, runner.network_id)
+    # What environments read through their StackReference.
+    pulumi.export(PlatformOutputs.PUBLIC_NETWORK_ID, core.public_network_id)
+    pulumi.export(PlatformOutputs.MONITORING_NETWORK_ID, core.monitoring_network_id)
+    pulumi.export(PlatformOutputs.STORAGE_NETWORK_ID, core.storage_network_id)
+    # For operators.
+    pulumi.export("traefik_dashboard_url", f"http://localhost:{TRAEFIK_DASHBOARD_PORT}/dashboard/"
+                  + ("" if platform.core.publish_dashboard else " (not published: set traefikDashboardPublished)"))
+    pulumi.export("traefik_dashboard_user", platform.core.dashboard_user)
+    pulumi.export("traefik_dashboard_password", core.dashboard_password)
+    if core.tunnel_id is not None:
+        pulumi.export("cloudflare_tunnel_id", core.tunnel_id)
+    if not platform.core_only:
+        deploy_shared(scope, platform, core)
+
+
+def deploy_shared(scope: StackScope, platform: PlatformSettings, core: CoreStack) -> None:
+    """Observability, the object store, n8n and the platform's backups (all but platformCoreOnly)."""
     shared = SharedPlatform(
         hostnames=platform.hostnames,
         public_network_id=core.public_network_id,
@@ -66,17 +89,6 @@ def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
     )
     # Without it no archive can be read: keep a copy away from this swarm (README, "Backups").
     pulumi.export("backup_encryption_key", platform_backup.encryption_key)
-    if platform.runner is not None:
-        runner = RunnerStack(
-            "runner",
-            RunnerStackArgs(settings=platform.runner, scope=scope),
-        )
-        pulumi.export(PlatformOutputs.RUNNER_NETWORK_ID, runner.network_id)
-
-    # What environments read through their StackReference.
-    pulumi.export(PlatformOutputs.PUBLIC_NETWORK_ID, core.public_network_id)
-    pulumi.export(PlatformOutputs.MONITORING_NETWORK_ID, core.monitoring_network_id)
-    pulumi.export(PlatformOutputs.STORAGE_NETWORK_ID, core.storage_network_id)
     pulumi.export(PlatformOutputs.OBJECT_STORAGE_ENDPOINT, services.s3_internal_endpoint)
     pulumi.export(PlatformOutputs.S3_ACCESS_KEY, services.s3_access_key)
     pulumi.export(PlatformOutputs.S3_SECRET_KEY, services.s3_secret_key)
@@ -88,13 +100,6 @@ def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
         PlatformOutputs.HOSTNAMES,
         {"grafana": hostnames.grafana, "n8n": hostnames.n8n, "s3": hostnames.s3},
     )
-    # For operators.
-    pulumi.export("traefik_dashboard_url", f"http://localhost:{TRAEFIK_DASHBOARD_PORT}/dashboard/"
-                  + ("" if platform.core.publish_dashboard else " (not published: set traefikDashboardPublished)"))
-    pulumi.export("traefik_dashboard_user", platform.core.dashboard_user)
-    pulumi.export("traefik_dashboard_password", core.dashboard_password)
-    if core.tunnel_id is not None:
-        pulumi.export("cloudflare_tunnel_id", core.tunnel_id)
     # Public URLs only when a tunnel carries them; a local-only deployment shows its *.localhost ones.
     tunneled = platform.core.tunnel.mode != "none"
     pulumi.export("grafana_url", hostnames.url(hostnames.grafana, tunneled))
@@ -114,8 +119,9 @@ def platform_reader(stack_name: str) -> Callable[[str], pulumi.Output[Any]]:
     def read(key: str) -> pulumi.Output[Any]:
         def present(value: Any) -> Any:
             if value is None:
-                raise ValueError(f"the {stack_name} stack has no output {key!r} (an older version of this program "
-                                 f"deployed it): run `python -m ops up {stack_name}` first")
+                raise ValueError(f"the {stack_name} stack has no output {key!r}: if an older version of this program "
+                                 f"deployed it, run `python -m ops up {stack_name}` first; if it runs with platformCoreOnly "
+                                 "(no object store), back this environment up off-site (backupS3Endpoint) or set backupEnabled false")
             return value
         return platform.get_output(key).apply(present)
     return read
@@ -123,7 +129,9 @@ def platform_reader(stack_name: str) -> Callable[[str], pulumi.Output[Any]]:
 
 def deploy_environment(scope: StackScope, environment: EnvironmentSettings) -> None:
     platform_output = platform_reader(environment.platform_stack)
-    storage = ObjectStorage(
+    backup = environment.database.backup
+    # Read only when backups go to the platform's object store (a platformCoreOnly platform has none).
+    storage = None if backup is None or backup.endpoint else ObjectStorage(
         endpoint=platform_output(PlatformOutputs.OBJECT_STORAGE_ENDPOINT),
         access_key=platform_output(PlatformOutputs.env_s3_access_key(environment.name)),
         secret_key=platform_output(PlatformOutputs.env_s3_secret_key(environment.name)),
@@ -137,7 +145,7 @@ def deploy_environment(scope: StackScope, environment: EnvironmentSettings) -> N
             storage_network_id=platform_output(PlatformOutputs.STORAGE_NETWORK_ID),
             client_networks=environment.client_networks,
             runner_network_id=platform_output(PlatformOutputs.RUNNER_NETWORK_ID) if environment.runner_access else None,
-            backup=backup_target(environment.database.backup, storage, platform_bucket=env_backup_bucket(environment.name)),
+            backup=backup_target(backup, storage, platform_bucket=env_backup_bucket(environment.name)),
         ),
     )
     if environment.app_secrets is not None:

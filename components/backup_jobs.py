@@ -33,12 +33,14 @@ class BackupTarget:
     bucket: str
 
 
-def backup_target(settings: BackupSettings | None, platform_storage: ObjectStorage, platform_bucket: str = "") -> BackupTarget | None:
+def backup_target(settings: BackupSettings | None, platform_storage: ObjectStorage | None, platform_bucket: str = "") -> BackupTarget | None:
     """Backups go to the configured off-site S3 service, else to the platform's object storage (into
     `platform_bucket` when given: an environment's own, which its key alone reaches)."""
     if settings is None:
         return None
     if not settings.endpoint:
+        if platform_storage is None:
+            raise ValueError("backups to the platform's object store need it; the caller reads it when backupS3Endpoint is unset")
         return BackupTarget(settings=settings, storage=platform_storage, bucket=platform_bucket or settings.bucket)
     if settings.access_key is None or settings.secret_key is None:
         raise ValueError("off-site backups need S3 credentials; settings validation requires them")

@@ -200,6 +200,7 @@ def _platform_settings(read: _Reader) -> PlatformSettings:
         core=core,
         observability=observability,
         runner=_runner_settings(read),
+        core_only=read.boolean("platformCoreOnly"),
     )
 
 

@@ -135,6 +135,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Days a dump or archive is kept (the newest always stays; copied buckets are never pruned).", changed="30"),
     Setting("n8nOwnerSetUp", PLATFORM_SCOPE, "boolean", False,
             "n8n's owner account exists (created in n8n's setup screen); until then n8n is behind the dashboard's basic auth."),
+    Setting("platformCoreOnly", PLATFORM_SCOPE, "boolean", False,
+            "A laptop's platform, like the seeds' start.sh dev: only Traefik, cloudflared and the networks (and runners with runnerEnabled); no observability, object store, n8n or platform backups. Environments then back up off-site (backupS3Endpoint) or not at all (backupEnabled false).", changes_freely=False),
     Setting("runnerEnabled", PLATFORM_SCOPE, "boolean", False,
             "The platform runs GitHub Actions runners (needs runnerOwner and a runner token)."),
     Setting("runnersStopped", PLATFORM_SCOPE, "boolean", False,

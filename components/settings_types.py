@@ -175,6 +175,8 @@ class PlatformSettings:
     """None unless runnerEnabled."""
     backup: BackupSettings | None
     """Grafana, n8n and (to an off-site target) the object store's buckets; None when backupEnabled is false."""
+    core_only: bool = False
+    """platformCoreOnly: CoreStack (and runners) only."""
 
 
 @dataclass(frozen=True)

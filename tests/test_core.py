@@ -172,3 +172,23 @@ def test_outputs_show_the_urls_a_person_can_reach() -> None:
     assert unrouted.outputs["s3_endpoint"][0].startswith("http://object-storage:8333 (inside the swarm only")
     tunneled = run_program("platform", {"tunnelMode": "token"}, {"cloudflareTunnelToken": "eyJhIjoiZW5naW5lLXRlc3QifQ"})
     assert tunneled.outputs["grafana_url"][0].startswith("https://grafana.") and not tunneled.outputs["n8n_url"][0].endswith(".localhost/")
+
+
+def _reserved(run: ProgramRun) -> tuple[float, float]:
+    """CPUs and MiB the stack's services reserve."""
+    reservations = [s.inputs["taskSpec"]["resources"]["reservation"] for s in run.services]
+    return sum(r["nanoCpus"] for r in reservations) / 1e9, sum(r["memoryBytes"] for r in reservations) / 2**20
+
+
+def test_a_core_only_platform_fits_a_laptop_like_the_seeds_start_dev() -> None:
+    """platformCoreOnly: Traefik and the networks, no observability, object store, n8n or backups; with dev
+    backing up nowhere (or off-site), core and dev reserve what the seeds' `start.sh dev` did (0.30 CPU)."""
+    platform = run_program("platform", {"platformCoreOnly": "true"})
+    assert [s.swarm_name for s in platform.services] == ["core_traefik"]
+    assert {"public_network_id", "monitoring_network_id", "storage_network_id"} <= set(platform.outputs)
+    assert not [name for name in platform.outputs if name.startswith("s3_") or name == "object_storage_endpoint"]
+    dev = run_program("dev", {"backupEnabled": "false"})
+    cpus, memory = (a + b for a, b in zip(_reserved(platform), _reserved(dev), strict=True))
+    assert cpus <= 0.30 and memory <= 512, (cpus, memory)
+    full_cpus, _ = _reserved(run_program("platform"))
+    assert full_cpus > 2 * _reserved(platform)[0], "the full platform is what the setting saves"
