@@ -11,11 +11,18 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
+import pulumi
+import pulumi_docker as docker
+import pulumi_random as random
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+if TYPE_CHECKING:
+    from components.swarm import StackScope
 
 VALID_FROM = datetime(2026, 1, 1, tzinfo=UTC)
 VALID_UNTIL = datetime(2126, 1, 1, tzinfo=UTC)
@@ -48,3 +55,14 @@ def self_signed_certificate_pem(seed_base64: str, host: str) -> str:
         .sign(key, hashes.SHA256(), ecdsa_deterministic=True)
     )
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def seeded_tls_secrets(
+    scope: StackScope, prefix: str, host: str, seed_opts: pulumi.ResourceOptions, secret_opts: pulumi.ResourceOptions
+) -> tuple[docker.Secret, docker.Secret]:
+    """The key and the certificate for `host` as Docker secrets (`<prefix>-key`, `<prefix>-cert`), made
+    from a random seed (`<prefix>-seed`, kept with the data) so every run gives the same text."""
+    seed = random.RandomBytes(f"{prefix}-seed", length=32, opts=seed_opts)
+    key = scope.secret(f"{prefix}-key", seed.base64.apply(private_key_pem), secret_opts)
+    certificate = scope.secret(f"{prefix}-cert", seed.base64.apply(lambda value: self_signed_certificate_pem(value, host)), secret_opts)
+    return key, certificate

@@ -35,7 +35,7 @@ from components.backup_jobs import (
     scheduled,
     wal_dir,
 )
-from components.certificates import private_key_pem, self_signed_certificate_pem
+from components.certificates import seeded_tls_secrets
 from components.settings import CONFIGS, DatabaseSettings, Resources
 from components.swarm import (
     Healthcheck,
@@ -312,11 +312,8 @@ class EnvDatabaseStack(pulumi.ComponentResource):
 
     def _tls_secrets(self) -> list[Mounted]:
         """PostgreSQL's key and self-signed certificate, from a protected random seed (stable across runs)."""
-        name, opts = self._name, self._secret_opts
-        seed = random.RandomBytes(f"{name}-postgres-tls-seed", length=32, opts=opts)
-        key = self._scope.secret(f"{name}-postgres-tls-key", seed.base64.apply(private_key_pem), opts)
-        host = self.postgres_host
-        cert = self._scope.secret(f"{name}-postgres-tls-cert", seed.base64.apply(lambda s: self_signed_certificate_pem(s, host)), opts)
+        opts = self._secret_opts
+        key, cert = seeded_tls_secrets(self._scope, f"{self._name}-postgres-tls", self.postgres_host, opts, opts)
         return [
             Mounted(key, "postgres_tls_key", **images.owner(self._release.image), mode=0o400),
             Mounted(cert, "postgres_tls_cert", **images.owner(self._release.image), mode=0o444),

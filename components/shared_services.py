@@ -25,7 +25,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components import images
-from components.certificates import private_key_pem, self_signed_certificate_pem
+from components.certificates import seeded_tls_secrets
 from components.settings import Resources
 from components.swarm import (
     Mounted,
@@ -59,8 +59,9 @@ OBJECT_STORAGE_RESOURCES = Resources(0.10, 0.50, 128, 512)
 N8N_RESOURCES = Resources(0.10, 2.00, 512, 2048)
 DASHBOARD_AUTH_MIDDLEWARE = "dashboard-auth@file"
 """Traefik's basic auth of the dashboard (CoreStack's file provider), in front of n8n until its owner exists."""
-GRPC_TLS_KEY = "/run/secrets/s3_grpc_tls_key"
-GRPC_TLS_CERT = "/run/secrets/s3_grpc_tls_cert"
+GRPC_TLS_KEY = "s3_grpc_tls_key"
+GRPC_TLS_CERT = "s3_grpc_tls_cert"
+"""The S3 gRPC port's key and certificate, as secrets under /run/secrets."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,7 +179,8 @@ class SharedServices(pulumi.ComponentResource):
                 # client for a certificate signed by this key, which no other container holds
                 # (weed/security/tls.go LoadServerTLS reads grpc.s3.cert/key and grpc.ca; viper maps
                 # WEED_GRPC_S3_CERT to grpc.s3.cert, weed/util/config.go; seaweedfs@cc8364a0).
-                env={"WEED_GRPC_CA": GRPC_TLS_CERT, "WEED_GRPC_S3_CERT": GRPC_TLS_CERT, "WEED_GRPC_S3_KEY": GRPC_TLS_KEY},
+                env={"WEED_GRPC_CA": f"/run/secrets/{GRPC_TLS_CERT}", "WEED_GRPC_S3_CERT": f"/run/secrets/{GRPC_TLS_CERT}",
+                     "WEED_GRPC_S3_KEY": f"/run/secrets/{GRPC_TLS_KEY}"},
                 healthcheck=http_check(f"http://127.0.0.1:{OBJECT_STORAGE_MASTER_PORT}/cluster/status", start_period="30s"),
                 resources=OBJECT_STORAGE_RESOURCES,
                 networks=networks,
@@ -196,14 +198,9 @@ class SharedServices(pulumi.ComponentResource):
 
     def _grpc_tls_secrets(self) -> list[Mounted]:
         """The S3 gRPC port's key and self-signed certificate (also its only CA), from a protected seed."""
-        name = self._name
-        seed = random.RandomBytes(f"{name}-s3-grpc-tls-seed", length=32, opts=self._data)
-        key = self._scope.secret(f"{name}-s3-grpc-tls-key", seed.base64.apply(private_key_pem), self._child)
-        certificate = seed.base64.apply(lambda value: self_signed_certificate_pem(value, OBJECT_STORAGE_HOST))
-        cert = self._scope.secret(f"{name}-s3-grpc-tls-cert", certificate, self._child)
+        key, cert = seeded_tls_secrets(self._scope, f"{self._name}-s3-grpc-tls", OBJECT_STORAGE_HOST, self._data, self._child)
         owner = images.owner(images.SEAWEEDFS)
-        return [Mounted(key, GRPC_TLS_KEY.rsplit("/", 1)[1], **owner, mode=0o400),
-                Mounted(cert, GRPC_TLS_CERT.rsplit("/", 1)[1], **owner, mode=0o444)]
+        return [Mounted(key, GRPC_TLS_KEY, **owner, mode=0o400), Mounted(cert, GRPC_TLS_CERT, **owner, mode=0o444)]
 
     def _n8n(self, timezone: str, owner_set_up: bool, networks: list[pulumi.Input[str]]) -> docker.Service:
         name = self._name

@@ -177,13 +177,9 @@ def _wait_gone(client: Any, services: list[Any], timeout: float = 120) -> None:
         time.sleep(1)
 
 
-def give_login_command(old_user: str, psql: str = "psql", host: str = "/var/run/postgresql", port: int = 5432) -> list[str]:
-    """psql runs configs/adopt/give-login.sql, handed over in the environment (exec has no stdin)."""
-    return sql_command(old_user, psql, host, port)
-
-
 def sql_command(user: str, psql: str = "psql", host: str = "/var/run/postgresql", port: int = 5432) -> list[str]:
-    """psql, as `user` on the `postgres` database, runs $ADOPT_SQL (unaligned, `|` between columns)."""
+    """psql, as `user` on the `postgres` database, runs $ADOPT_SQL (unaligned, `|` between columns): SQL
+    such as configs/adopt/give-login.sql is handed over in the environment (exec has no stdin)."""
     run_sql = f'printf "%s\\n" "$ADOPT_SQL" | {psql} -X -q -A -t -F "|" -h "$0" -p "$1" -U "$2" -d postgres -f -'
     return ["sh", "-c", run_sql, host, str(port), user]
 
@@ -251,7 +247,7 @@ def give_login(client: Any, stack: str, backend: Backend, out: TextIO = sys.stdo
     outputs = pulumi_stack.outputs()
     new = {name: str(outputs[f"postgres_{name}"].value) for name in ("user", "password", "database")}
     container = running_container(client, env_service(stack, "postgres"), timeout)
-    code, output = _exec(container, give_login_command(old["user"]), give_login_environment(old, new))
+    code, output = _exec(container, sql_command(old["user"]), give_login_environment(old, new))
     if code != 0:
         raise OpsError(f"giving the program's login to {stack}'s database failed: {output.strip()}; run python -m ops adopt {stack} again")
     pulumi_stack.remove_config(key)

@@ -96,9 +96,6 @@ def multi_node_swarm(nodes: int = 3) -> Iterator[list[Node]]:
             time.sleep(0.5)
         yield members
     finally:
-        # All at once: each waits for its containers to stop (up to 30 s), so one after another took 90 s.
-        for process, _ in daemons:
-            process.terminate()
         for process, home in reversed(daemons):
             stop_dockerd(process, home)
         _unwire(namespaces)

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from names import STACK_LABEL
-from ops.adopt import give_login_command, give_login_environment, retire_old_login, sql_command
+from ops.adopt import give_login_environment, retire_old_login, sql_command
 from ops.backend import OpsError
 from tests.conftest import ProgramRuns
 from tests.dockerd import LOCAL_IMAGE, ensure_swarm, remove_everything, volume_identities
@@ -178,7 +178,7 @@ def test_the_programs_login_takes_over_the_adopted_database(runs: ProgramRuns, t
         time.sleep(1)
         for attempt in range(2):  # re-runnable: an interrupted adoption is resumed
             given = subprocess.run(
-                give_login_command(OLD_LOGIN["user"], psql=str(BIN / "psql"), host="127.0.0.1", port=pg.port),
+                sql_command(OLD_LOGIN["user"], psql=str(BIN / "psql"), host="127.0.0.1", port=pg.port),
                 env={**os.environ, **give_login_environment(OLD_LOGIN, new)}, capture_output=True, text=True, timeout=60,
             )
             assert given.returncode == 0, f"attempt {attempt + 1}: {given.stdout}{given.stderr}"
