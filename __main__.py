@@ -17,6 +17,7 @@ from components.app_secrets import AppSecrets, AppSecretsArgs
 from components.backup import PlatformBackup, PlatformBackupArgs
 from components.backup_jobs import ObjectStorage, backup_target
 from components.core import CoreStack, CoreStackArgs
+from components.docker_api import DockerApiProxy, DockerApiProxyArgs
 from components.env_database import EnvDatabaseStack, EnvDatabaseStackArgs
 from components.observability import SharedObservability, SharedObservabilityArgs
 from components.observability_configs import PROMETHEUS_USER
@@ -24,11 +25,28 @@ from components.runner import RunnerStack, RunnerStackArgs
 from components.settings import EnvironmentSettings, PlatformSettings, load_settings
 from components.shared_services import SharedServices, SharedServicesArgs
 from components.swarm import SharedPlatform, StackScope
-from names import APP_ROLE, POSTGRES_PORT, REDIS_PORT, TRAEFIK_DASHBOARD_PORT, PlatformOutputs, env_backup_bucket
+from names import (
+    ALLOY,
+    APP_ROLE,
+    CADVISOR,
+    POSTGRES_PORT,
+    REDIS_PORT,
+    TRAEFIK,
+    TRAEFIK_DASHBOARD_PORT,
+    PlatformOutputs,
+    env_backup_bucket,
+)
 
 
 def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
-    core = CoreStack("core", CoreStackArgs(settings=platform.core, hostnames=platform.hostnames, scope=scope))
+    # The Docker API's only door: Traefik's, and the observability agents' when they are deployed.
+    docker_api = DockerApiProxy(
+        "docker-api-proxy",
+        DockerApiProxyArgs(scope=scope, clients=(TRAEFIK,) if platform.core_only else (TRAEFIK, ALLOY, CADVISOR)),
+    )
+    core = CoreStack("core", CoreStackArgs(
+        settings=platform.core, hostnames=platform.hostnames, scope=scope, docker_api_volume=docker_api.socket_volumes[TRAEFIK]
+    ))
     if platform.runner is not None:
         runner = RunnerStack(
             "runner",
@@ -47,10 +65,10 @@ def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
     if core.tunnel_id is not None:
         pulumi.export("cloudflare_tunnel_id", core.tunnel_id)
     if not platform.core_only:
-        deploy_shared(scope, platform, core)
+        deploy_shared(scope, platform, core, docker_api)
 
 
-def deploy_shared(scope: StackScope, platform: PlatformSettings, core: CoreStack) -> None:
+def deploy_shared(scope: StackScope, platform: PlatformSettings, core: CoreStack, docker_api: DockerApiProxy) -> None:
     """Observability, the object store, n8n and the platform's backups (all but platformCoreOnly)."""
     shared = SharedPlatform(
         hostnames=platform.hostnames,
@@ -63,7 +81,8 @@ def deploy_shared(scope: StackScope, platform: PlatformSettings, core: CoreStack
     observability = SharedObservability(
         "shared",
         SharedObservabilityArgs(
-            platform=shared, scope=scope, settings=platform.observability, alert_webhook_url=platform.observability.alert_webhook_url
+            platform=shared, scope=scope, settings=platform.observability, alert_webhook_url=platform.observability.alert_webhook_url,
+            docker_api_volumes=docker_api.socket_volumes,
         ),
     )
     services = SharedServices(

@@ -109,8 +109,22 @@ BACKED_UP_SERVICES = {"grafana": GRAFANA, "n8n": N8N}
 GITHUB_RUNNER = f"{RUNNER}_github-runner"
 
 DOCKER_SOCKET = "/var/run/docker.sock"
-DOCKER_SOCKET_ALLOWED = frozenset({TRAEFIK, ALLOY, CADVISOR, GITHUB_RUNNER})
-"""Services whose job needs the Docker API: the proxy's Swarm provider, log and metric agents, CI runners."""
+DOCKER_SOCKET_REAL_PATH = "/run/docker.sock"
+"""Where the socket lies on a host (/var/run links to /run): a bind of `/` or `/run` reaches it there."""
+DOCKER_API_PROXY = f"{CORE}_docker-api-proxy"
+"""HAProxy on every node: the only service with the raw socket (besides runners that opt in), it lets each
+client through only the read-only API calls it needs, on a unix socket of its own."""
+DOCKER_API_CLIENTS = (TRAEFIK, ALLOY, CADVISOR)
+DOCKER_API_DIR = "/var/run/docker-api"
+"""Where a client mounts its socket's volume; the socket inside it is DOCKER_API_SOCKET."""
+DOCKER_API_SOCKET = f"{DOCKER_API_DIR}/docker.sock"
+DOCKER_API_CONTAINERD_SOCKET = f"{DOCKER_API_DIR}/containerd.sock"
+"""cAdvisor's read-only way to containerd, which it asks about Docker's containers where Docker keeps images in containerd."""
+CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
+DOCKER_API_PROXY_HEALTH_PORT = 8405
+"""The proxy's own health URL, on its loopback only."""
+DOCKER_SOCKET_ALLOWED = frozenset({DOCKER_API_PROXY, GITHUB_RUNNER})
+"""Services that mount the raw Docker socket: the socket proxy, and CI runners whose jobs need Docker (opt-in)."""
 
 # Each environment's services.
 POSTGRES_PORT = 5432

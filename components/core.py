@@ -26,14 +26,14 @@ from components.swarm import (
     Mounted,
     ServiceSpec,
     StackScope,
-    bind_mount,
+    docker_api_mount,
 )
 from components.swarm_values import dump_yaml
 from names import (
     CLOUDFLARED,
     CLOUDFLARED_METRICS_PORT,
     CORE,
-    DOCKER_SOCKET,
+    DOCKER_API_SOCKET,
     MONITORING_NETWORK,
     N8N_NETWORK,
     PUBLIC_NETWORK,
@@ -62,6 +62,8 @@ class CoreStackArgs:
     settings: CoreSettings
     hostnames: Hostnames
     scope: StackScope
+    docker_api_volume: pulumi.Input[str]
+    """The volume with Traefik's socket to the Docker API proxy (components/docker_api.py)."""
 
 
 def traefik_static_config() -> dict[str, Any]:
@@ -90,7 +92,7 @@ def traefik_static_config() -> dict[str, Any]:
         "ping": {"entryPoint": "traefik"},
         "providers": {
             "swarm": {
-                "endpoint": f"unix://{DOCKER_SOCKET}",
+                "endpoint": f"unix://{DOCKER_API_SOCKET}",
                 "exposedByDefault": False,
                 "network": PUBLIC_NETWORK,
                 "watch": True,
@@ -226,8 +228,8 @@ class CoreStack(pulumi.ComponentResource):
                 networks=networks,
                 configs=[Mounted(static, "/etc/traefik/traefik.yml"), Mounted(dynamic, "/etc/traefik/dynamic.yml")],
                 secrets=[Mounted(users, "traefik_dashboard_users", mode=0o400)],
-                # The Swarm provider reads the manager's API: manager placement, socket read-only.
-                mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET)],
+                # The Swarm provider reads the manager's API (services, tasks, networks, nodes), through the proxy.
+                mounts=[docker_api_mount(args.docker_api_volume)],
                 placement=["node.role==manager"],
                 ports=[
                     *([(TRAEFIK_WEB_PORT, TRAEFIK_WEB_PORT)] if args.settings.publish_ports else []),

@@ -82,6 +82,8 @@ ALLOY = "grafana/alloy:v1.18.1"
 CADVISOR = "ghcr.io/google/cadvisor:v0.60.5"
 # v1.12.1 (2026-07-14): no flag we use changed.
 NODE_EXPORTER = "prom/node-exporter:v1.12.1"
+# 3.4.2 (docker-library/haproxy versions.json at ec437dd, 2026-07-22), the newest LTS branch; Alpine 3.24.
+DOCKER_API_PROXY = "haproxy:3.4.2-alpine3.24"
 # 4.47 (by 2026-09-15; renovate PRs of its Docker tags), the newest tag confirmed here; the proxy serves only a
 # later commit (7506e5f9, 2026-11-09, version 4.53), which the test swarm builds. MinIO's community
 # images stopped in 2025-10.
@@ -187,9 +189,16 @@ CONTRACTS: dict[str, Contract] = {
         source="grafana/alloy@6012ec4a (v1.18.1) Dockerfile, internal/alloycli/cmd_run.go",
     ),
     CADVISOR: Contract(
-        uid=0, gid=0, entrypoint=("/usr/bin/entrypoint.sh",), tools=BUSYBOX | {"cadvisor"}, ports=(8080,),
+        uid=0, gid=0, entrypoint=("/usr/bin/entrypoint.sh",), tools=BUSYBOX | {"cadvisor", "sleep"}, ports=(8080,),
         notes="entrypoint.sh runs `cadvisor -logtostderr \"$@\"`.",
         source="google/cadvisor@44b8e306 (v0.60.5) deploy/{Dockerfile,entrypoint.sh} (alpine:3.23, no USER)",
+    ),
+    DOCKER_API_PROXY: Contract(
+        uid=99, gid=99, entrypoint=("docker-entrypoint.sh",), command=("haproxy", "-f", "/usr/local/etc/haproxy/haproxy.cfg"),
+        tools=BUSYBOX | {"haproxy", "socat"},
+        notes="docker-entrypoint.sh runs `haproxy -W -db` with the arguments (no user switch; USER haproxy). STOPSIGNAL "
+              "SIGUSR1 (soft stop). The service runs it as root: the Docker socket is root's.",
+        source="docker-library/haproxy@ec437dd 3.4/alpine/{Dockerfile,docker-entrypoint.sh} (alpine:3.24, socat, USER haproxy)",
     ),
     NODE_EXPORTER: Contract(
         uid=65534, gid=65534, entrypoint=("/bin/node_exporter",), tools=BUSYBOX | {"node_exporter"}, ports=(9100,),

@@ -14,6 +14,7 @@ Creates (stack `shared`):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -44,7 +45,9 @@ from components.swarm import (
     SharedPlatform,
     StackScope,
     bind_mount,
+    docker_api_mount,
     http_check,
+    mask_mount,
     volume_mount,
 )
 from components.swarm_values import dump_yaml, traefik_router_labels
@@ -55,7 +58,8 @@ from names import (
     ALLOY_PORT,
     CADVISOR,
     CADVISOR_PORT,
-    DOCKER_SOCKET,
+    DOCKER_API_CONTAINERD_SOCKET,
+    DOCKER_API_SOCKET,
     GRAFANA,
     GRAFANA_PORT,
     LOKI,
@@ -81,6 +85,8 @@ class SharedObservabilityArgs:
     scope: StackScope
     settings: ObservabilitySettings
     alert_webhook_url: pulumi.Output[str] | None
+    docker_api_volumes: Mapping[str, pulumi.Input[str]]
+    """Alloy's and cAdvisor's volumes with their sockets to the Docker API proxy (components/docker_api.py)."""
 
 
 class SharedObservability(pulumi.ComponentResource):
@@ -91,6 +97,7 @@ class SharedObservability(pulumi.ComponentResource):
     def __init__(self, name: str, args: SharedObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("nextcandle:observability:SharedObservability", name, None, opts)
         self._name, self._platform, self._settings = name, args.platform, args.settings
+        self._docker_api = args.docker_api_volumes
         self._scope = args.scope.of(STACK)
         self._child = pulumi.ResourceOptions(parent=self)
         self._data = self._scope.data_options(self)
@@ -227,7 +234,7 @@ class SharedObservability(pulumi.ComponentResource):
                 stateful=True,
                 networks=networks,
                 configs=[Mounted(config, "/etc/alloy/config.alloy")],
-                mounts=[bind_mount(DOCKER_SOCKET, DOCKER_SOCKET), volume_mount(volume.name, "/var/lib/alloy/data")],
+                mounts=[docker_api_mount(self._docker_api[ALLOY]), volume_mount(volume.name, "/var/lib/alloy/data")],
             ),
         )
 
@@ -237,14 +244,19 @@ class SharedObservability(pulumi.ComponentResource):
             ServiceSpec(
                 name=CADVISOR,
                 image=images.CADVISOR,
-                args=["--docker_only=true", "--housekeeping_interval=30s", "--store_container_labels=true"],
+                # Its docker factory registers once, at start, and never again if Docker does not answer then:
+                # wait for the proxy's socket (google/cadvisor@44b8e30 lib/container/factory.go).
+                commands=["/bin/sh", "-c", f"until [ -S {DOCKER_API_SOCKET} ]; do sleep 1; done; exec /usr/bin/entrypoint.sh \"$@\"", "cadvisor"],
+                args=[f"--docker=unix://{DOCKER_API_SOCKET}", f"--containerd={DOCKER_API_CONTAINERD_SOCKET}", "--docker_only=true", "--housekeeping_interval=30s", "--store_container_labels=true"],
                 healthcheck=http_check(f"http://127.0.0.1:{CADVISOR_PORT}/healthz"),
                 resources=MONITORING_RESOURCES,
                 global_mode=True,
                 networks=networks,
+                # No /var/run (the usual recipe's, with the raw socket): the Docker API comes through the proxy.
                 mounts=[
                     bind_mount("/", "/rootfs"),
-                    bind_mount("/var/run", "/var/run"),
+                    mask_mount("/rootfs/run"),
+                    docker_api_mount(self._docker_api[CADVISOR]),
                     bind_mount("/sys", "/sys"),
                     bind_mount("/var/lib/docker", "/var/lib/docker"),
                     bind_mount("/dev/disk", "/dev/disk"),
@@ -269,7 +281,8 @@ class SharedObservability(pulumi.ComponentResource):
                 global_mode=True,
                 networks=networks,
                 hostname="{{.Node.Hostname}}",
-                mounts=[bind_mount("/proc", "/host/proc"), bind_mount("/sys", "/host/sys"), bind_mount("/", "/rootfs")],
+                # /rootfs/run masked: the host's Docker and containerd sockets are there.
+                mounts=[bind_mount("/proc", "/host/proc"), bind_mount("/sys", "/host/sys"), bind_mount("/", "/rootfs"), mask_mount("/rootfs/run")],
             ),
         )
 

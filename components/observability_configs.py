@@ -18,6 +18,7 @@ from names import (
     CADVISOR_PORT,
     CLOUDFLARED,
     CLOUDFLARED_METRICS_PORT,
+    DOCKER_API_SOCKET,
     LOKI,
     LOKI_GRPC_PORT,
     LOKI_PORT,
@@ -160,7 +161,9 @@ def loki_config(retention_hours: int) -> dict[str, Any]:
 
 def alloy_config() -> str:
     template = (CONFIGS / "alloy" / "config.alloy").read_text()
-    return string.Template(template).substitute(loki_push_url=f"http://{LOKI}:{LOKI_PORT}/loki/api/v1/push")
+    return string.Template(template).substitute(
+        loki_push_url=f"http://{LOKI}:{LOKI_PORT}/loki/api/v1/push", docker_host=f"unix://{DOCKER_API_SOCKET}"
+    )
 
 
 def grafana_datasources() -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pulumi_docker as docker
 from components.images import CONTRACTS
 from components.settings import Hostnames, Resources, Settings
 from components.swarm_values import b64, content_hash, is_pinned, mebibytes, nano_cpus, provider_duration
-from names import CACHE_LABEL, STACK_LABEL, STOPPED_LABEL
+from names import CACHE_LABEL, DOCKER_API_DIR, STACK_LABEL, STOPPED_LABEL
 
 STOPPED_CONSTRAINT = f"node.labels.{STOPPED_LABEL}==true"
 """A global service cannot scale to zero; this constraint, which no node meets, leaves it no task."""
@@ -393,6 +393,21 @@ def adopted_directory(data_directory: str, key: str) -> str:
 
 def volume_mount(source: pulumi.Input[str], target: str, read_only: bool = False) -> docker.ServiceTaskSpecContainerSpecMountArgs:
     return docker.ServiceTaskSpecContainerSpecMountArgs(type="volume", source=source, target=target, read_only=read_only)
+
+
+def docker_api_mount(volume: pulumi.Input[str]) -> docker.ServiceTaskSpecContainerSpecMountArgs:
+    """A Docker API client's socket volume (components/docker_api.py), its socket at DOCKER_API_SOCKET. Read-only:
+    connecting to a socket is no write."""
+    return volume_mount(volume, DOCKER_API_DIR, read_only=True)
+
+
+def mask_mount(target: str) -> docker.ServiceTaskSpecContainerSpecMountArgs:
+    """An empty tmpfs over `target`: hides what a bind of a host directory brings there (the host's /run, with
+    its Docker and containerd sockets, under a bind of `/`)."""
+    return docker.ServiceTaskSpecContainerSpecMountArgs(
+        type="tmpfs", target=target, read_only=True,
+        tmpfs_options=docker.ServiceTaskSpecContainerSpecMountTmpfsOptionsArgs(size_bytes=1024 * 1024, mode=0o755),
+    )
 
 
 def bind_mount(source: str, target: str, read_only: bool = True) -> docker.ServiceTaskSpecContainerSpecMountArgs:

@@ -14,7 +14,13 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceVali
 
 # The pack runs from policy/ in its own virtualenv; the shared names live one folder up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from names import DATABASE_CLIENTS_LABEL, DOCKER_SOCKET, DOCKER_SOCKET_ALLOWED, STACK_LABEL, declared_environment  # noqa: E402
+from names import (  # noqa: E402
+    DATABASE_CLIENTS_LABEL,
+    DOCKER_SOCKET_ALLOWED,
+    DOCKER_SOCKET_REAL_PATH,
+    STACK_LABEL,
+    declared_environment,
+)
 
 SERVICE = "docker:index/service:Service"
 DATABASE_IMAGES = ("pgvector/pgvector:", "postgres:", "redis:")
@@ -77,12 +83,36 @@ def no_secret_in_env(name: str, props: Mapping[str, Any], report: Report) -> Non
             report(f"{name}: environment variable {key} carries a secret; mount a Docker secret and use {key}_FILE", None)
 
 
+def _socket_inside(source: str, target: str) -> str | None:
+    """Where a bind of `source` at `target` shows the host's Docker socket, if it does (a bind of `/` shows
+    it at <target>/run/docker.sock; /var/run links to /run)."""
+    host = source.rstrip("/") or "/"
+    if host == "/var/run" or host.startswith("/var/run/"):
+        host = "/run" + host[len("/var/run"):]
+    if host == DOCKER_SOCKET_REAL_PATH:
+        return target
+    prefix = host.rstrip("/") + "/"
+    if DOCKER_SOCKET_REAL_PATH.startswith(prefix):
+        return target.rstrip("/") + "/" + DOCKER_SOCKET_REAL_PATH[len(prefix):]
+    return None
+
+
 @_services_only
 def docker_socket_only_where_allowed(name: str, props: Mapping[str, Any], report: Report) -> None:
-    """Mounting the Docker socket is root on the node: only the services that need it."""
-    for mount in _container(props).get("mounts") or []:
-        if mount.get("source") == DOCKER_SOCKET and name not in DOCKER_SOCKET_ALLOWED:
-            report(f"{name}: mounts the Docker socket; allowed only for {', '.join(sorted(DOCKER_SOCKET_ALLOWED))}", None)
+    """The Docker socket is root on the node, read-only or not: only the socket proxy (and runners that opt in)
+    mount it; a bind of `/` or `/run` masks <target>/run (an empty tmpfs over it)."""
+    if name in DOCKER_SOCKET_ALLOWED:
+        return
+    mounts = _container(props).get("mounts") or []
+    masked = [str(m.get("target", "")).rstrip("/") for m in mounts if m.get("type") == "tmpfs"]
+    for mount in mounts:
+        if mount.get("type") != "bind":
+            continue
+        inside = _socket_inside(str(mount.get("source", "")), str(mount.get("target", "")))
+        if inside is not None and not any(inside == m or inside.startswith(f"{m}/") for m in masked):
+            report(f"{name}: the Docker socket is reachable at {inside} (mount of {mount.get('source')}); only "
+                   f"{', '.join(sorted(DOCKER_SOCKET_ALLOWED))} may reach it: read the API through the socket proxy "
+                   "(components/docker_api.py), or mask the directory with a tmpfs mount", None)
 
 
 @_services_only

@@ -133,6 +133,10 @@ LOCAL: dict[str, Local] = {
         "stand-in for Alloy", False, binaries={"/bin/alloy": "standin"},
         env=standin("Alloy", ":12345", write="/var/lib/alloy/data"),
     ),
+    images.DOCKER_API_PROXY: Local(
+        "HAProxy 3.0 (Debian trixie package)", True, packages=("haproxy", "socat"), user=("haproxy", 99, 99),
+        entrypoint_script=("/usr/local/bin/docker-entrypoint.sh", "haproxy.sh"), workdir="/var/lib/haproxy",
+    ),
     images.SEAWEEDFS: Local(
         "SeaweedFS (weed built from Go modules, scripts/tools/seaweedfs)", True, user=("seaweed", 1000, 1000),
         binaries={"/usr/bin/weed": "seaweedfs"}, entrypoint_script=("/entrypoint.sh", "seaweedfs.sh"), workdir="/data",

@@ -4,12 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# promtool, amtool, redis-server, htpasswd check our generated files; dockerd and busybox give the
+# promtool, amtool, redis-server, htpasswd, haproxy check our generated files; dockerd and busybox give the
 # operator-command tests a real swarm (images cannot be pulled, busybox is imported).
 # Debian's PostgreSQL 15 is built with OpenSSL and checks the TLS settings (pgserver's build has no TLS).
-packages=(prometheus prometheus-alertmanager redis-server redis-tools apache2-utils docker.io busybox-static postgresql-15 debootstrap iproute2 gnupg)
+packages=(prometheus prometheus-alertmanager redis-server redis-tools apache2-utils docker.io busybox-static postgresql-15 debootstrap iproute2 gnupg haproxy)
 missing=()
-for tool in promtool amtool redis-server redis-cli htpasswd dockerd busybox debootstrap ip gpg gpg-agent; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+for tool in promtool amtool redis-server redis-cli htpasswd dockerd busybox debootstrap ip gpg gpg-agent haproxy containerd; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
 if ((${#missing[@]})); then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

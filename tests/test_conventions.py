@@ -15,7 +15,8 @@ from names import STACK_LABEL
 from tests.conftest import ProgramRuns
 from tests.harness import CONFIG, SECRET, ProgramRun, Resource, environment
 
-DOCKER_SOCKET_ALLOWED = {"core_traefik", "shared_alloy", "shared_cadvisor", "runner_github-runner"}
+DOCKER_SOCKET_ALLOWED = {"core_docker-api-proxy", "runner_github-runner"}
+SOCKET_DIRECTORIES = {"/var/run/docker.sock", "/run/docker.sock", "/var/run", "/run"}
 
 
 def spec(service: Resource) -> dict:
@@ -58,8 +59,9 @@ def test_every_service_has_restart_update_and_rollback_policies(any_run: Program
 
 def test_stateful_services_stop_first_and_stateless_start_first(any_run: ProgramRun) -> None:
     for service in any_run.services:
-        has_volume = any(m["type"] == "volume" for m in spec(service)["containerSpec"].get("mounts", []))
-        expected = "stop-first" if has_volume else "start-first"
+        # A read-only volume (a Docker API client's socket) holds nothing the service writes.
+        writes = any(m["type"] == "volume" and not m.get("readOnly") for m in spec(service)["containerSpec"].get("mounts", []))
+        expected = "stop-first" if writes else "start-first"
         assert service.inputs["updateConfig"]["order"] == expected, service.swarm_name
 
 
@@ -152,11 +154,17 @@ def test_every_mounted_secret_and_config_exists(any_run: ProgramRun) -> None:
             assert any_run.by_id(mount["configId"]).typ == CONFIG
 
 
-def test_docker_socket_only_where_allowed(any_run: ProgramRun) -> None:
+def test_only_the_socket_proxy_and_opted_in_runners_reach_the_docker_socket(any_run: ProgramRun) -> None:
+    """Read-only or not, the socket is root on the node; a bind of `/` brings it along unless /run is masked."""
     for service in any_run.services:
+        if service.swarm_name in DOCKER_SOCKET_ALLOWED:
+            continue
         mounts = spec(service)["containerSpec"].get("mounts", [])
-        if any(m.get("source") == "/var/run/docker.sock" for m in mounts):
-            assert service.swarm_name in DOCKER_SOCKET_ALLOWED, service.swarm_name
+        masked = {m["target"] for m in mounts if m["type"] == "tmpfs"}
+        for mount in (m for m in mounts if m["type"] == "bind"):
+            assert mount["source"] not in SOCKET_DIRECTORIES, (service.swarm_name, mount)
+            if mount["source"] == "/":
+                assert f"{mount['target']}/run" in masked, (service.swarm_name, mount)
 
 
 def test_service_names_are_unique_and_stack_prefixed(any_run: ProgramRun) -> None:
@@ -179,7 +187,7 @@ def test_published_ports_are_unique(any_run: ProgramRun) -> None:
 
 def test_placement_for_many_nodes() -> None:
     """Stateful services follow the configured node labels, Traefik stays on managers, runners on
-    labelled CI workers, node agents run everywhere."""
+    labelled CI workers, node agents (and the Docker API proxy they read through) run everywhere."""
     from tests.conftest import FULL, FULL_SECRETS
     from tests.harness import run_program
 
@@ -200,7 +208,7 @@ def test_placement_for_many_nodes() -> None:
         elif stateful:
             assert constraints == [label], service.swarm_name
     assert {s.swarm_name for s in run.services if s.inputs["mode"].get("global")} == {
-        "shared_alloy", "shared_cadvisor", "shared_node-exporter"
+        "core_docker-api-proxy", "shared_alloy", "shared_cadvisor", "shared_node-exporter"
     }
 
 
@@ -236,7 +244,7 @@ def _component_modules() -> dict[str, ast.Module]:
 def test_components_are_siblings() -> None:
     """No component imports another: what they share is a name in names.py or a helper in swarm.py."""
     components = _component_modules()
-    assert set(components) == {"app_secrets", "backup", "core", "env_database", "observability", "runner", "shared_services"}
+    assert set(components) == {"app_secrets", "backup", "core", "docker_api", "env_database", "observability", "runner", "shared_services"}
     for module, tree in components.items():
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert not {f"components.{other}" for other in components} & imported, module

@@ -181,10 +181,10 @@ def _reserved(run: ProgramRun) -> tuple[float, float]:
 
 
 def test_a_core_only_platform_fits_a_laptop_like_the_seeds_start_dev() -> None:
-    """platformCoreOnly: Traefik and the networks, no observability, object store, n8n or backups; with dev
+    """platformCoreOnly: Traefik (and its Docker API proxy) and the networks, no observability, object store, n8n or backups; with dev
     backing up nowhere (or off-site), core and dev reserve what the seeds' `start.sh dev` did (0.30 CPU)."""
     platform = run_program("platform", {"platformCoreOnly": "true"})
-    assert [s.swarm_name for s in platform.services] == ["core_traefik"]
+    assert sorted(s.swarm_name for s in platform.services) == ["core_docker-api-proxy", "core_traefik"]
     assert {"public_network_id", "monitoring_network_id", "storage_network_id"} <= set(platform.outputs)
     assert not [name for name in platform.outputs if name.startswith("s3_") or name == "object_storage_endpoint"]
     dev = run_program("dev", {"backupEnabled": "false"})

@@ -368,6 +368,32 @@ def test_an_application_container_reaches_n8n_only_through_traefik(deployed: Ope
         probe.remove(force=True)
 
 
+def test_the_docker_api_reaches_each_client_only_as_its_allow_list_says(deployed: Operator, swarm: Any) -> None:
+    """The proxy's socket for each client, against this swarm's real Docker engine: the client's calls
+    answer, a write, a secret and another client's calls get 403. No client has the raw socket, and the
+    host's /run (with it) is masked where `/` is bound. Traefik routes n8n through its socket (the test
+    above gets n8n's basic auth through Traefik)."""
+    names = ("core_docker-api-proxy", "core_traefik", "shared_cadvisor", "shared_node-exporter", "shared_alloy")
+    assert not wait_until_healthy(swarm, timeout=300, names=names)
+
+    def status(client: str, method: str, path: str) -> str:
+        request = f"{method} {path} HTTP/1.0\\r\\nHost: docker\\r\\n\\r\\n"
+        answer = exec_in(swarm, "core_docker-api-proxy", f"printf '{request}' | socat -t 5 - UNIX-CONNECT:/var/run/docker-api/{client}/docker.sock")
+        return answer.split(" ", 2)[1]
+
+    allowed = {"traefik": ["/v1.41/services", "/v1.41/tasks", "/v1.41/networks", "/_ping"],
+               "alloy": ["/v1.41/containers/json", "/v1.41/networks"], "cadvisor": ["/v1.41/info", "/v1.41/images/json"]}
+    for client, paths in allowed.items():
+        assert [status(client, "GET", path) for path in paths] == ["200"] * len(paths), client
+        refused = [("GET", "/v1.41/secrets"), ("POST", "/v1.41/containers/create"), ("GET", "/v1.41/swarm")]
+        refused += [("GET", path) for other, others in allowed.items() if other != client for path in others if path not in paths]
+        assert {status(client, method, path) for method, path in refused} == {"403"}, client
+    for client in ("core_traefik", "shared_alloy", "shared_cadvisor"):
+        exec_in(swarm, client, "test -S /var/run/docker-api/docker.sock && test ! -e /var/run/docker.sock")
+    for agent in ("shared_cadvisor", "shared_node-exporter"):
+        assert exec_in(swarm, agent, "ls -A /rootfs/run").strip() == "", f"{agent}: the host's /run is masked"
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_a_second_preview_changes_nothing(deployed: Operator, stack: str) -> None:
     deployed.ops("preview", stack, "--expect-no-changes")

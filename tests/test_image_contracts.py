@@ -19,6 +19,7 @@ import pytest
 from components.images import CONTRACTS, Contract
 from tests.harness import ROOT, ProgramRun, Resource
 
+SHELL_KEYWORDS = {"exec", "until", "while", "do", "done", "if", "then", "else", "fi"}
 SHELL_BUILTINS = {"exec", "export", "cd", "test", "[", "printf", "echo", "read", "true", "false", "set", "unset", "eval", "."}
 _SUBSTITUTION = re.compile(r"\$\(([^()]*)\)")
 _OPERATORS = re.compile(r"\|\||&&|[|;]|(?<![<>])&")
@@ -53,7 +54,7 @@ def shell_commands(script: str) -> list[str]:
         found += shell_commands(inner)
     for segment in _OPERATORS.split(_SUBSTITUTION.sub("x", script)):
         words = [w for w in shlex.split(segment) if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", w)]
-        while words and words[0] == "exec":
+        while words and words[0] in SHELL_KEYWORDS:
             words = words[1:]
         if words and not re.match(r"^\d*[<>]", words[0]):
             found.append(words[0])
@@ -73,7 +74,7 @@ def health_check_programs(service: Resource) -> list[str]:
 
 
 def missing_tools(image: Contract, programs: list[str]) -> set[str]:
-    tools = {posixpath.basename(t) for t in image.tools}
+    tools = {posixpath.basename(t) for t in (*image.tools, *image.entrypoint[:1])}  # its own entrypoint, too
     return {p for p in programs if posixpath.basename(p) not in tools and p not in SHELL_BUILTINS}
 
 

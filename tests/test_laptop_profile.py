@@ -25,7 +25,9 @@ def test_a_core_only_platform_and_dev_come_up_healthy(engine_bin: Path, swarm: A
         operator.set_config("dev", "backupEnabled", "false")
         operator.ops("up", "dev")
         services = {s.name for s in swarm.services.list()}
-        assert services == {"core_traefik", "core_cloudflared", "dev_postgres", "dev_postgres-exporter", "dev_redis", "dev_redis-exporter"}, services
+        assert services == {
+            "core_docker-api-proxy", "core_traefik", "core_cloudflared", "dev_postgres", "dev_postgres-exporter", "dev_redis", "dev_redis-exporter"
+        }, services
         assert not wait_until_healthy(swarm, timeout=300)
         for stack in ("platform", "dev"):
             operator.ops("preview", stack, "--expect-no-changes")

@@ -89,9 +89,12 @@ def test_an_old_deployment_moves_to_the_platform_stack_without_losing_data(
         # The object store's identity file is rebuilt from its (kept) keys, with one identity per environment.
         replaced = [step for step in planned if step[1] in DATA_TYPES and step[0] in REPLACING]
         assert all(step[1] == "Secret" and step[2].endswith("s3-identities") for step in replaced), sorted(planned)
-        # The new volumes: the runners' build cache and the platform backups' bucket copies (new parts).
+        # The new volumes: the runners' build cache, the platform backups' bucket copies and the Docker API
+        # proxy's sockets (new parts).
         new_volumes = {step for step in planned if step[1] == "Volume"}
-        assert new_volumes == {("create", "Volume", "runner-work"), ("create", "Volume", "shared-backup-object-copies")}, sorted(planned)
+        sockets = {("create", "Volume", f"docker-api-proxy-{client}") for client in ("traefik", "alloy", "cadvisor")}
+        assert new_volumes == {("create", "Volume", "runner-work"), ("create", "Volume", "shared-backup-object-copies"), *sockets}, \
+            sorted(planned)
         applied = ""
         for stack in ("platform", "dev", "stg"):
             applied += new.ops("up", stack).stdout
@@ -100,7 +103,10 @@ def test_an_old_deployment_moves_to_the_platform_stack_without_losing_data(
         now = volume_identities(swarm)
         # Every volume is the one from before; the new ones belong to parts the old layout did not have.
         assert {name: now.get(name) for name in volumes} == volumes
-        assert set(now) - set(volumes) == {"runner_work", "shared_object_copies", "dev_postgres_wal", "stg_postgres_wal"}
+        assert set(now) - set(volumes) == {
+            "runner_work", "shared_object_copies", "dev_postgres_wal", "stg_postgres_wal",
+            "core_docker_api_traefik", "core_docker_api_alloy", "core_docker_api_cadvisor",
+        }
         # Every secret (passwords, keys) is the one from before, but the object store's identity file,
         # which gained one identity per environment, and the environments' backup keys, now their own.
         gone = {name for secret_id, name in secrets.items() if secret_id not in {s.id for s in swarm.secrets.list()}}

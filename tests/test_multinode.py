@@ -14,7 +14,7 @@ from tests.engine import Operator, exec_in, init_platform, make_operator, wait_u
 
 DATA_LABEL = "nextcandle.data"
 PLACEMENT = f"node.labels.{DATA_LABEL}==true"
-AGENTS = ("shared_node-exporter", "shared_cadvisor", "shared_alloy")
+AGENTS = ("core_docker-api-proxy", "shared_node-exporter", "shared_cadvisor", "shared_alloy")
 CI_LABEL = "nextcandle.ci"
 ON_MANAGERS = ("core_traefik",)
 """Traefik reads the manager's Swarm API. cloudflared needs no manager: it only dials out and forwards

@@ -49,7 +49,11 @@ def broken(run: ProgramRun, service: str, change: Any) -> dict[str, list[str]]:
         ("resource-limits", lambda p: p["taskSpec"]["resources"]["reservation"].pop("memoryBytes")),
         ("no-secret-in-env", lambda p: p["taskSpec"]["containerSpec"].setdefault("env", {}).update(REDIS_PASSWORD="hunter2hunter2")),
         ("docker-socket-only-where-allowed", lambda p: p["taskSpec"]["containerSpec"].setdefault("mounts", []).append(
-            {"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock"})),
+            {"type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock", "readOnly": True})),
+        ("docker-socket-only-where-allowed", lambda p: p["taskSpec"]["containerSpec"].setdefault("mounts", []).append(
+            {"type": "bind", "source": "/var/run", "target": "/host-run"})),
+        ("docker-socket-only-where-allowed", lambda p: p["taskSpec"]["containerSpec"].setdefault("mounts", []).append(
+            {"type": "bind", "source": "/", "target": "/rootfs"})),
     ],
 )
 def test_each_policy_catches_its_violation(policy: str, change: Any, runs: ProgramRuns) -> None:
@@ -74,6 +78,17 @@ def test_prod_publishes_no_database_and_a_published_one_is_limited(runs: Program
     assert rule in violations(postgres, {**postgres.inputs, "labels": [stack]}), "no label opts out"
     dev = runs("dev")
     assert all(violations(s) == {} for s in dev.services), "dev's published ports are host mode and limited"
+
+
+def test_a_bind_of_the_host_s_root_passes_only_with_its_run_masked(runs: ProgramRuns) -> None:
+    node_exporter = runs("platform").service("shared_node-exporter")
+    assert violations(node_exporter) == {}, "node-exporter binds / and masks /rootfs/run"
+    unmasked = copy.deepcopy(node_exporter.inputs)
+    mounts = unmasked["taskSpec"]["containerSpec"]["mounts"]
+    mounts[:] = [m for m in mounts if m["type"] != "tmpfs"]
+    (message,) = violations(node_exporter, unmasked)["docker-socket-only-where-allowed"]
+    assert "reachable at /rootfs/run/docker.sock" in message and "socket proxy" in message
+    assert violations(runs("platform").service("core_docker-api-proxy")) == {}, "the proxy itself mounts it"
 
 
 def test_policies_ignore_other_resource_types(runs: ProgramRuns) -> None:
