@@ -134,7 +134,8 @@ LOCAL: dict[str, Local] = {
         env=standin("Alloy", ":12345", write="/var/lib/alloy/data"),
     ),
     images.DOCKER_API_PROXY: Local(
-        "HAProxy 3.0 (Debian trixie package)", True, packages=("haproxy", "socat"), user=("haproxy", 99, 99),
+        # No user of uid 99 before the package: its postinst wants a system user (uid 100-999); the service runs as root.
+        "HAProxy 3.0 (Debian trixie package)", True, packages=("haproxy", "socat"),
         entrypoint_script=("/usr/local/bin/docker-entrypoint.sh", "haproxy.sh"), workdir="/var/lib/haproxy",
     ),
     images.SEAWEEDFS: Local(
