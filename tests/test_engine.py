@@ -381,8 +381,8 @@ def test_the_docker_api_reaches_each_client_only_as_its_allow_list_says(deployed
         answer = exec_in(swarm, "core_docker-api-proxy", f"printf '{request}' | socat -t 5 - UNIX-CONNECT:/var/run/docker-api/{client}/docker.sock")
         return answer.split(" ", 2)[1]
 
-    allowed = {"traefik": ["/v1.41/services", "/v1.41/tasks", "/v1.41/networks", "/_ping"],
-               "alloy": ["/v1.41/containers/json", "/v1.41/networks"], "cadvisor": ["/v1.41/info", "/v1.41/images/json"]}
+    allowed = {"traefik": ["/_ping", "/v1.41/services", "/v1.41/tasks", "/v1.41/networks"],
+               "alloy": ["/_ping", "/v1.41/containers/json", "/v1.41/networks"], "cadvisor": ["/_ping", "/v1.41/info", "/v1.41/images/json"]}
     for client, paths in allowed.items():
         assert [status(client, "GET", path) for path in paths] == ["200"] * len(paths), client
         refused = [("GET", "/v1.41/secrets"), ("POST", "/v1.41/containers/create"), ("GET", "/v1.41/swarm")]
