@@ -41,7 +41,7 @@ from names import (
 def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
     # The Docker API's only door: Traefik's, and the observability agents' when they are deployed.
     docker_api = DockerApiProxy(
-        "docker-api-proxy",
+        "core-docker-api",
         DockerApiProxyArgs(scope=scope, clients=(TRAEFIK,) if platform.core_only else (TRAEFIK, ALLOY, CADVISOR)),
     )
     core = CoreStack("core", CoreStackArgs(

@@ -131,7 +131,7 @@ class DockerApiProxy(pulumi.ComponentResource):
         self.socket_volumes = {client: volume.name for client, volume in volumes.items()}
         config = scope.config(f"{name}-config", "docker-api-proxy", proxy_config(args.clients), child)
         self.service = scope.service(
-            name,
+            f"{name}-proxy",
             ServiceSpec(
                 name=DOCKER_API_PROXY,
                 image=images.DOCKER_API_PROXY,

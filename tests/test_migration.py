@@ -92,7 +92,7 @@ def test_an_old_deployment_moves_to_the_platform_stack_without_losing_data(
         # The new volumes: the runners' build cache, the platform backups' bucket copies and the Docker API
         # proxy's sockets (new parts).
         new_volumes = {step for step in planned if step[1] == "Volume"}
-        sockets = {("create", "Volume", f"docker-api-proxy-{client}") for client in ("traefik", "alloy", "cadvisor")}
+        sockets = {("create", "Volume", f"core-docker-api-{client}") for client in ("traefik", "alloy", "cadvisor")}
         assert new_volumes == {("create", "Volume", "runner-work"), ("create", "Volume", "shared-backup-object-copies"), *sockets}, \
             sorted(planned)
         applied = ""
