@@ -77,15 +77,16 @@ def allowed_path_pattern(client: str) -> str:
     return rf"^(/v[0-9.]+)?/({'|'.join(ALLOWED_CALLS[client])})$"
 
 
-def proxy_config(clients: Sequence[str], docker_socket: str = DOCKER_SOCKET, socket_dir: str = DOCKER_API_DIR) -> str:
-    """haproxy.cfg: a frontend per client on its own socket, one backend (the node's Docker socket)."""
+def proxy_config(clients: Sequence[str]) -> str:
+    """haproxy.cfg: a frontend per client on its own socket (and cAdvisor's second one, for containerd);
+    the node's Docker socket and containerd's as the backends."""
     frontends = []
     for client in clients:
         key = client_key(client)
         frontends.append("\n".join((
             "",
             f"frontend {key}",
-            f"    bind unix@{socket_dir}/{key}/docker.sock mode 600",
+            f"    bind unix@{DOCKER_API_DIR}/{key}/docker.sock mode 600",
             "    acl read_only method GET HEAD",
             f"    acl allowed path_reg {allowed_path_pattern(client)}",
             "    http-request set-log-level silent if read_only allowed",
@@ -97,7 +98,7 @@ def proxy_config(clients: Sequence[str], docker_socket: str = DOCKER_SOCKET, soc
             frontends.append("\n".join((
                 "",
                 f"frontend {key}-containerd",
-                f"    bind unix@{socket_dir}/{key}/containerd.sock mode 600 proto h2",
+                f"    bind unix@{DOCKER_API_DIR}/{key}/containerd.sock mode 600 proto h2",
                 f"    acl allowed path {' '.join(CONTAINERD_CALLS[client])}",
                 "    http-request set-log-level silent if METH_POST allowed",
                 "    http-request deny deny_status 403 unless METH_POST allowed",
@@ -105,7 +106,7 @@ def proxy_config(clients: Sequence[str], docker_socket: str = DOCKER_SOCKET, soc
                 "",
             )))
     return string.Template(CONFIG_TEMPLATE.read_text()).substitute(
-        health_port=DOCKER_API_PROXY_HEALTH_PORT, frontends="".join(frontends), docker_socket=docker_socket,
+        health_port=DOCKER_API_PROXY_HEALTH_PORT, frontends="".join(frontends), docker_socket=DOCKER_SOCKET,
         containerd_socket=HOST_RUN + CONTAINERD_SOCKET.removeprefix("/run"),
     )
 
