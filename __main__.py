@@ -26,9 +26,8 @@ from components.settings import EnvironmentSettings, PlatformSettings, load_sett
 from components.shared_services import SharedServices, SharedServicesArgs
 from components.swarm import SharedPlatform, StackScope
 from names import (
-    ALLOY,
     APP_ROLE,
-    CADVISOR,
+    DOCKER_API_CLIENTS,
     POSTGRES_PORT,
     REDIS_PORT,
     TRAEFIK,
@@ -42,7 +41,7 @@ def deploy_platform(scope: StackScope, platform: PlatformSettings) -> None:
     # The Docker API's only door: Traefik's, and the observability agents' when they are deployed.
     docker_api = DockerApiProxy(
         "core-docker-api",
-        DockerApiProxyArgs(scope=scope, clients=(TRAEFIK,) if platform.core_only else (TRAEFIK, ALLOY, CADVISOR)),
+        DockerApiProxyArgs(scope=scope, clients=(TRAEFIK,) if platform.core_only else DOCKER_API_CLIENTS),
     )
     core = CoreStack("core", CoreStackArgs(
         settings=platform.core, hostnames=platform.hostnames, scope=scope, docker_api_volume=docker_api.socket_volumes[TRAEFIK]

@@ -19,7 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from names import ALLOY, CADVISOR, DOCKER_API_DIR, DOCKER_API_PROXY, DOCKER_API_PROXY_HEALTH_PORT, DOCKER_SOCKET, TRAEFIK
+from names import (
+    ALLOY,
+    CADVISOR,
+    DOCKER_API_CLIENTS,
+    DOCKER_API_DIR,
+    DOCKER_API_PROXY,
+    DOCKER_API_PROXY_HEALTH_PORT,
+    DOCKER_SOCKET,
+    TRAEFIK,
+)
 from tests.conftest import require_tool
 from tests.harness import ProgramRun, free_port
 
@@ -44,6 +53,13 @@ def test_only_the_proxy_mounts_the_socket_and_each_client_only_its_own_socket(fu
         client_volumes[client] = volume["source"]
     assert sorted(served.values()) == sorted(client_volumes.values()), "each client's volume is one the proxy serves"
     assert len(set(client_volumes.values())) == 3, "no two clients share a socket"
+
+
+def test_every_client_has_an_allow_list_read_upstream() -> None:
+    from components.docker_api import ALLOWED_CALLS
+
+    assert set(ALLOWED_CALLS) == set(DOCKER_API_CLIENTS)
+    assert all("_ping" in calls for calls in ALLOWED_CALLS.values()), "every Docker client pings first"
 
 
 def test_a_core_only_platform_serves_traefik_alone(runs) -> None:  # type: ignore[no-untyped-def]
