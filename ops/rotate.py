@@ -10,6 +10,7 @@ readable only with the old one (keep it), a new n8n key leaves every stored cred
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -81,6 +82,19 @@ def _postgres_login(client: Any, env: str) -> str:
     return str(output.decode())
 
 
+def _restarted_postgres(client: Any, env: str, old_password: str, timeout: float = 300) -> Any:
+    """The healthy container that mounts the new password. The update returns before Swarm has
+    stopped the old task, which may still look healthy for a moment."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container = healthy_container(client, env_service(env, "postgres"), timeout=max(deadline - time.monotonic(), 1))
+        code, output = container.exec_run(["cat", "/run/secrets/postgres_password"])
+        if code == 0 and output.decode() != old_password:
+            return container
+        time.sleep(2)
+    raise OpsError(f"{env}'s PostgreSQL did not restart with the new password; run python -m ops rotate {env} postgres-password again")
+
+
 def _alter_postgres_role(client: Any, env: str, old_password: str, out: TextIO) -> None:
     """Give the role the new password (the new container mounts it), logging in with the old one."""
     script = (
@@ -88,7 +102,7 @@ def _alter_postgres_role(client: Any, env: str, old_password: str, out: TextIO) 
         '-U "$(cat /run/secrets/postgres_user)" -d "$(cat /run/secrets/postgres_db)" '
         '-v role="$(cat /run/secrets/postgres_user)" -v password="$(cat /run/secrets/postgres_password)"'
     )
-    code, output = healthy_container(client, env_service(env, "postgres")).exec_run(["sh", "-c", script], environment={"PGPASSWORD": old_password})
+    code, output = _restarted_postgres(client, env, old_password).exec_run(["sh", "-c", script], environment={"PGPASSWORD": old_password})
     if code:
         raise OpsError(f"{env}'s PostgreSQL still has the old password: {output.decode().strip()}; run python -m ops rotate again")
     print(f"rotate {env} postgres-password: the role has the new password", file=out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ops.backend import Backend, OpsError
-from ops.rotate import ROTATABLE, password_urn, rotate
+from ops.rotate import ROTATABLE, _restarted_postgres, password_urn, rotate
 from tests.conftest import ProgramRuns
 
 RESOURCES = [
@@ -36,3 +36,26 @@ def test_every_rotatable_value_is_a_generated_password_of_the_program(runs: Prog
     names = {r.name for stack in ("platform", "dev") for r in runs(stack).of_type("random:index/randomPassword:RandomPassword")}
     for what in ROTATABLE.values():
         assert what.resource.format(stack="dev") in names, what.resource
+
+
+class _Container:
+    def __init__(self, password: str) -> None:
+        self.password = password
+        self.attrs = {"State": {"Health": {"Status": "healthy"}}, "Config": {"Image": "postgres"}}
+
+    def exec_run(self, command: list[str], environment: dict[str, str] | None = None) -> tuple[int, bytes]:
+        return 0, self.password.encode()
+
+
+def test_the_role_is_changed_in_the_restarted_container_not_the_stopping_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The update returns while Swarm still stops the old task, which is still listed healthy."""
+    monkeypatch.setattr("time.sleep", lambda _: None)
+    listed = iter([[_Container("old")], [_Container("old")], [_Container("new")]])
+
+    class Client:
+        class containers:
+            @staticmethod
+            def list(filters: dict[str, str]) -> list[_Container]:
+                return next(listed)
+
+    assert _restarted_postgres(Client(), "stg", "old").password == "new"
