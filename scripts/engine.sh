@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Provides the pinned Pulumi engine: the `pulumi` CLI and the docker and random resource plugins.
+# Provides the pinned Pulumi engine: the `pulumi` CLI, a Python language host (scripts/engine/cli/language)
+# and the docker and random resource plugins.
 # Prints the directory that holds them (put it first on PATH; Pulumi finds plugins there).
 #
 #   scripts/engine.sh            a matching installed CLI, else the official release (needs the
@@ -34,7 +35,8 @@ if command -v go >/dev/null; then
            sha256sum < "$here/engine.sh"; cd "$here/engine" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16)"
   out="$cache/$key"
 fi
-built() { [ -n "$out" ] && [ -x "$out/bin/pulumi" ] && [ -x "$out/bin/pulumi-resource-docker" ] && [ -x "$out/bin/pulumi-resource-random" ]; }
+built() { [ -n "$out" ] && [ -x "$out/bin/pulumi" ] && [ -x "$out/bin/pulumi-language-python" ] \
+  && [ -x "$out/bin/pulumi-resource-docker" ] && [ -x "$out/bin/pulumi-resource-random" ]; }
 if [ "$mode" != --tidy ] && built; then
   echo "$out/bin"
   exit 0
@@ -103,6 +105,10 @@ export GOFLAGS="-mod=readonly -trimpath"
 (cd "$src/cli" && go build -o "$out/bin/pulumi" \
   -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$cli_version" \
   github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+# The proxy does not serve upstream's Python language host: ours runs programs through the SDK's own
+# pulumi-language-python-exec, which ships in the sdk/v3 module.
+(cd "$src/cli" && go build -o "$out/bin/pulumi-language-python" -ldflags "-X main.version=$cli_version" ./language \
+  && install -m 0755 "$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)/python/cmd/pulumi-language-python-exec" "$out/bin/")
 # no_compose: leave out the docker compose resources pulumi_docker does not have (as pulumi-docker).
 (cd "$src/plugins" \
   && go build -tags no_compose -o "$out/bin/pulumi-resource-docker" -ldflags "-X main.version=$docker_version" ./cmd/pulumi-resource-docker \

@@ -147,6 +147,37 @@ def make_operator(engine_bin: Path, docker_host: str, base: Path, source: Path =
     return Operator(project, env)
 
 
+@dataclass
+class Checkout:
+    """A user's checkout of the program driven by the plain `pulumi` CLI, as users and
+    .github/workflows/preview.yml type it; its stack files are an operator's, synced both ways."""
+
+    path: Path
+    operator: Operator
+
+    @classmethod
+    def of(cls, operator: Operator, base: Path) -> Checkout:
+        path = base / "checkout"
+        shutil.copytree(ROOT, path, ignore=shutil.ignore_patterns(".git", "venv", ".venv", "__pycache__", ".*_cache", ".pulumi-state", "Pulumi.*.yaml"))
+        # The virtualenvs as the preview workflow makes them; from this Python's packages, so the
+        # pinned requirements are already satisfied and nothing is downloaded.
+        for venv, requirements in (("venv", "requirements.txt"), ("policy/venv", "policy/requirements.txt")):
+            subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(path / venv)], check=True, timeout=120)
+            subprocess.run([str(path / venv / "bin/pip"), "install", "-q", "-r", str(path / requirements)], check=True, timeout=300)
+        return cls(path, operator)
+
+    def pulumi(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`pulumi <args>` in the checkout, with the operator's stack files and state."""
+        for stack_file in self.operator.project.glob("Pulumi.*.yaml"):
+            shutil.copy(stack_file, self.path / stack_file.name)
+        env = {k: v for k, v in self.operator.env.items() if k != "NEXTCANDLE_PROJECT_DIR"}
+        try:
+            return subprocess.run(["pulumi", *args, "--non-interactive"], cwd=self.path, env=env, capture_output=True, text=True, timeout=600)
+        finally:
+            for stack_file in self.path.glob("Pulumi.*.yaml"):
+                shutil.copy(stack_file, self.operator.project / stack_file.name)
+
+
 @pytest.fixture(scope="module")
 def operator(engine_bin: Path, swarm: Any, tmp_path_factory: pytest.TempPathFactory) -> Operator:
     return make_operator(engine_bin, swarm.docker_host, tmp_path_factory.mktemp("engine"))

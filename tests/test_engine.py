@@ -28,6 +28,7 @@ from tests.dockerd import ensure_swarm, remove_everything, volume_identities
 from tests.engine import (
     PLATFORM_CONFIG,
     PLATFORM_SECRETS,
+    Checkout,
     Operator,
     exec_in,
     init_platform,
@@ -456,6 +457,47 @@ def test_the_pulumi_cli_through_ops_needs_no_backend_or_engine_path(deployed: Op
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert outputs.returncode == 0, outputs.stderr
     assert json.loads(outputs.stdout)["postgres_password"] == deployed.output("dev", "postgres_password")
+
+
+def test_the_plain_pulumi_cli_runs_the_program_as_users_type_it(deployed: Operator, swarm: Any, tmp_path: Path) -> None:
+    """`pulumi install/preview/up/config/destroy` in a checkout: Pulumi.yaml's runtime options and
+    __main__.py through the language host scripts/engine.sh builds, the policy pack as an analyzer."""
+    checkout = Checkout.of(deployed, tmp_path)
+
+    def pulumi(*args: str, ok: bool = True) -> str:
+        result = checkout.pulumi(*args)
+        assert (result.returncode == 0) == ok, f"pulumi {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result.stdout + result.stderr
+
+    pulumi("install")
+    # As .github/workflows/preview.yml runs it; the pack's six rules ran and passed.
+    previewed = pulumi("preview", "-s", "dev", "--policy-pack", "policy", "--expect-no-changes")
+    assert "nextcandle-swarm" in previewed and "mandatory" not in previewed, previewed
+    for stack in ("platform", "dev"):
+        pulumi("up", "-s", stack, "--yes")
+
+    # A secret set as the README says becomes the Docker secret the app_secrets output names.
+    pulumi("config", "set", "--secret", "nextcandle:appSecrets", "HF_TOKEN=hf_plaincli0123456789", "-s", "dev")
+    pulumi("up", "-s", "dev", "--yes")
+    swarm_name = json.loads(checkout.pulumi("stack", "output", "app_secrets", "-s", "dev", "--json").stdout)["HF_TOKEN"]
+    assert swarm_name in {secret.name for secret in swarm.secrets.list()}
+    pulumi("config", "rm", "nextcandle:appSecrets", "-s", "dev")
+    pulumi("up", "-s", "dev", "--yes")
+    assert swarm_name not in {secret.name for secret in swarm.secrets.list()}
+
+    # A service breaking the conventions fails that preview, naming the rule, before anything is made.
+    main = checkout.path / "__main__.py"
+    main.write_text(main.read_text() + "\nimport pulumi_docker\npulumi_docker.Service('policy-probe', task_spec={'container_spec': {'image': 'busybox'}})\n")
+    refused = pulumi("preview", "-s", "dev", "--policy-pack", "policy", ok=False)
+    assert "pinned-image" in refused and "policy-probe" in refused, refused
+
+    # Destroying an environment with protected data is refused, and nothing of it goes.
+    services = {s.name for s in swarm.services.list() if s.name.startswith("stg_")}
+    refused = pulumi("destroy", "-s", "stg", "--yes", ok=False)
+    assert "protected" in refused, refused
+    assert {s.name for s in swarm.services.list() if s.name.startswith("stg_")} == services
+    deployed.ops("preview", "stg", "--expect-no-changes")
+    deployed.ops("preview", "dev", "--expect-no-changes")
 
 
 def _is_set(operator: Operator, stack: str, key: str) -> bool:
