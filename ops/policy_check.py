@@ -1,6 +1,6 @@
 """The policy pack's rules (policy/rules.py), run by `ops preview` and `ops up` on what the engine is
-about to deploy, so nothing relies on remembering `--policy`: the engine built here has no Python
-analyzer host for `--policy-pack`. Before `up`, a preview collects every resource's inputs (the
+about to deploy, so nothing relies on remembering `--policy` (which loads the pack as an analyzer
+and needs its virtualenv, policy/venv). Before `up`, a preview collects every resource's inputs (the
 engine's camelCase view, as the pack sees them) and a violation stops it before any change."""
 
 from __future__ import annotations

@@ -46,13 +46,27 @@ def test_preview_runs_each_stack_with_the_policy_pack_and_comments() -> None:
     assert job["strategy"]["matrix"]["stack"] == list(STACKS)
     assert preview["permissions"]["pull-requests"] == "write"
     (action,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
-    inputs = action["with"]
-    assert inputs["command"] == "preview" and inputs["stack-name"] == "${{ matrix.stack }}"
-    assert inputs["comment-on-pr"] is True and inputs["policyPacks"] == "policy"
+    assert "command" not in action["with"], "the action installs the CLI; the preview is the plain command"
+    assert action["with"]["pulumi-version"] == _pin("pulumi"), "the CLI the program's SDK matches"
+    (preview_step,) = [s for s in job["steps"] if s.get("name") == "pulumi preview"]
+    # The command the README gives and the engine tests type (test_engine.py), with bash's pipefail.
+    assert preview_step["run"].startswith('pulumi preview -s "$STACK" --policy-pack policy ') and preview_step["shell"] == "bash"
+    assert "pulumi preview -s <stack> --policy-pack policy" in (ROOT / "README.md").read_text()
+    comment = "\n".join(s.get("run", "") for s in job["steps"] if "COMMENTS_URL" in s.get("env", {}))
+    assert "preview.txt" in comment and "GITHUB_STEP_SUMMARY" in comment
     assert "PULUMI_CONFIG_PASSPHRASE" in job["env"]
     # Secrets per stack, from the stack's own GitHub environment (prod's waits for a reviewer).
     assert job["environment"] == "preview-${{ matrix.stack }}"
     assert "pull_request_target" not in preview[True], "never a branch's code with the base repository's secrets"
+
+
+def _pin(package: str) -> str:
+    (version,) = re.findall(rf"^{package}==(\S+)$", (ROOT / "requirements.txt").read_text(), re.MULTILINE)
+    return version
+
+
+def test_the_policy_pack_runs_on_the_program_s_pulumi() -> None:
+    assert f"pulumi=={_pin('pulumi')}" in (ROOT / "policy/requirements.txt").read_text().splitlines()
 
 
 def test_tests_workflow_runs_the_readme_test_command() -> None:
