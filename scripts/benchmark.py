@@ -23,6 +23,10 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.engine import Operator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -104,11 +108,41 @@ def engine_figures() -> None:
             after = running_tasks(client)
             restarted = sorted(name for name, tasks in before.items() if not tasks <= after.get(name, set()))
             print(f"| services whose tasks restarted when prod's PostgreSQL CPUs changed | {len(restarted)} ({', '.join(restarted)}) |")
+        toy = toy_preview(operator, Path(base) / "toy")
+        print(f"| no-op `pulumi preview` of a three-resource program (network, volume, password) | {toy:.1f} |")
         for stack in ("platform", "dev", "stg", "prod"):
             seconds = median_seconds(lambda stack=stack: operator.ops("preview", stack, "--expect-no-changes"), 3)
-            print(f"| no-op `ops preview {stack}` | {seconds:.1f} |")
+            print(f"| no-op `ops preview {stack}` | {seconds:.1f} ({seconds / toy:.1f}x the toy) |")
         seconds = median_seconds(lambda: operator.ops("preview", "all", "--expect-no-changes"), 3)
-        print(f"| no-op `ops preview all` | {seconds:.1f} |")
+        print(f"| no-op `ops preview all` | {seconds:.1f} ({seconds / (4 * toy):.1f}x four toys) |")
+
+
+TOY_PROGRAM = """import pulumi_docker as docker
+import pulumi_random as random
+
+docker.Network("toy", name="benchmark-toy")
+docker.Volume("toy", name="benchmark-toy")
+random.RandomPassword("toy", length=16)
+"""
+
+
+def toy_preview(operator: Operator, project: Path) -> float:
+    """The yardstick for `ops preview`: a three-resource program on the same engine, swarm and
+    backend, through the plain CLI and the language host (median of 3 no-op previews)."""
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text("name: toy\nruntime: python\n")
+    (project / "__main__.py").write_text(TOY_PROGRAM)
+    env = {**operator.env, "PATH": os.pathsep.join([str(Path(sys.executable).parent), operator.env["PATH"]])}
+
+    def pulumi(*args: str) -> None:
+        subprocess.run(["pulumi", *args, "--non-interactive"], cwd=project, env=env, check=True, capture_output=True, timeout=300)
+
+    pulumi("stack", "init", "toy")
+    pulumi("up", "--yes")
+    try:
+        return median_seconds(lambda: pulumi("preview", "--expect-no-changes"), 3)
+    finally:
+        pulumi("destroy", "--yes")
 
 
 def cold_build() -> None:

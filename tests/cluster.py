@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.dockerd import docker_socket_for_binds, import_busybox, load_local_images, start_dockerd, stop_dockerd
+from tests.dockerd import bind_sources_of_a_docker_host, import_busybox, load_local_images, start_dockerd, stop_dockerd
 
 SUBNET = "192.168.231"
 """The nodes' own network (node i at .10+i); outside Swarm's 10.0.0.0/8 overlay pool and Docker's 172.16/12 bridges."""
@@ -124,6 +124,7 @@ def cluster() -> Iterator[list[Node]]:
         if os.environ.get("CI") == "true":
             pytest.fail("CI runs the three-node tests: they need root, dockerd and iproute2 (scripts/run-tests.sh installs them)")
         pytest.skip("needs root, dockerd and iproute2 (scripts/run-tests.sh installs them)")
-    with multi_node_swarm() as members, docker_socket_for_binds(Path(members[0].docker_host.removeprefix("unix://"))):
+    with multi_node_swarm() as members:
+        bind_sources_of_a_docker_host()
         load_images_everywhere(members)
         yield members

@@ -81,17 +81,27 @@ def import_busybox(client: Any, home: Path) -> None:
         client.images.client.api.import_image_from_data(image.read(), repository="local/busybox", tag="1")
 
 
-def start_dockerd(home: Path, prefix: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], Any]:
+PRIVATE_RUN = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+               'mount -t tmpfs -o mode=0755 tmpfs /run && exec "$@"', "sh"]
+"""Each test engine sees a /run of its own: its containers that bind /var/run/docker.sock (or /run)
+get that engine's socket, never the machine's own Docker (README command 1 deploys onto it)."""
+
+OWN_NETWORK = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
+"""A network namespace of its own: the swarm's ports (2377, published ones), bridges and firewall
+rules never meet a swarm the machine runs itself."""
+
+
+def start_dockerd(home: Path, prefix: Sequence[str] = OWN_NETWORK) -> tuple[subprocess.Popen[bytes], Any]:
     """A dockerd with everything under `home` (dockerd picks overlay2 where the filesystem allows it, else vfs; its own socket), started through
-    `prefix` (e.g. `nsenter --net=<namespace>`), and a docker SDK client on it."""
+    `prefix` (its own network namespace, or e.g. `nsenter --net=<namespace>`) with a /run of its own, and a docker SDK client on it."""
     import docker
 
     home.mkdir(parents=True, exist_ok=True)
     socket = home / "docker.sock"
     with (home / "log").open("w") as log:
         process = subprocess.Popen(
-            [*prefix, "dockerd", f"--data-root={home / 'root'}", f"--exec-root={home / 'exec'}",
-             f"--pidfile={home / 'pid'}", "-H", f"unix://{socket}"],
+            [*prefix, *PRIVATE_RUN, "dockerd", f"--data-root={home / 'root'}", f"--exec-root={home / 'exec'}",
+             f"--pidfile={home / 'pid'}", "-H", f"unix://{socket}", "-H", "unix:///run/docker.sock"],
             stdout=log, stderr=subprocess.STDOUT,
         )
     for _ in range(120):
@@ -116,24 +126,10 @@ def stop_dockerd(process: subprocess.Popen[bytes], home: Path) -> None:
         subprocess.run(["umount", "-R", "-l", str(home / mounted)], capture_output=True)
 
 
-@contextlib.contextmanager
-def docker_socket_for_binds(socket: Path) -> Iterator[None]:
-    """Services that bind /var/run/docker.sock (Traefik's Swarm provider) get this engine's socket
-    when the machine has none of its own; a machine's own Docker is never touched. The other bind
-    sources a Docker host has (cAdvisor's /var/lib/docker and /dev/disk) are created if missing."""
+def bind_sources_of_a_docker_host() -> None:
+    """The bind sources a Docker host has that cAdvisor mounts (/var/lib/docker, /dev/disk), created if missing."""
     for directory in ("/var/lib/docker", "/dev/disk"):
         Path(directory).mkdir(parents=True, exist_ok=True)
-    host_socket = Path("/var/run/docker.sock")
-    if host_socket.is_symlink() and not host_socket.exists():
-        host_socket.unlink()  # left by an interrupted test session: no machine's Docker is there
-    if host_socket.exists():
-        yield
-        return
-    host_socket.symlink_to(socket)
-    try:
-        yield
-    finally:
-        host_socket.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -146,8 +142,8 @@ def running_dockerd() -> Iterator[Any]:
     try:
         import_busybox(client, base)
         client.local_images = load_local_images(client)
-        with docker_socket_for_binds(base / "docker.sock"):
-            yield client
+        bind_sources_of_a_docker_host()
+        yield client
     finally:
         with contextlib.suppress(Exception):
             client.swarm.leave(force=True)
@@ -158,7 +154,7 @@ def running_dockerd() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def swarm() -> Iterator[Any]:
     """A docker SDK client on a fresh single-node swarm."""
-    if os.geteuid() != 0 or shutil.which("dockerd") is None:
-        pytest.skip("needs root and dockerd (scripts/run-tests.sh installs docker.io in CI)")
+    if os.geteuid() != 0 or not all(shutil.which(tool) for tool in ("dockerd", "unshare", "ip")):
+        pytest.skip("needs root, dockerd, unshare and ip (scripts/run-tests.sh installs docker.io and iproute2 in CI)")
     with running_dockerd() as client:
         yield client

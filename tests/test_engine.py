@@ -389,6 +389,9 @@ def test_the_docker_api_reaches_each_client_only_as_its_allow_list_says(deployed
         refused = [("GET", "/v1.41/secrets"), ("POST", "/v1.41/containers/create"), ("GET", "/v1.41/swarm")]
         refused += [("GET", path) for other, others in allowed.items() if other != client for path in others if path not in paths]
         assert {status(client, method, path) for method, path in refused} == {"403"}, client
+    info = exec_in(swarm, "core_docker-api-proxy",
+                   "printf 'GET /v1.41/info HTTP/1.0\\r\\nHost: docker\\r\\n\\r\\n' | socat -t 5 - UNIX-CONNECT:/var/run/docker-api/cadvisor/docker.sock")
+    assert f'"ID":"{swarm.info()["ID"]}"' in info, "the proxy reaches this swarm's engine, never the machine's own Docker"
     for client in ("core_traefik", "shared_alloy", "shared_cadvisor"):
         exec_in(swarm, client, "test -S /var/run/docker-api/docker.sock && test ! -e /var/run/docker.sock")
     for agent in ("shared_cadvisor", "shared_node-exporter"):
