@@ -135,7 +135,9 @@ def toy_preview(operator: Operator, project: Path) -> float:
     env = {**operator.env, "PATH": os.pathsep.join([str(Path(sys.executable).parent), operator.env["PATH"]])}
 
     def pulumi(*args: str) -> None:
-        subprocess.run(["pulumi", *args, "--non-interactive"], cwd=project, env=env, check=True, capture_output=True, timeout=300)
+        done = subprocess.run(["pulumi", *args, "--non-interactive"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+        if done.returncode:
+            raise RuntimeError(f"pulumi {' '.join(args)}: {done.stdout}{done.stderr}")
 
     pulumi("stack", "init", "toy")
     pulumi("up", "--yes")
