@@ -53,7 +53,7 @@ from components.images import POSTGRES_RELEASES
 from names import ENVIRONMENTS
 from ops.backend import Backend, OpsError
 from ops.backups import BACKUP_TARGETS, RESTORE_TARGETS, recovery_target, restore_to_time, run_script
-from ops.deploy import RUNNER, STACK_ORDER, drift, lifecycle_targets, plan, pulumi_cli, run, stop_or_start
+from ops.deploy import RUNNER, STACK_ORDER, drift, lifecycle_targets, plan, pulumi_cli, require_platform, run, stop_or_start
 from ops.preflight import Check, check_docker, docker_client, run_checks
 from ops.prune import prune
 from ops.rotate import ROTATABLE
@@ -385,8 +385,13 @@ def _dispatch(args: argparse.Namespace, out: TextIO, connect: Any) -> int:
         confirm(args, f"Destroy {args.stack}? Protected data volumes stay.")
 
     for stack in stacks:
-        run(args.command, stack, backend, policy=getattr(args, "policy", False), refresh=getattr(args, "refresh", False),
-            expect_no_changes=getattr(args, "expect_no_changes", False), out=out)
+        try:
+            run(args.command, stack, backend, policy=getattr(args, "policy", False), refresh=getattr(args, "refresh", False),
+                expect_no_changes=getattr(args, "expect_no_changes", False), out=out)
+        except Exception:
+            if args.command == "preview":
+                require_platform(stack, backend)
+            raise
     if args.command == "up":
         _back_up_state_after_up(backend, connect, out)
     return 0

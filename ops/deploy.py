@@ -61,11 +61,12 @@ def deployed(backend: Backend) -> dict[str, int]:
 
 def plan(command: str, target: str, backend: Backend, present: Callable[[Backend], dict[str, int]] | None = None) -> list[str]:
     """The stacks a command runs on, in order, after checking the platform is where it must be:
-    `up <env>` brings the platform up first when it is not yet; `preview <env>` needs it;
-    `destroy platform` refuses while an environment still references it."""
+    `up <env>` brings the platform up first when it is not yet; `destroy platform` refuses while an
+    environment still references it. (`preview <env>` needs the platform too: require_platform says
+    so when its preview fails, which costs a no-op preview nothing.)"""
     stacks = stacks_for(target, destroying=command == "destroy")
     destroys_platform = command == "destroy" and target == PLATFORM
-    if not destroys_platform and (command == "destroy" or target not in ENVIRONMENTS):
+    if not destroys_platform and (command != "up" or target not in ENVIRONMENTS):
         return stacks
     live = (present or deployed)(backend)
     if destroys_platform:
@@ -76,11 +77,13 @@ def plan(command: str, target: str, backend: Backend, present: Callable[[Backend
                 f"Destroy those first (python -m ops destroy {users[0]}), or destroy all"
             )
         return stacks
-    if PLATFORM in live:
-        return stacks
-    if command == "up":
-        return [PLATFORM, *stacks]
-    raise OpsError(f"the platform stack is not deployed yet: run python -m ops up {PLATFORM} (or up {target}, which brings it up first)")
+    return stacks if PLATFORM in live else [PLATFORM, *stacks]
+
+
+def require_platform(target: str, backend: Backend, present: Callable[[Backend], dict[str, int]] | None = None) -> None:
+    """An environment reads the platform through its StackReference: without it, say what to run."""
+    if target in ENVIRONMENTS and PLATFORM not in (present or deployed)(backend):
+        raise OpsError(f"the platform stack is not deployed yet: run python -m ops up {PLATFORM} (or up {target}, which brings it up first)")
 
 
 @dataclass

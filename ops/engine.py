@@ -44,6 +44,13 @@ class Engine:
         return {"PATH": os.pathsep.join([str(self.bin_dir), os.environ.get("PATH", "")]), "PULUMI_SKIP_UPDATE_CHECK": "true"}
 
     def command(self) -> PulumiCommand:
-        from pulumi import automation as auto
+        """The Automation API's handle on this CLI; made once per process, since making one runs
+        `pulumi version` (preflight shows that version too)."""
+        return _command(self.bin_dir)
 
-        return auto.PulumiCommand(root=str(self.bin_dir.parent))
+
+@functools.cache
+def _command(bin_dir: Path) -> PulumiCommand:
+    from pulumi import automation as auto
+
+    return auto.PulumiCommand(root=str(bin_dir.parent))

@@ -3,6 +3,7 @@ and a usable state backend."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import subprocess
 from collections.abc import Callable
@@ -62,8 +63,11 @@ def check_pulumi(locate: Callable[[], Engine] = Engine.locate) -> tuple[Check, s
         engine = locate()
     except OpsError as error:
         return Check("pulumi", False, str(error), "install Go, or the Pulumi CLI version in requirements.txt"), None
-    version = subprocess.run([str(engine.pulumi), "version"], capture_output=True, text=True, timeout=30).stdout.strip()
-    return Check("pulumi", True, f"Pulumi CLI {version} ({engine.bin_dir})"), str(engine.pulumi)
+    try:
+        version = engine.command().version
+    except Exception as error:  # not executable, or older than the Automation API accepts
+        return Check("pulumi", False, f"{engine.pulumi}: {error}", "install Go, or the Pulumi CLI version in requirements.txt"), None
+    return Check("pulumi", True, f"Pulumi CLI v{version} ({engine.bin_dir})"), str(engine.pulumi)
 
 
 def check_backend(backend: Backend, pulumi: str | None) -> Check:
@@ -85,10 +89,12 @@ def check_backend(backend: Backend, pulumi: str | None) -> Check:
 
 def run_checks(backend: Backend, init_swarm: bool, connect: Callable[[], Any] = docker_client) -> tuple[list[Check], Any]:
     """Every check; the swarm is initialised (init_swarm) only once everything else has passed, so a
-    failed run leaves the machine as it found it."""
-    docker_check, client = check_docker(connect)
-    pulumi_check, pulumi = check_pulumi()
-    others = [pulumi_check, check_backend(backend, pulumi)]
+    failed run leaves the machine as it found it. Docker is checked while the CLI answers."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        docker_checked = pool.submit(check_docker, connect)
+        pulumi_check, pulumi = check_pulumi()
+        others = [pulumi_check, check_backend(backend, pulumi)]
+        docker_check, client = docker_checked.result()
     if client is None:
         return [docker_check, *others], client
     swarm_check = check_swarm(client, init=False)

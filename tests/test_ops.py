@@ -15,7 +15,7 @@ import pytest
 
 from ops import cli
 from ops.backend import LOCAL_STATE, Backend, OpsError, s3_backend_url
-from ops.deploy import Progress, lifecycle, plan, run, stacks_for
+from ops.deploy import Progress, lifecycle, plan, require_platform, run, stacks_for
 from ops.preflight import check_backend, check_docker, check_swarm
 from ops.status import ServiceStatus, State, collect
 from tests.dockerd import LOCAL_IMAGE
@@ -65,8 +65,10 @@ def test_an_environment_brings_the_platform_up_first_and_the_platform_outlives_t
     fresh: dict[str, int] = {}
     assert plan("up", "dev", backend, lambda _: fresh) == ["platform", "dev"]
     assert plan("up", "dev", backend, lambda _: {"platform": 60}) == ["dev"]
+    assert plan("preview", "prod", backend, lambda _: fresh) == ["prod"]
     with pytest.raises(OpsError, match="the platform stack is not deployed yet: run python -m ops up platform"):
-        plan("preview", "prod", backend, lambda _: fresh)
+        require_platform("prod", backend, lambda _: fresh)  # said when prod's preview fails
+    require_platform("prod", backend, lambda _: {"platform": 60})
     assert plan("destroy", "dev", backend, lambda _: {"platform": 60, "dev": 30}) == ["dev"]
     with pytest.raises(OpsError, match="the platform is still referenced by dev, prod; nothing was destroyed"):
         plan("destroy", "platform", backend, lambda _: {"platform": 60, "dev": 30, "prod": 30})
