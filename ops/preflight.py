@@ -57,16 +57,19 @@ def check_swarm(client: Any, init: bool) -> Check:
     return Check("swarm", True, "swarm initialised on this node (docker swarm init)")
 
 
+PULUMI_FIX = "install Go, or the Pulumi CLI version in requirements.txt"
+
+
 def check_pulumi(locate: Callable[[], Engine] = Engine.locate) -> tuple[Check, str | None]:
     """The pinned CLI: installed, downloaded or built from Go modules by scripts/engine.sh."""
     try:
         engine = locate()
     except OpsError as error:
-        return Check("pulumi", False, str(error), "install Go, or the Pulumi CLI version in requirements.txt"), None
+        return Check("pulumi", False, str(error), PULUMI_FIX), None
     try:
         version = engine.command().version
     except Exception as error:  # not executable, or older than the Automation API accepts
-        return Check("pulumi", False, f"{engine.pulumi}: {error}", "install Go, or the Pulumi CLI version in requirements.txt"), None
+        return Check("pulumi", False, f"{engine.pulumi}: {error}", PULUMI_FIX), None
     return Check("pulumi", True, f"Pulumi CLI v{version} ({engine.bin_dir})"), str(engine.pulumi)
 
 

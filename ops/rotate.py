@@ -74,12 +74,18 @@ def rotate(client: Any, stack_name: str, secret: str, backend: Backend, i_know: 
         _alter_postgres_role(client, stack_name, old_login, out)
 
 
+def _mounted_password(container: Any) -> str | None:
+    """The PostgreSQL password secret a container mounts (None if it cannot be read)."""
+    code, output = container.exec_run(["cat", "/run/secrets/postgres_password"])
+    return None if code else str(output.decode())
+
+
 def _postgres_login(client: Any, env: str) -> str:
     """The password PostgreSQL has now, read from its running container before the rotation."""
-    code, output = healthy_container(client, env_service(env, "postgres")).exec_run(["cat", "/run/secrets/postgres_password"])
-    if code:
+    password = _mounted_password(healthy_container(client, env_service(env, "postgres")))
+    if password is None:
         raise OpsError(f"could not read {env}'s current PostgreSQL password; nothing was rotated")
-    return str(output.decode())
+    return password
 
 
 def _restarted_postgres(client: Any, env: str, old_password: str, timeout: float = 300) -> Any:
@@ -88,8 +94,7 @@ def _restarted_postgres(client: Any, env: str, old_password: str, timeout: float
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         container = healthy_container(client, env_service(env, "postgres"), timeout=max(deadline - time.monotonic(), 1))
-        code, output = container.exec_run(["cat", "/run/secrets/postgres_password"])
-        if code == 0 and output.decode() != old_password:
+        if _mounted_password(container) not in (None, old_password):
             return container
         time.sleep(2)
     raise OpsError(f"{env}'s PostgreSQL did not restart with the new password; run python -m ops rotate {env} postgres-password again")

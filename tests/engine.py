@@ -166,16 +166,19 @@ class Checkout:
             subprocess.run([str(path / venv / "bin/pip"), "install", "-q", "-r", str(path / requirements)], check=True, timeout=300)
         return cls(path, operator)
 
-    def pulumi(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """`pulumi <args>` in the checkout, with the operator's stack files and state."""
+    def pulumi(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        """`pulumi <args>` in the checkout, with the operator's stack files and state; it must
+        succeed (or, with ok=False, fail)."""
         for stack_file in self.operator.project.glob("Pulumi.*.yaml"):
             shutil.copy(stack_file, self.path / stack_file.name)
         env = {k: v for k, v in self.operator.env.items() if k != "NEXTCANDLE_PROJECT_DIR"}
         try:
-            return subprocess.run(["pulumi", *args, "--non-interactive"], cwd=self.path, env=env, capture_output=True, text=True, timeout=600)
+            result = subprocess.run(["pulumi", *args, "--non-interactive"], cwd=self.path, env=env, capture_output=True, text=True, timeout=600)
         finally:
             for stack_file in self.path.glob("Pulumi.*.yaml"):
                 shutil.copy(stack_file, self.operator.project / stack_file.name)
+        assert (result.returncode == 0) == ok, f"pulumi {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,12 @@
 // Pulumi.yaml and policy/PulumiPolicy.yaml use (toolchain pip, a virtualenv or the python3 on PATH);
 // users of the official CLI get the official host.
 //
-// Protocol: pulumirpc.LanguageRuntime (sdk/v3/proto/language.proto). Programs run through the SDK's
-// own pulumi-language-python-exec, which engine.sh copies next to this binary from the sdk/v3 module.
+// Protocol: pulumirpc.LanguageRuntime (sdk/v3@v3.259.0 proto/language.proto). Read there: the engine
+// passes its address as the last argument (go/common/resource/plugin/langruntime_plugin.go), runs a
+// policy pack directory through RunPlugin and reads its port from stdout (plugin.go, and pkg/v3@v3.259.0
+// resource/plugin/analyzer_plugin.go). Programs run through the SDK's own pulumi-language-python-exec
+// (sdk/v3@v3.259.0 python/cmd/: its flags, PULUMI_CONFIG and exit code 32), which engine.sh copies
+// next to this binary.
 package main
 
 import (
@@ -14,7 +18,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -306,5 +309,3 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
-var _ io.Writer = (*streamWriter)(nil)
