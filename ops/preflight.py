@@ -50,8 +50,8 @@ def check_swarm(client: Any, init: bool) -> Check:
         return Check("swarm", False, "swarm is not active", "run `docker swarm init` (or `python -m ops up`, which does it)")
     try:
         client.swarm.init()
-    except Exception as error:  # several addresses: Docker cannot choose one to advertise
-        if "advertise" not in str(error):
+    except Exception as error:  # several addresses, or none but loopback: Docker cannot choose one to advertise
+        if "advertise" not in str(error) and "could not find the system's IP address" not in str(error):
             raise
         client.swarm.init(advertise_addr="127.0.0.1")
     return Check("swarm", True, "swarm initialised on this node (docker swarm init)")
