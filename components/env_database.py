@@ -14,7 +14,6 @@ volumes are retained if the stack is ever destroyed.
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +35,13 @@ from components.backup_jobs import (
     wal_dir,
 )
 from components.certificates import seeded_tls_secrets
+from components.database_configs import (
+    RUN_SECRETS,
+    redis_args,
+    redis_auth_conf,
+    render_pg_hba,
+    render_postgres_conf,
+)
 from components.settings import CONFIGS, DatabaseSettings, Resources
 from components.swarm import (
     Healthcheck,
@@ -62,7 +68,6 @@ EXPORTER_RESOURCES = Resources(0.02, 0.10, 32, 64)
 BACKUP_RESOURCES = Resources(0.05, 0.50, 64, 256)
 PG_CONF_DIR = "/etc/postgresql"
 APP_ROLE_SCRIPT = f"{PG_CONF_DIR}/app-role.sh"
-RUN_SECRETS = "/run/secrets"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,50 +83,6 @@ class EnvDatabaseStackArgs:
     runner_network_id: pulumi.Input[str] | None = None
     """The platform's runner network, when CI jobs may reach the databases by name."""
     backup: BackupTarget | None
-
-
-TLS_CERT_FILE = f"{RUN_SECRETS}/postgres_tls_cert"
-TLS_KEY_FILE = f"{RUN_SECRETS}/postgres_tls_key"
-
-
-def render_postgres_conf(file_name: str, hba_file: str, archive_dir: str | None = None) -> str:
-    """configs/postgres/<file_name> with its placeholders filled (a missing one raises KeyError); with
-    `archive_dir`, continuous WAL archiving into it (configs/postgres/parts/archiving.conf)."""
-    conf = string.Template((CONFIGS / "postgres" / file_name).read_text()).substitute(
-        hba_file=hba_file, ssl_cert_file=TLS_CERT_FILE, ssl_key_file=TLS_KEY_FILE
-    )
-    if archive_dir is None:
-        return conf
-    return conf + string.Template((CONFIGS / "postgres" / "parts" / "archiving.conf").read_text()).substitute(archive_dir=archive_dir)
-
-
-def render_pg_hba(client_networks: tuple[str, ...]) -> str:
-    """configs/postgres/pg_hba.conf: the published port admits `client_networks`, over TLS only."""
-    # hostssl alone does not refuse plain connections (a later line could admit them): reject first.
-    rules = "\n".join(
-        f"hostnossl all     all   {network:<13} reject\nhostssl all       all   {network:<13} scram-sha-256"
-        for network in client_networks
-    )
-    return string.Template((CONFIGS / "postgres" / "pg_hba.conf").read_text()).substitute(client_rules=rules or "# (none published)")
-
-
-def redis_args(settings: DatabaseSettings, auth_file: str) -> list[str]:
-    """redis-server's command line: everything but the password, which is in `auth_file`."""
-    args = [
-        "redis-server",
-        "--include", auth_file,
-        "--dir", "/data",
-        "--appendonly", "yes",
-        "--maxmemory", f"{settings.redis_maxmemory_mb}mb",
-        "--maxmemory-policy", "noeviction",
-    ]
-    if settings.redis_appendfsync:
-        args += ["--appendfsync", settings.redis_appendfsync]
-    return args
-
-
-def redis_auth_conf(password: str) -> str:
-    return f"requirepass {password}\n"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
-import urllib.parse
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -26,11 +25,10 @@ from components.settings_checks import (
     platform_stack_problem,
     port_problems,
     schedule_problem,
-    tunnel_token_problem,
     webhook_problem,
 )
+from components.settings_platform import runner_settings, tunnel_settings
 from components.settings_reader import (
-    _CLOUDFLARE_ID,
     _CONFIG_FILE,
     _CONSTRAINT,
     _DOMAIN,
@@ -65,7 +63,6 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
-TUNNEL_MODES = ("none", "token", "managed")
 APPENDFSYNC_VALUES = ("", "always", "everysec", "no")
 
 def declared_config() -> dict[str, dict[str, Any]]:
@@ -143,14 +140,8 @@ def _protect_data(read: _Reader, stack: str) -> bool:
     return True
 
 
-def _wrong_stack_keys(read: _Reader, keys: tuple[str, ...], belongs: str, stack: str) -> None:
-    for key in keys:
-        if read.is_set(key):
-            read.problem(key, f"applies to the {belongs} only, not to stack '{stack}'", f"pulumi config rm {PROJECT}:{key} -s {stack}")
-
-
 def _platform_settings(read: _Reader) -> PlatformSettings:
-    _wrong_stack_keys(read, ENVIRONMENT_ONLY_KEYS, "environment stacks (dev, stg, prod)", PLATFORM)
+    read.wrong_stack_keys(ENVIRONMENT_ONLY_KEYS, "environment stacks (dev, stg, prod)", PLATFORM)
     domain = read.matching("domain", _DOMAIN, "nextcandle.io")
     hostnames = Hostnames(
         grafana=f"grafana.{domain}",
@@ -166,7 +157,7 @@ def _platform_settings(read: _Reader) -> PlatformSettings:
         dashboard_user=read.matching("traefikDashboardUser", _NAME, "admin"),
         rate_limit_average=read.integer("rateLimitAverage", 1, 100_000),
         rate_limit_burst=read.integer("rateLimitBurst", 1, 100_000),
-        tunnel=_tunnel_settings(read),
+        tunnel=tunnel_settings(read),
         external_public_network=read.boolean("externalPublicNetwork"),
     )
     built_in = {hostnames.grafana, hostnames.n8n, hostnames.s3} & set(hostnames.extra_public)
@@ -199,7 +190,7 @@ def _platform_settings(read: _Reader) -> PlatformSettings:
         backup=_backup_settings(read, own_hosts=(hostnames.s3,)),
         core=core,
         observability=observability,
-        runner=_runner_settings(read),
+        runner=runner_settings(read),
         core_only=read.boolean("platformCoreOnly"),
     )
 
@@ -233,21 +224,6 @@ def _postgres_config_file(read: _Reader) -> str:
     return value
 
 
-def _url(read: _Reader, key: str, example: str) -> str:
-    """An http(s) URL with a host, or empty."""
-    value = read.string(key, example)
-    if value:
-        parsed = urllib.parse.urlsplit(value)
-        try:
-            parsed.port  # noqa: B018 (raises on a bad port)
-            valid = parsed.scheme in ("http", "https") and bool(parsed.hostname) and value.isascii() and " " not in value
-        except ValueError:
-            valid = False
-        if not valid:
-            read.problem(key, f"{value!r} is not an http(s) URL", f"pulumi config set {PROJECT}:{key} {example}")
-    return value
-
-
 def _postgres_majors(read: _Reader) -> tuple[int, int | None]:
     """postgresMajorVersion and postgresPreviousMajorVersion: majors the images pin, not the same."""
     majors = tuple(POSTGRES_RELEASES)
@@ -262,7 +238,7 @@ def _postgres_majors(read: _Reader) -> tuple[int, int | None]:
 
 
 def _environment_settings(read: _Reader, stack: str) -> EnvironmentSettings:
-    _wrong_stack_keys(read, PLATFORM_ONLY_KEYS, f"platform stack ({PLATFORM})", stack)
+    read.wrong_stack_keys(PLATFORM_ONLY_KEYS, f"platform stack ({PLATFORM})", stack)
     postgres_config_file = _postgres_config_file(read)
     major, previous = _postgres_majors(read)
     database = DatabaseSettings(
@@ -310,36 +286,13 @@ def _platform_stack(read: _Reader) -> str:
     return name
 
 
-def _tunnel_settings(read: _Reader) -> TunnelSettings:
-    mode = read.choice("tunnelMode", TUNNEL_MODES)
-    account_id = read.string("cloudflareAccountId")
-    zone_id = read.string("cloudflareZoneId")
-    token = read.secret("cloudflareTunnelToken", check=tunnel_token_problem)
-    api_token = read.secret("cloudflareApiToken")
-    if mode == "token" and token is None:
-        read.require_secret("cloudflareTunnelToken", "when tunnelMode is token", "tunnel token from the Zero Trust dashboard")
-    if mode == "managed":
-        if api_token is None:
-            read.require_secret(
-                "cloudflareApiToken", "when tunnelMode is managed", "API token with Tunnel and DNS edit rights"
-            )
-        for key, value in (("cloudflareAccountId", account_id), ("cloudflareZoneId", zone_id)):
-            if not _CLOUDFLARE_ID.match(value):
-                read.problem(
-                    key,
-                    f"{value!r} is not a 32-character Cloudflare id (needed when tunnelMode is managed)",
-                    f"pulumi config set {PROJECT}:{key} <id from the Cloudflare dashboard>",
-                )
-    return TunnelSettings(cast(Any, mode), token, api_token, account_id, zone_id)
-
-
 def _backup_settings(read: _Reader, own_hosts: tuple[str, ...] = (), environment: bool = False) -> BackupSettings | None:
     """`own_hosts`: the platform's public names of its object store, which no off-site target may be.
     An environment's backups in the platform's store go to its own bucket, which its key alone reaches."""
     schedule = read.cron("backupSchedule", '"0 3 * * *"')
     read.report("backupSchedule", schedule_problem("backupSchedule", schedule))
     retention_days = read.integer("backupRetentionDays", 1, 3650)
-    endpoint = _url(read, "backupS3Endpoint", "https://s3.eu-central-1.amazonaws.com")
+    endpoint = read.url("backupS3Endpoint", "https://s3.eu-central-1.amazonaws.com")
     if endpoint:
         read.report("backupS3Endpoint", off_site_problem("backupS3Endpoint", endpoint, own_hosts))
     bucket = read.string("backupBucket", "backups")
@@ -365,53 +318,6 @@ def _backup_settings(read: _Reader, own_hosts: tuple[str, ...] = (), environment
                     f"pulumi config rm {PROJECT}:{key}",
                 )
     return BackupSettings(schedule, retention_days, endpoint, bucket, access_key, secret_key)
-
-
-_GITHUB_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
-
-
-def _runner_settings(read: _Reader) -> RunnerSettings | None:
-    scope = read.choice("runnerScope", ("repo", "org"))
-    owner = read.string("runnerOwner")
-    registration_token = read.secret("runnerRegistrationToken")
-    access_token = read.secret("runnerAccessToken")
-    ephemeral = read.boolean("runnerEphemeral")
-    replicas = read.integer("runnerReplicas", 1, 64)
-    labels = read.listing("runnerLabels", _NAME, "self-hosted,linux", required=True)
-    stopped = read.boolean("runnersStopped")
-    on_managers, docker_access = read.boolean("runnerOnManagers"), read.boolean("runnerDockerAccess")
-    if not read.boolean("runnerEnabled"):
-        return None
-    if not owner:
-        example = "my-org" if scope == "org" else "https://github.com/my-org/my-repo"
-        read.problem("runnerOwner", "is required when runnerEnabled is true", f"pulumi config set {PROJECT}:runnerOwner {example}")
-    elif scope == "org" and not _GITHUB_OWNER.match(owner):
-        read.problem("runnerOwner", f"{owner!r} is not a GitHub organisation name (runnerScope org)", f"pulumi config set {PROJECT}:runnerOwner my-org")
-    elif scope == "repo" and not owner.startswith("https://"):
-        read.problem(
-            "runnerOwner",
-            f"{owner!r} must be a repository URL when runnerScope is repo",
-            f"pulumi config set {PROJECT}:runnerOwner https://github.com/my-org/my-repo",
-        )
-    if registration_token is None and access_token is None:
-        read.problem(
-            "runnerAccessToken",
-            "a runner token is required when runnerEnabled is true",
-            f"pulumi config set --secret {PROJECT}:runnerAccessToken <personal access token> "
-            f"(or: pulumi config set --secret {PROJECT}:runnerRegistrationToken <registration token, valid 1 hour>)",
-        )
-    return RunnerSettings(
-        replicas=replicas,
-        scope=cast(Literal["repo", "org"], scope),
-        owner=owner,
-        labels=labels,
-        ephemeral=ephemeral,
-        stopped=stopped,
-        on_managers=on_managers,
-        docker_access=docker_access,
-        registration_token=registration_token,
-        access_token=access_token,
-    )
 
 
 def _check_port_clashes(read: _Reader, database: DatabaseSettings, stack: str) -> None:

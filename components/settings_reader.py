@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import urllib.parse
 import zoneinfo
 from collections.abc import Callable
 from typing import Any
@@ -210,6 +211,26 @@ class _Reader:
                     f"is stored in plain text in Pulumi.{stack}.yaml",
                     f"pulumi config set --secret {PROJECT}:{key} <value> -s {stack} (it replaces the plain value)",
                 )
+
+    def url(self, key: str, example: str) -> str:
+        """An http(s) URL with a host, or empty."""
+        value = self.string(key, example)
+        if value:
+            parsed = urllib.parse.urlsplit(value)
+            try:
+                parsed.port  # noqa: B018 (raises on a bad port)
+                valid = parsed.scheme in ("http", "https") and bool(parsed.hostname) and value.isascii() and " " not in value
+            except ValueError:
+                valid = False
+            if not valid:
+                self.problem(key, f"{value!r} is not an http(s) URL", f"pulumi config set {PROJECT}:{key} {example}")
+        return value
+
+    def wrong_stack_keys(self, keys: tuple[str, ...], belongs: str, stack: str) -> None:
+        """Each of `keys` that is set belongs to other stacks (`belongs`) than `stack`."""
+        for key in keys:
+            if self.is_set(key):
+                self.problem(key, f"applies to the {belongs} only, not to stack '{stack}'", f"pulumi config rm {PROJECT}:{key} -s {stack}")
 
     def require_secret(self, key: str, reason: str, what: str) -> pulumi.Output[str] | None:
         value = self.secret(key)

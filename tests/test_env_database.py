@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.env_database import render_postgres_conf
+from components.database_configs import render_postgres_conf
 from tests.conftest import ProgramRuns
 from tests.harness import VOLUME, ProgramRun, environment, run_program
 
